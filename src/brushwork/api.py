@@ -1,0 +1,87 @@
+"""The Python API: load a model by built-in name or by path, stylise PIL images.
+
+    model = brushwork.load_model("starry-night")        # or a path to a .safetensors file
+    painting = model.stylize(photo, size=1024)           # PIL in, PIL out
+    y1, y2, y3 = model.stylize_levels(photo, size=1024)  # every level (paper Fig. 4)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torch import nn
+
+from .devices import resolve_device
+from .errors import BrushworkError
+from .images import to_image, to_tensor
+from .model_files import load_state_into, read_model_file
+from .networks import build_network
+from .stylize import stylize_tensor
+
+STYLES_DIR = Path(__file__).parent / "styles"
+
+
+def available_styles() -> list[str]:
+    """Names of the built-in styles shipped with the package."""
+    return sorted(p.stem for p in STYLES_DIR.glob("*.safetensors"))
+
+
+def resolve_model_path(name_or_path: str | Path) -> Path:
+    """A built-in style name or a model file path -> the model file's path."""
+    text = str(name_or_path)
+    if text in available_styles():
+        return STYLES_DIR / f"{text}.safetensors"
+    path = Path(text)
+    if path.suffix or path.exists() or "/" in text:
+        return path
+    known = ", ".join(available_styles()) or "none installed"
+    raise BrushworkError(f"unknown style {text!r}; built-in styles: {known}")
+
+
+@dataclass
+class Stylizer:
+    """A loaded model ready to paint photos."""
+
+    network: nn.Module
+    metadata: dict[str, Any]
+    name: str
+    device: torch.device
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.network.parameters())
+
+    def stylize_levels(self, image: Image.Image, size: int = 1024) -> list[Image.Image]:
+        """Every level's output, coarse to fine: size/4, size/2, size on the long side."""
+        photo = to_tensor(image).to(self.device)
+        with torch.inference_mode():
+            levels = stylize_tensor(self.network, photo, size)
+        return [to_image(level) for level in levels]
+
+    def stylize(self, image: Image.Image, size: int = 1024) -> Image.Image:
+        """The final, full-size painting of ``image`` with long side ``size``."""
+        return self.stylize_levels(image, size)[-1]
+
+
+def load_model(name_or_path: str | Path, device: str = "auto") -> Stylizer:
+    """Load a built-in style by name or a model file by path; never unpickles anything."""
+    path = resolve_model_path(name_or_path)
+    tensors, metadata = read_model_file(path)
+    architecture = metadata.get("architecture")
+    if not isinstance(architecture, str):
+        raise BrushworkError(f"{path}: the metadata names no architecture")
+    network = build_network(architecture, metadata.get("network"))
+    load_state_into(network, tensors, str(path))
+    dev = resolve_device(device)
+    network.to(dev).eval()
+    name = path.stem if path.parent == STYLES_DIR else str(path)
+    return Stylizer(network, metadata, name, dev)
+
+
+def stylize(image: Image.Image, style: str | Path, size: int = 1024) -> Image.Image:
+    """One-shot convenience: load ``style`` and paint ``image``."""
+    return load_model(style).stylize(image, size)

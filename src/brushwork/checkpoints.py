@@ -1,0 +1,80 @@
+"""Training checkpoints: one safetensors file with every tensor plus JSON state, never a pickle.
+
+A checkpoint holds the network's parameters, Adam's moments, the random generators and, in its
+metadata, the iteration, the configurations, the scheduler and data-order state and a SHA-256
+of its tensor data. It is written to a temporary file, fsynced and renamed; the previous
+checkpoint is kept as ``checkpoint.prev.safetensors`` so a corrupt latest one (a disk error, a
+crash in the middle of the rename dance) falls back to the one before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+
+from .errors import BrushworkError
+from .images import atomic_write
+
+LATEST = "checkpoint.safetensors"
+PREVIOUS = "checkpoint.prev.safetensors"
+
+
+def _digest(tensors: dict[str, torch.Tensor]) -> str:
+    sha = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].contiguous()
+        sha.update(name.encode())
+        sha.update(str(tensor.dtype).encode())
+        sha.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return sha.hexdigest()
+
+
+def save_checkpoint(run_dir: Path, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> Path:
+    tensors = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
+    document = {**state, "sha256": _digest(tensors)}
+    blob = save_safetensors_bytes(tensors, metadata={"state": json.dumps(document)})
+    latest, previous = run_dir / LATEST, run_dir / PREVIOUS
+    temporary = run_dir / ".checkpoint.next"
+    atomic_write(temporary, lambda file: file.write(blob))
+    if latest.exists():
+        os.replace(latest, previous)
+    os.replace(temporary, latest)
+    return latest
+
+
+def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    data = path.read_bytes()
+    try:
+        tensors = load_safetensors_bytes(data)
+        header_size = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + header_size])
+        state = json.loads(header["__metadata__"]["state"])
+    except (SafetensorError, ValueError, KeyError, TypeError) as error:
+        raise BrushworkError(f"{path} is not a readable checkpoint ({error})") from error
+    if state.get("sha256") != _digest(tensors):
+        raise BrushworkError(f"{path} fails its checksum: the file is corrupt")
+    return tensors, state
+
+
+def load_checkpoint(run_dir: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], list[str]]:
+    """The newest readable checkpoint in ``run_dir``, and warnings about any it had to skip."""
+    warnings: list[str] = []
+    for name in (LATEST, PREVIOUS):
+        path = run_dir / name
+        if not path.exists():
+            continue
+        try:
+            tensors, state = _read(path)
+        except BrushworkError as error:
+            warnings.append(f"{error}; trying the previous checkpoint")
+            continue
+        return tensors, state, warnings
+    raise BrushworkError(f"no usable checkpoint in {run_dir} to resume from")

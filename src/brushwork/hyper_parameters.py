@@ -1,0 +1,124 @@
+"""Every constant of the system in one place, each marked with where it comes from.
+
+"paper" means Wang et al., "Multimodal Transfer: A Hierarchical Deep Convolutional Neural
+Network for Fast Artistic Style Transfer", CVPR 2017 (section cited). "ours" means the paper
+leaves it open and the reason for our choice is given beside it.
+
+The dataclasses are frozen so that a configuration can be stored in a model file's metadata
+and rebuilt exactly (``to_dict`` / ``from_dict``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+#: Number of levels of the hierarchy (paper 3.1: K = 3).
+NUM_LEVELS = 3
+
+#: Output scale of each level relative to the requested size at test time (paper 3.1:
+#: 256 -> 512 -> 1024, i.e. size/4, size/2, size).
+LEVEL_SCALES = (0.25, 0.5, 1.0)
+
+#: Content layer of VGG-19 (paper 4: relu4_2).
+CONTENT_LAYER = "relu4_2"
+
+#: Texture (Gram) layers of VGG-19 (paper 4: relu1_1, relu2_1, relu3_1, relu4_1).
+TEXTURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+
+#: BT.601 luma weights for the L-Block's luminance input (ours: the paper says only
+#: "luminance"; BT.601 is the classic definition, applied to RGB in [0, 1]).
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+#: Spatial sizes must be multiples of this so every stride-2 layer halves exactly and every
+#: resize-convolution doubles back to the same size (ours: the enhance subnet downsamples
+#: three times, 2**3 = 8; inputs are reflect-padded to it and cropped back).
+SIZE_MULTIPLE = 8
+
+
+def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build a frozen config from a dict, turning lists back into tuples, ignoring extras."""
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Channel widths of the three subnets of MT-Net (paper 3.3; widths are ours).
+
+    The paper gives the layer types and counts but not the widths. The style subnet follows
+    Johnson et al.'s 32-64-128 (paper 3.3.1: "part of our style subnet is designed based on
+    [13]"). The enhance subnet has one more stride-2 conv and one more resize-conv (paper
+    3.3.2); its widths stop at 128 because a 256-wide Conv-Block doubles the parameter count
+    past the paper's ~35 MB (GUIDE 1: 17.9M vs 8.2M parameters). The refine subnet is "much
+    shallower" (paper 3.3.2): at 16-32-64 it costs 62 GFLOP at 1024 instead of 231 for
+    32-64-128, and refine is the only subnet that runs at full resolution.
+    """
+
+    style_rgb: tuple[int, ...] = (32, 64, 128)  # ours (Johnson et al.'s widths)
+    style_l: tuple[int, ...] = (16, 32, 64)  # ours ("depth of convolution is different")
+    enhance_rgb: tuple[int, ...] = (32, 64, 128, 128)  # ours (paper size, GUIDE 1)
+    enhance_l: tuple[int, ...] = (16, 32, 64, 64)  # ours
+    refine: tuple[int, ...] = (16, 32, 64)  # ours (speed at full resolution)
+    residual_blocks: int = 3  # paper 3.3.1: three residual blocks per block
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NetworkConfig:
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights and targets of the hierarchical stylisation loss (paper 3.2)."""
+
+    #: Content weight alpha per level (paper 4: "the content weights were all set to 1").
+    content_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    #: Texture weight beta per level (paper 4: "depended on different styles"). Ours: with
+    #: Gram matrices normalised by C*H*W, Caffe-convention VGG-19 features and mean-squared
+    #: errors, these give a stylised but recognisable result for most paintings; the enhance
+    #: level is highest because the paper trains it "with a large texture weight" (3.3.2).
+    texture_weights: tuple[float, float, float] = (50.0, 100.0, 50.0)
+    #: lambda_k (paper 4: 1 : 0.5 : 0.25).
+    level_weights: tuple[float, float, float] = (1.0, 0.5, 0.25)
+    #: Long side of the artwork used as style target for each level (paper 3.1: 256, 512, 1024).
+    style_sizes: tuple[int, int, int] = (256, 512, 1024)
+    #: Content target of each level: "input" is the input of the subnet that outputs y_k (the
+    #: paper's wording, 3.2.2); "photo" uses the photo at that level's size everywhere.
+    content_target: str = "input"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LossConfig:
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation schedule (paper 4) and bookkeeping (ours)."""
+
+    iterations: int = 10_000  # paper 4
+    batch_size: int = 1  # paper 4
+    crop_size: int = 512  # paper 4: "resized them to 512x512"
+    learning_rate: float = 1e-3  # paper 4
+    lr_decay: float = 0.8  # paper 4: "reduced by a factor 0.8 ..."
+    lr_decay_every: int = 2_000  # paper 4: "... every 2,000 iterations"
+    seed: int = 0  # ours
+    checkpoint_every: int = 50  # ours: ~7 min of CPU work at most is lost to a crash
+    preview_every: int = 250  # ours
+    log_every: int = 1  # ours: every iteration goes to the loss log
+    mixed_precision: bool = True  # ours: bf16 autocast where the CPU supports it
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return _from_dict(cls, data)

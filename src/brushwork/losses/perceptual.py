@@ -1,0 +1,148 @@
+"""Content, texture and hierarchical stylisation losses (paper 3.2, Eq. 2-7).
+
+Pure functions of feature maps, plus ``HierarchicalLoss``, which owns the loss network and the
+style targets. The style Gram matrices are computed once, when the loss is built, not every
+iteration: the artwork never changes during training.
+
+Eq. 8/9 of the paper (each subnet is updated by the losses at its level and after it) is plain
+autograd on L_H: nothing here detaches an output, so the gradient of level i's loss reaches every
+subnet k <= i. Only the *targets* are constants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..hyper_parameters import CONTENT_LAYER, TEXTURE_LAYERS, LossConfig
+from .vgg import VGG19Features
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """Gram matrix of (N, C, H, W) features, normalised by C*H*W (Eq. 3), in float32.
+
+    The normalisation makes the texture loss independent of image size, so one texture weight
+    serves a 256 and a 1024 px target. float32 because bf16 sums of H*W products lose digits.
+    """
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w).float()
+    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+
+
+def content_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Eq. 2 as a mean squared error between feature maps."""
+    return F.mse_loss(output.float(), target.float())
+
+
+def texture_loss(
+    output_grams: Sequence[torch.Tensor], target_grams: Sequence[torch.Tensor]
+) -> torch.Tensor:
+    """Eq. 4: sum over layers of the mean squared Gram difference.
+
+    Target Grams have batch size 1 and broadcast over the output batch.
+    """
+    total = output_grams[0].new_zeros(())
+    for out, target in zip(output_grams, target_grams):
+        total = total + F.mse_loss(out, target.expand_as(out))
+    return total
+
+
+@dataclass
+class LevelLoss:
+    """One level's terms, already weighted by alpha / beta (not by lambda)."""
+
+    content: torch.Tensor
+    texture: torch.Tensor
+
+    @property
+    def total(self) -> torch.Tensor:
+        return self.content + self.texture
+
+
+def resize_long_side(image: torch.Tensor, long_side: int) -> torch.Tensor:
+    """Resize (N, 3, H, W) so its long side is ``long_side``, keeping the aspect ratio."""
+    h, w = image.shape[-2:]
+    scale = long_side / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return F.interpolate(image, size=size, mode="bilinear", align_corners=False,
+                         antialias=scale < 1)
+
+
+class HierarchicalLoss(nn.Module):
+    """L_H = sum_k lambda_k (alpha_k L_content^k + beta_k L_text^k) (Eq. 6-7).
+
+    ``styles`` holds one artwork per level (the same one three times for a single-style
+    model, different ones for the paper's Fig. 7 combination). Each is scaled so its long side
+    is that level's style size (256, 512, 1024 by default) before its Grams are taken.
+    """
+
+    def __init__(
+        self, vgg: VGG19Features, styles: Sequence[torch.Tensor], config: LossConfig
+    ) -> None:
+        super().__init__()
+        if len(styles) != len(config.style_sizes):
+            raise ValueError("one style image per level is needed")
+        self.vgg = vgg
+        self.config = config
+        self.target_grams: list[list[torch.Tensor]] = []
+        with torch.no_grad():
+            for style, size in zip(styles, config.style_sizes):
+                features = vgg(resize_long_side(style.float(), size))
+                self.target_grams.append([gram(features[layer]) for layer in TEXTURE_LAYERS])
+
+    def to(self, *args, **kwargs):  # type: ignore[override]
+        module = super().to(*args, **kwargs)
+        device = next(self.vgg.parameters()).device
+        self.target_grams = [[g.to(device) for g in level] for level in self.target_grams]
+        return module
+
+    def content_features(self, image: torch.Tensor) -> torch.Tensor:
+        """Content-layer features of a target image; a constant, so no graph is kept."""
+        with torch.no_grad():
+            return self.vgg(image)[CONTENT_LAYER]
+
+    def forward(
+        self, outputs: Sequence[torch.Tensor], content_inputs: Sequence[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[LevelLoss]]:
+        """Loss of every level's output against its content input and its style target.
+
+        ``content_inputs[k]`` is the content target image of level k (the input of the subnet
+        that produced ``outputs[k]``, or the photo; see ``LossConfig.content_target``). When
+        it is the very tensor of the previous output, that output's features are reused.
+        """
+        cfg = self.config
+        output_features = self._batched_features(outputs)
+        levels: list[LevelLoss] = []
+        total = outputs[0].new_zeros((), dtype=torch.float32)
+        for k, (features, target) in enumerate(zip(output_features, content_inputs)):
+            if k > 0 and target is outputs[k - 1]:
+                target_features = output_features[k - 1][CONTENT_LAYER].detach()
+            else:
+                target_features = self.content_features(target.detach())
+            content = cfg.content_weights[k] * content_loss(features[CONTENT_LAYER],
+                                                            target_features)
+            grams = [gram(features[layer]) for layer in TEXTURE_LAYERS]
+            texture = cfg.texture_weights[k] * texture_loss(grams, self.target_grams[k])
+            level = LevelLoss(content, texture)
+            levels.append(level)
+            total = total + cfg.level_weights[k] * level.total
+        return total, levels
+
+    def _batched_features(self, outputs: Sequence[torch.Tensor]) -> list[dict]:
+        """VGG features of every output, running same-sized outputs as one batch."""
+        results: list[dict | None] = [None] * len(outputs)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for k, out in enumerate(outputs):
+            groups.setdefault(tuple(out.shape[-2:]), []).append(k)
+        for members in groups.values():
+            batch = torch.cat([outputs[k] for k in members]) if len(members) > 1 else outputs[
+                members[0]]
+            features = self.vgg(batch)
+            n = outputs[members[0]].shape[0]
+            for i, k in enumerate(members):
+                results[k] = {name: f[i * n:(i + 1) * n] for name, f in features.items()}
+        return results  # type: ignore[return-value]

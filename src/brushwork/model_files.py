@@ -1,0 +1,98 @@
+"""Model files: safetensors weights (float16) plus JSON metadata in the same file.
+
+A model file is a plain safetensors file; its header's ``__metadata__`` holds one key,
+``brushwork``, whose value is a JSON document: format version, architecture and its
+configuration, training configuration and record, style image(s), package version. Loading
+reads the header with the safetensors library, which never executes anything: Brushwork never
+unpickles a file it is handed. Every tensor's name, shape and finiteness are checked against
+the architecture before the weights are used.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+from torch import nn
+
+from .errors import BrushworkError
+from .images import atomic_write
+
+#: Version of the metadata layout; bump when an older Brushwork could not read a new file.
+FORMAT_VERSION = 1
+#: Largest header we accept (safetensors headers of our models are a few tens of kB).
+MAX_HEADER_BYTES = 1 << 22
+_PICKLE_SIGNATURES = (b"\x80", b"PK\x03\x04")
+
+
+def save_model(path: str | Path, network: nn.Module, metadata: dict[str, Any]) -> None:
+    """Write ``network``'s weights as float16 with ``metadata`` (must be JSON-serialisable)."""
+    tensors = {
+        name: tensor.detach().to("cpu", torch.float16).contiguous()
+        for name, tensor in network.state_dict().items()
+    }
+    document = {"format_version": FORMAT_VERSION, **metadata}
+    blob = save_safetensors_bytes(tensors, metadata={"brushwork": json.dumps(document)})
+    atomic_write(path, lambda file: file.write(blob))
+
+
+def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read and validate the container; returns (float32 tensors, metadata)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BrushworkError(f"model file not found: {path}")
+    data = path.read_bytes()
+    if data.startswith(_PICKLE_SIGNATURES):
+        raise BrushworkError(
+            f"{path} is a pickle / torch.save file, not a safetensors model; Brushwork never "
+            "unpickles files (they can run code)"
+        )
+    if len(data) < 8:
+        raise BrushworkError(f"{path} is not a Brushwork model file (too short)")
+    header_size = int.from_bytes(data[:8], "little")
+    if header_size > MAX_HEADER_BYTES or header_size > len(data) - 8:
+        raise BrushworkError(f"{path} is not a Brushwork model file (bad header)")
+    try:
+        header = json.loads(data[8 : 8 + header_size])
+        metadata = json.loads(header.get("__metadata__", {}).get("brushwork", "null"))
+        tensors = load_safetensors_bytes(data)
+    except (SafetensorError, ValueError, UnicodeDecodeError, AttributeError) as error:
+        raise BrushworkError(f"{path} is not a valid model file ({error})") from error
+    if not isinstance(metadata, dict):
+        raise BrushworkError(f"{path} is a safetensors file without Brushwork metadata")
+    version = metadata.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise BrushworkError(f"{path}: missing or invalid format_version in its metadata")
+    if version > FORMAT_VERSION:
+        raise BrushworkError(
+            f"{path} uses model format {version}; this Brushwork reads up to {FORMAT_VERSION}: "
+            "upgrade brushwork"
+        )
+    return {name: t.float() for name, t in tensors.items()}, metadata
+
+
+def load_state_into(network: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Copy ``tensors`` into ``network`` after checking names, shapes and finiteness."""
+    expected = network.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise BrushworkError(
+            f"{source}: weights do not match the architecture "
+            f"({len(missing)} missing, e.g. {missing[:2]}; "
+            f"{len(extra)} unexpected, e.g. {extra[:2]})"
+        )
+    for name, tensor in tensors.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise BrushworkError(
+                f"{source}: tensor {name} has shape {tuple(tensor.shape)}, "
+                f"expected {tuple(expected[name].shape)}"
+            )
+        if not torch.isfinite(tensor).all():
+            raise BrushworkError(f"{source}: tensor {name} holds NaN or infinite values")
+    network.load_state_dict(tensors)

@@ -1,0 +1,124 @@
+"""The multimodal transfer network, MT-Net (paper 3.1 and 3.3, Fig. 2).
+
+Three subnets, each behind a fixed bilinear resize:
+
+* style subnet at 1/4 of the output size: an RGB-Block on the colour image and an L-Block on
+  its luminance, concatenated and decoded by the Conv-Block (paper 3.3.1);
+* enhance subnet at 1/2: the same shape with one more stride-2 conv and one more
+  resize-conv, for a larger receptive field (3.3.2);
+* refine subnet at full size: a shallow encoder-decoder with an identity connection, so it
+  learns only a correction of its input (3.3.2).
+
+During training the refine subnet runs at the enhance subnet's size (512) to save memory; at
+test time its input is the enhance output upsampled to the full size (paper 3.3: "the
+upsampling layer between enhance subnet and refine subnet is only inserted at test time").
+
+Images are RGB in [0, 1], shape (N, 3, H, W). Outputs are not clamped inside the network, so
+gradients reach every subnet; callers clamp when they turn a tensor into a picture.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..hyper_parameters import LUMA_WEIGHTS, SIZE_MULTIPLE, NetworkConfig
+from .blocks import downsampling_branch, upsampling_head
+
+Size = tuple[int, int]
+
+
+def luminance(rgb: torch.Tensor) -> torch.Tensor:
+    """BT.601 luma of RGB in [0, 1], shape (N, 1, H, W).
+
+    Computed on the raw [0, 1] image, before any normalisation: two public re-implementations
+    computed it on ImageNet-normalised tensors, which mixes the per-channel offsets in.
+    """
+    weights = rgb.new_tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)
+    return (rgb * weights).sum(dim=1, keepdim=True)
+
+
+def resize(image: torch.Tensor, size: Size) -> torch.Tensor:
+    """The fixed bilinear resampling layer between subnets (paper 3.3)."""
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image
+    shrinking = size[0] < image.shape[-2] or size[1] < image.shape[-1]
+    return F.interpolate(
+        image, size=size, mode="bilinear", align_corners=False, antialias=shrinking
+    )
+
+
+class MultimodalSubnet(nn.Module):
+    """RGB-Block + L-Block joined by a Conv-Block: the style and enhance subnets."""
+
+    def __init__(self, rgb_widths: tuple[int, ...], l_widths: tuple[int, ...], blocks: int):
+        super().__init__()
+        if len(rgb_widths) != len(l_widths):
+            raise ValueError("the RGB and L branches need the same number of layers")
+        self.rgb_block = downsampling_branch(3, rgb_widths, blocks)
+        self.l_block = downsampling_branch(1, l_widths, blocks)
+        joined = rgb_widths[-1] + l_widths[-1]
+        self.conv_block = upsampling_head(joined, rgb_widths, blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = torch.cat([self.rgb_block(x), self.l_block(luminance(x))], dim=1)
+        return self.conv_block(features)
+
+
+class RefineSubnet(nn.Module):
+    """Shallow encoder-decoder with an identity connection from its input to its output."""
+
+    def __init__(self, widths: tuple[int, ...], blocks: int):
+        super().__init__()
+        self.encoder = downsampling_branch(3, widths, 0)
+        self.decoder = upsampling_head(widths[-1], widths, blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.decoder(self.encoder(x))
+
+
+class MTNet(nn.Module):
+    """The hierarchical network. ``forward`` returns every level's output, y1, y2, y3."""
+
+    def __init__(self, config: NetworkConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or NetworkConfig()
+        c = self.config
+        self.style = MultimodalSubnet(c.style_rgb, c.style_l, c.residual_blocks)
+        self.enhance = MultimodalSubnet(c.enhance_rgb, c.enhance_l, c.residual_blocks)
+        self.refine = RefineSubnet(c.refine, c.residual_blocks)
+
+    @property
+    def subnets(self) -> tuple[nn.Module, ...]:
+        return (self.style, self.enhance, self.refine)
+
+    @staticmethod
+    def training_sizes(crop: int) -> list[Size]:
+        """Level sizes during training: style at crop/2, enhance and refine at crop (3.3)."""
+        return [(crop // 2, crop // 2), (crop, crop), (crop, crop)]
+
+    @staticmethod
+    def test_sizes(height: int, width: int) -> list[Size]:
+        """Level sizes at test time for a full-size (H, W): H/4, H/2, H (paper 3.1)."""
+        multiple = 4 * SIZE_MULTIPLE
+        if height % multiple or width % multiple:
+            raise ValueError(f"test-time sizes must be multiples of {multiple}")
+        return [(height // 4, width // 4), (height // 2, width // 2), (height, width)]
+
+    def forward(self, x: torch.Tensor, sizes: list[Size] | None = None) -> list[torch.Tensor]:
+        """Run the hierarchy; ``sizes`` gives each level's spatial size (default: test sizes)."""
+        if sizes is None:
+            sizes = self.test_sizes(*x.shape[-2:])
+        outputs = []
+        current = x
+        for subnet, size in zip(self.subnets, sizes):
+            current = subnet(resize(current, size))
+            outputs.append(current)
+        return outputs
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
