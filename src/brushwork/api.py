@@ -39,7 +39,9 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
     if path.suffix or path.exists() or "/" in text:
         return path
     known = ", ".join(available_styles()) or "none installed"
-    raise BrushworkError(f"unknown style {text!r}; built-in styles: {known}")
+    raise BrushworkError(
+        f"{text!r} is neither a built-in style ({known}) nor a model file"
+    )
 
 
 @dataclass
@@ -74,7 +76,7 @@ def load_model(name_or_path: str | Path, device: str = "auto") -> Stylizer:
     architecture = metadata.get("architecture")
     if not isinstance(architecture, str):
         raise BrushworkError(f"{path}: the metadata names no architecture")
-    network = build_network(architecture, metadata.get("network"))
+    network = build_network(architecture, metadata.get("network"), source=str(path))
     load_state_into(network, tensors, str(path))
     dev = resolve_device(device)
     network.to(dev).eval()

@@ -73,6 +73,8 @@ def _stylize(args: argparse.Namespace) -> int:
     for photo in photos:
         target = out / f"{photo.stem}-stylized.jpg" if out.is_dir() else out
         output_format(target)
+        if target in targets:
+            raise BrushworkError(f"two photos would both be written to {target}: rename one")
         targets.append(target)
     model = load_model(args.model or args.style or DEFAULT_STYLE, device=args.device)
     for photo, target in zip(photos, targets):
@@ -119,10 +121,14 @@ def _train(args: argparse.Namespace) -> int:
         overrides["train"]["mixed_precision"] = False
     if args.refine_widths:
         overrides["network"]["refine"] = tuple(args.refine_widths)
-    bar = tqdm(total=None, unit="it", dynamic_ncols=True, disable=args.quiet)
+    # Made on the first iteration, so that an error in the arguments prints no empty bar.
+    bar: tqdm | None = None
 
     def report(event: TrainingEvent) -> None:
+        nonlocal bar
         if event.kind == "iteration":
+            if bar is None:
+                bar = tqdm(total=None, unit="it", dynamic_ncols=True, disable=args.quiet)
             if bar.total != event.iterations:
                 bar.reset(total=event.iterations)
                 bar.update(event.iteration - 1)
@@ -132,7 +138,7 @@ def _train(args: argparse.Namespace) -> int:
                 + f" lr={event.learning_rate:.2g}", refresh=False)
             bar.update(1)
         elif event.kind in ("warning", "resumed"):
-            bar.write(f"brushwork: {event.message}", file=sys.stderr)
+            tqdm.write(f"brushwork: {event.message}", file=sys.stderr)
 
     try:
         output = train(
@@ -144,7 +150,8 @@ def _train(args: argparse.Namespace) -> int:
             preview_photo=args.preview_photo, callback=report,
         )
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     print(f"model written to {output}")
     return 0
 

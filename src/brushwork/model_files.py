@@ -27,6 +27,8 @@ from .images import atomic_write
 FORMAT_VERSION = 1
 #: Largest header we accept (safetensors headers of our models are a few tens of kB).
 MAX_HEADER_BYTES = 1 << 22
+#: Pickle protocol 2+ starts with 0x80, torch.save's zip format with "PK"; protocols 0-1 start
+#: with an opcode such as "(", "c" or "}" and are caught by the header-size check instead.
 _PICKLE_SIGNATURES = (b"\x80", b"PK\x03\x04")
 
 
@@ -46,7 +48,10 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     path = Path(path)
     if not path.is_file():
         raise BrushworkError(f"model file not found: {path}")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise BrushworkError(f"cannot read model file {path}: {error.strerror or error}") from error
     if data.startswith(_PICKLE_SIGNATURES):
         raise BrushworkError(
             f"{path} is a pickle / torch.save file, not a safetensors model; Brushwork never "
@@ -61,12 +66,12 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         header = json.loads(data[8 : 8 + header_size])
         metadata = json.loads(header.get("__metadata__", {}).get("brushwork", "null"))
         tensors = load_safetensors_bytes(data)
-    except (SafetensorError, ValueError, UnicodeDecodeError, AttributeError) as error:
+    except (SafetensorError, ValueError, UnicodeDecodeError, TypeError, AttributeError) as error:
         raise BrushworkError(f"{path} is not a valid model file ({error})") from error
     if not isinstance(metadata, dict):
         raise BrushworkError(f"{path} is a safetensors file without Brushwork metadata")
     version = metadata.get("format_version")
-    if not isinstance(version, int) or version < 1:
+    if type(version) is not int or version < 1:
         raise BrushworkError(f"{path}: missing or invalid format_version in its metadata")
     if version > FORMAT_VERSION:
         raise BrushworkError(

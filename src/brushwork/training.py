@@ -221,7 +221,7 @@ def train(
     elif log_path.exists():
         log_path.unlink()
 
-    preview = _preview_tensor(preview_photo or files[0], config.crop_size)
+    preview = _preview_tensor(preview_photo, files, config.crop_size)
     style_record = [
         {"file": Path(p).name, "width": t.shape[-1], "height": t.shape[-2]}
         for p, t in zip(styles, style_tensors)
@@ -313,10 +313,19 @@ def _restore(net, optimizer, scheduler, photos, tensors, state) -> None:
     torch.set_rng_state(tensors["rng.torch"])
 
 
-def _preview_tensor(path: str | Path, size: int) -> torch.Tensor:
-    image = load_image(path)
-    image.thumbnail((size, size), Image.Resampling.LANCZOS)
-    return to_tensor(image)
+def _preview_tensor(path: str | Path | None, files: list[Path], size: int) -> torch.Tensor:
+    """The photo shown in previews: the one asked for, else the first readable training photo."""
+    candidates = [Path(path)] if path else files
+    for candidate in candidates:
+        try:
+            image = load_image(candidate)
+        except BrushworkError:
+            if path:
+                raise
+            continue
+        image.thumbnail((size, size), Image.Resampling.LANCZOS)
+        return to_tensor(image)
+    raise BrushworkError("none of the training photos could be read")
 
 
 def _write_preview(

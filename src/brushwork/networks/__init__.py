@@ -14,14 +14,21 @@ from .multimodal import MTNet
 ARCHITECTURES: dict[str, tuple[type[nn.Module], type]] = {"mtnet": (MTNet, NetworkConfig)}
 
 
-def build_network(arch: str, config: dict[str, Any] | None = None) -> nn.Module:
+def build_network(
+    arch: str, config: dict[str, Any] | None = None, source: str = "model"
+) -> nn.Module:
+    """Rebuild a network from untrusted metadata: any malformed value is a ``BrushworkError``."""
     if arch not in ARCHITECTURES:
-        raise BrushworkError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+        raise BrushworkError(
+            f"{source}: unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}"
+        )
+    if config is not None and not isinstance(config, dict):
+        raise BrushworkError(f"{source}: the network configuration is not a JSON object")
     network_class, config_class = ARCHITECTURES[arch]
     try:
         return network_class(config_class.from_dict(config or {}))
-    except (TypeError, ValueError) as error:
-        raise BrushworkError(f"invalid {arch} configuration: {error}") from error
+    except (AttributeError, LookupError, RuntimeError, TypeError, ValueError) as error:
+        raise BrushworkError(f"{source}: invalid {arch} configuration: {error}") from error
 
 
 __all__ = ["ARCHITECTURES", "MTNet", "build_network"]

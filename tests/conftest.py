@@ -1,0 +1,89 @@
+"""Shared fixtures: a tiny MT-Net configuration, a model file made from it, a sample photo.
+
+Everything here is small enough for a busy 2-core machine: the tiny network has a few
+thousand parameters and the photo is 300x200. Fixtures are function-scoped and live in the
+test's own ``tmp_path``, so a test may modify or delete them freely.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from brushwork.hyper_parameters import NetworkConfig
+from brushwork.model_files import save_model
+from brushwork.networks.multimodal import MTNet
+
+#: Size of the sample photo (width, height): 3:2 landscape.
+PHOTO_SIZE = (300, 200)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tiny networks run fastest on one thread; several threads on a busy machine (a
+    training run beside the tests) spin in barriers and make a 50 ms call take over a second."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tiny_config() -> NetworkConfig:
+    """An MT-Net a few thousand parameters large (same layout as the real one)."""
+    return NetworkConfig(
+        style_rgb=(4, 8, 8), style_l=(2, 4, 4),
+        enhance_rgb=(4, 8, 8, 8), enhance_l=(2, 4, 4, 4),
+        refine=(4, 4, 4), residual_blocks=1,
+    )
+
+
+@pytest.fixture
+def tiny_metadata(tiny_config: NetworkConfig) -> dict:
+    """The metadata a model file of the tiny network carries (before save_model adds to it)."""
+    return {"architecture": "mtnet", "network": tiny_config.to_dict()}
+
+
+@pytest.fixture
+def tiny_network(tiny_config: NetworkConfig) -> MTNet:
+    """The tiny network with seeded weights; the global RNG state is left untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1234)
+        return MTNet(tiny_config)
+
+
+@pytest.fixture
+def tiny_model_file(tmp_path: Path, tiny_network: MTNet, tiny_metadata: dict) -> Path:
+    """``tmp_path/tiny.safetensors``: the tiny network saved with ``save_model``."""
+    path = tmp_path / "tiny.safetensors"
+    save_model(path, tiny_network, tiny_metadata)
+    return path
+
+
+def make_photo(size: tuple[int, int] = PHOTO_SIZE) -> Image.Image:
+    """A procedurally drawn RGB 'photo': a sky-like gradient, a sun, hills, a house."""
+    width, height = size
+    y = np.linspace(0.0, 1.0, height)[:, None] * np.ones((1, width))
+    x = np.ones((height, 1)) * np.linspace(0.0, 1.0, width)[None, :]
+    sky = np.stack([40 + 150 * y, 90 + 120 * x, 230 - 150 * y], axis=-1)
+    image = Image.fromarray(sky.round().astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((width * 0.7, height * 0.1, width * 0.85, height * 0.32), fill=(250, 220, 90))
+    draw.polygon([(0, height), (0, height * 0.65), (width * 0.4, height * 0.5),
+                  (width, height * 0.7), (width, height)], fill=(60, 130, 50))
+    draw.rectangle((width * 0.2, height * 0.45, width * 0.35, height * 0.75),
+                   fill=(170, 60, 40), outline=(20, 20, 20))
+    draw.line((0, height * 0.9, width, height * 0.8), fill=(240, 240, 240), width=3)
+    return image
+
+
+@pytest.fixture
+def sample_photo(tmp_path: Path) -> Path:
+    """``tmp_path/sample.jpg``: a real 300x200 JPEG file."""
+    path = tmp_path / "sample.jpg"
+    make_photo().save(path, format="JPEG", quality=90)
+    return path

@@ -1,0 +1,149 @@
+"""The loss network and the hierarchical loss (paper 3.2, Eq. 2-9), with the real VGG-19."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from brushwork.errors import BrushworkError
+from brushwork.hyper_parameters import CONTENT_LAYER, TEXTURE_LAYERS, LossConfig
+from brushwork.losses.perceptual import HierarchicalLoss, content_loss, gram, texture_loss
+from brushwork.losses.vgg import CAFFE, TORCHVISION, VGG19Features, load_vgg_weights
+from brushwork.networks.multimodal import MTNet
+from brushwork.training import _content_inputs
+from test_networks import TINY
+
+
+@pytest.fixture(scope="module")
+def vgg_weights():
+    return load_vgg_weights()
+
+
+@pytest.fixture(scope="module")
+def vgg(vgg_weights):
+    weights, convention = vgg_weights
+    return VGG19Features((*TEXTURE_LAYERS, CONTENT_LAYER), weights, convention)
+
+
+def texture_image(seed: int, size: int = 64) -> torch.Tensor:
+    """Stripes plus noise: a texture with structure at several scales."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.linspace(0, 12, size).view(-1, 1)
+    x = torch.linspace(0, 12, size).view(1, -1)
+    stripes = 0.5 + 0.4 * torch.sin(x + 0.5 * y + seed)
+    image = stripes.expand(3, size, size) * torch.tensor([1.0, 0.6, 0.3]).view(3, 1, 1)
+    return (image + 0.1 * torch.rand(3, size, size, generator=g)).clamp(0, 1).unsqueeze(0)
+
+
+def test_gram_matches_a_hand_computed_value():
+    features = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).view(1, 2, 1, 2)
+    expected = torch.tensor([[5.0, 11.0], [11.0, 25.0]]) / 4  # F F^T / (C*H*W)
+    torch.testing.assert_close(gram(features)[0], expected)
+
+
+def test_content_and_texture_losses_are_zero_on_identical_inputs_and_positive_otherwise():
+    a, b = torch.rand(1, 4, 5, 5), torch.rand(1, 4, 5, 5)
+    assert content_loss(a, a) == 0 and content_loss(a, b) > 0
+    assert texture_loss([gram(a)], [gram(a)]) == 0 and texture_loss([gram(a)], [gram(b)]) > 0
+
+
+def test_bundled_vgg_weights_are_the_caffe_vgg19(vgg_weights):
+    weights, convention = vgg_weights
+    assert convention is CAFFE
+    assert weights["conv1_1"][0].shape == (64, 3, 3, 3)
+    assert weights["conv4_2"][0].shape == (512, 512, 3, 3)
+
+
+def test_vgg_is_truncated_after_the_deepest_layer_used(vgg):
+    assert vgg.names[-1] == "conv4_2"
+    features = vgg(torch.rand(1, 3, 32, 32))
+    assert set(features) == {*TEXTURE_LAYERS, CONTENT_LAYER}
+    assert all(not p.requires_grad for p in vgg.parameters())
+
+
+def test_torchvision_layout_is_read_with_its_own_convention(vgg_weights, tmp_path):
+    weights, _ = vgg_weights
+    indices = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25]
+    state = {}
+    for (_name, (w, b)), index in zip(list(weights.items())[:12], indices):
+        state[f"features.{index}.weight"] = w
+        state[f"features.{index}.bias"] = b
+    path = tmp_path / "vgg19.pth"
+    torch.save(state, path)
+    loaded, convention = load_vgg_weights(path)
+    assert convention is TORCHVISION
+    torch.testing.assert_close(loaded["conv4_2"][0], weights["conv4_2"][0])
+
+
+def test_bad_vgg_weight_files_are_refused(tmp_path):
+    junk = tmp_path / "vgg.pth"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(BrushworkError):
+        load_vgg_weights(junk)
+    with pytest.raises(BrushworkError):
+        load_vgg_weights(tmp_path / "missing.pth")
+    other = tmp_path / "vgg.bin"
+    other.write_bytes(b"x")
+    with pytest.raises(BrushworkError):
+        load_vgg_weights(other)
+
+
+def subnet_gradients(vgg, level_weights) -> list[torch.Tensor]:
+    torch.manual_seed(0)
+    net = MTNet(TINY)
+    config = LossConfig(level_weights=level_weights, style_sizes=(32, 64, 64))
+    criterion = HierarchicalLoss(vgg, [texture_image(1)] * 3, config)
+    photo = texture_image(2)
+    sizes = MTNet.training_sizes(64)
+    outputs = net(photo, sizes)
+    total, _ = criterion(outputs, _content_inputs(photo, outputs, sizes, "input"))
+    total.backward()
+    return [
+        torch.cat([p.grad.flatten() if p.grad is not None else torch.zeros(p.numel())
+                   for p in subnet.parameters()])
+        for subnet in net.subnets
+    ]
+
+
+def test_eq_8_9_each_subnet_learns_from_its_level_and_all_later_ones(vgg):
+    full = subnet_gradients(vgg, (1.0, 0.5, 0.25))
+    without_level_3 = subnet_gradients(vgg, (1.0, 0.5, 0.0))
+    only_level_3 = subnet_gradients(vgg, (0.0, 0.0, 1.0))
+    only_level_1 = subnet_gradients(vgg, (1.0, 0.0, 0.0))
+    # Zeroing a later loss changes the gradients of the earlier subnets: nothing is detached.
+    assert not torch.allclose(full[0], without_level_3[0])
+    assert not torch.allclose(full[1], without_level_3[1])
+    # The refine subnet gets no gradient from levels 1 and 2.
+    assert without_level_3[2].abs().max() == 0
+    # The last loss alone reaches every subnet, the first alone only the style subnet.
+    assert all(g.abs().max() > 0 for g in only_level_3)
+    assert only_level_1[0].abs().max() > 0
+    assert only_level_1[1].abs().max() == 0 and only_level_1[2].abs().max() == 0
+
+
+def test_style_grams_are_computed_once_and_features_reused(vgg):
+    calls = []
+    handle = vgg.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        criterion = HierarchicalLoss(vgg, [texture_image(1)] * 3,
+                                     LossConfig(style_sizes=(32, 64, 64)))
+        assert len(calls) == 3  # one per level's style target, at construction
+        net = MTNet(TINY)
+        sizes = MTNet.training_sizes(64)
+        for _ in range(2):
+            calls.clear()
+            photo = texture_image(2)
+            outputs = net(photo, sizes)
+            criterion(outputs, _content_inputs(photo, outputs, sizes, "input"))
+            # y1; y2 and y3 batched; content targets of levels 1 and 2 (level 3's target is
+            # y2, whose features are already there): 4 passes, no style image among them.
+            assert len(calls) == 4
+    finally:
+        handle.remove()
+
+
+def test_level_3_texture_target_is_the_largest_style_scale(vgg):
+    style = texture_image(3, size=128)
+    criterion = HierarchicalLoss(vgg, [style] * 3, LossConfig(style_sizes=(32, 64, 128)))
+    relu1 = [level[0] for level in criterion.target_grams]
+    assert not torch.allclose(relu1[0], relu1[2])

@@ -1,0 +1,392 @@
+"""Model files: safetensors weights (float16) + a JSON ``brushwork`` metadata document.
+
+Every way a model file can be wrong must end in a ``BrushworkError`` (``pytest.raises`` lets
+any other exception type through as a test error), and nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import save as save_safetensors_bytes
+
+from brushwork import BrushworkError, load_model
+from brushwork.hyper_parameters import NetworkConfig
+from brushwork.model_files import (
+    FORMAT_VERSION,
+    load_state_into,
+    read_model_file,
+    save_model,
+)
+from brushwork.networks.multimodal import MTNet
+
+# ------------------------------------------------------------------------------- helpers
+
+
+def write_raw(path: Path, tensors: dict[str, torch.Tensor], document: dict | None) -> Path:
+    """A safetensors file with ``document`` as its brushwork metadata (None: no metadata)."""
+    metadata = None if document is None else {"brushwork": json.dumps(document)}
+    path.write_bytes(save_safetensors_bytes(
+        {name: t.contiguous() for name, t in tensors.items()}, metadata=metadata))
+    return path
+
+
+def write_header(path: Path, header: bytes, body: bytes = b"") -> Path:
+    """A file with a safetensors-style length prefix and an arbitrary header."""
+    path.write_bytes(len(header).to_bytes(8, "little") + header + body)
+    return path
+
+
+def fp16_state(network: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().half() for k, v in network.state_dict().items()}
+
+
+def document(metadata: dict, **changes) -> dict:
+    return {"format_version": FORMAT_VERSION, **metadata, **changes}
+
+
+def refuse(path: Path, match: str | None = None) -> BrushworkError:
+    """Both entry points refuse ``path`` with a BrushworkError (matching ``match``)."""
+    with pytest.raises(BrushworkError, match=match) as raised:
+        load_model(path, device="cpu")
+    return raised.value
+
+
+class Trap:
+    """Unpickling this object creates ``marker``: proof that a file was unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+# ---------------------------------------------------------------------------- round trip
+
+
+def test_round_trip_float16_and_metadata(tmp_path, tiny_network, tiny_metadata):
+    extra = {"styles": [{"file": "art.jpg", "width": 64, "height": 48}], "note": "ünïcode ✓"}
+    path = tmp_path / "model.safetensors"
+    save_model(path, tiny_network, {**tiny_metadata, **extra})
+
+    original = tiny_network.state_dict()
+    with safe_open(str(path), framework="pt") as handle:
+        assert set(handle.keys()) == set(original)
+        assert all(handle.get_tensor(k).dtype == torch.float16 for k in handle.keys())  # noqa: SIM118 (not a dict)
+        assert json.loads(handle.metadata()["brushwork"])["format_version"] == FORMAT_VERSION
+
+    tensors, metadata = read_model_file(path)
+    # JSON turns the config's tuples into lists; from_dict turns them back.
+    expected = json.loads(json.dumps({"format_version": FORMAT_VERSION, **tiny_metadata, **extra}))
+    assert metadata == expected
+    assert NetworkConfig.from_dict(metadata["network"]) == tiny_network.config
+    assert set(tensors) == set(original)
+    for name, tensor in tensors.items():
+        assert tensor.dtype == torch.float32
+        assert torch.equal(tensor, original[name].half().float()), name
+
+    model = load_model(path, device="cpu")
+    assert model.metadata == metadata
+    assert model.parameter_count == sum(p.numel() for p in tiny_network.parameters())
+    assert isinstance(model.network, MTNet)
+    assert model.network.config == tiny_network.config
+    loaded = model.network.state_dict()
+    for name, tensor in original.items():
+        assert torch.equal(loaded[name], tensor.half().float()), name
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_save_model_into_a_missing_folder(tmp_path, tiny_network, tiny_metadata):
+    with pytest.raises(BrushworkError, match="does not exist"):
+        save_model(tmp_path / "nope" / "model.safetensors", tiny_network, tiny_metadata)
+
+
+def test_save_model_replaces_an_existing_file(tmp_path, tiny_model_file, tiny_network,
+                                              tiny_metadata):
+    save_model(tiny_model_file, tiny_network, {**tiny_metadata, "note": "second"})
+    assert read_model_file(tiny_model_file)[1]["note"] == "second"
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+# ------------------------------------------------------------------------------- pickles
+
+
+@pytest.mark.parametrize("how", ["torch-zip", "torch-legacy", "pickle-2", "pickle-5"])
+def test_pickle_is_refused_and_never_unpickled(tmp_path, how):
+    marker = tmp_path / "UNPICKLED"
+    payload = {"weight": torch.zeros(2), "trap": Trap(marker)}
+    path = tmp_path / "model.safetensors"
+    if how == "torch-zip":
+        torch.save(payload, path)
+    elif how == "torch-legacy":
+        torch.save(payload, path, _use_new_zipfile_serialization=False)
+    else:
+        path.write_bytes(pickle.dumps(payload, protocol=int(how[-1])))
+    assert not marker.exists()
+
+    with pytest.raises(BrushworkError, match="pickle") as raised:
+        read_model_file(path)
+    assert "never" in str(raised.value) and "unpickle" in str(raised.value)
+    refuse(path, match="pickle")
+    assert not marker.exists()
+
+
+def test_old_protocol_pickle_is_refused_and_never_unpickled(tmp_path):
+    # Protocols 0 and 1 have no \x80 opcode; the file must still be refused, not loaded.
+    marker = tmp_path / "UNPICKLED"
+    path = tmp_path / "model.safetensors"
+    for protocol in (0, 1):
+        path.write_bytes(pickle.dumps({"trap": Trap(marker)}, protocol=protocol))
+        with pytest.raises(BrushworkError):
+            read_model_file(path)
+        refuse(path)
+    assert not marker.exists()
+
+
+def test_the_trap_does_fire_when_unpickled(tmp_path):
+    """Guards the pickle tests: unpickling a Trap really creates its marker."""
+    marker = tmp_path / "fired"
+    pickle.loads(pickle.dumps(Trap(marker)))
+    assert marker.exists()
+
+
+# --------------------------------------------------------------------------- bad containers
+
+
+def test_missing_file(tmp_path):
+    refuse(tmp_path / "absent.safetensors", match="not found")
+
+
+def test_folder_instead_of_file(tmp_path):
+    folder = tmp_path / "model.safetensors"
+    folder.mkdir()
+    refuse(folder)
+
+
+def test_unreadable_file(tmp_path, tiny_model_file, monkeypatch):
+    def fail(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", fail)
+    with pytest.raises(BrushworkError, match="Permission denied"):
+        read_model_file(tiny_model_file)
+
+
+@pytest.mark.parametrize("keep", ["empty", "4 bytes", "length prefix", "half header",
+                                  "header only", "half data", "one byte short"])
+def test_truncated_file(tmp_path, tiny_model_file, keep):
+    data = tiny_model_file.read_bytes()
+    header_end = 8 + int.from_bytes(data[:8], "little")
+    cut = {
+        "empty": 0, "4 bytes": 4, "length prefix": 8, "half header": header_end // 2,
+        "header only": header_end, "half data": (header_end + len(data)) // 2,
+        "one byte short": len(data) - 1,
+    }[keep]
+    tiny_model_file.write_bytes(data[:cut])
+    with pytest.raises(BrushworkError):
+        read_model_file(tiny_model_file)
+    refuse(tiny_model_file)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_bytes(tmp_path, seed):
+    rng = random.Random(seed)
+    path = tmp_path / "noise.safetensors"
+    path.write_bytes(bytes(rng.getrandbits(8) for _ in range(rng.choice([3, 64, 5000]))))
+    refuse(path)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_bytes_behind_a_plausible_header_length(tmp_path, seed):
+    rng = random.Random(seed)
+    header = bytes(rng.getrandbits(8) for _ in range(200))
+    refuse(write_header(tmp_path / "noise.safetensors", header, b"\0" * 64))
+
+
+@pytest.mark.parametrize("header", [
+    b"[1, 2, 3]",
+    b"42",
+    b'"text"',
+    b"{not json",
+    b"\xff\xfe\xfd",
+    b'{"__metadata__": "text"}',
+    b'{"__metadata__": null}',
+    b'{"__metadata__": {"brushwork": 7}}',
+    b'{"__metadata__": {"brushwork": {"format_version": 1}}}',
+    b'{"__metadata__": {"brushwork": "{broken json"}}',
+    b'{"__metadata__": {"brushwork": "{\\"format_version\\": 1}"}, "w": 5}',
+    b'{"__metadata__": {"brushwork": "{\\"format_version\\": 1}"}, '
+    b'"w": {"dtype": "F16", "shape": [4], "data_offsets": [0, 800]}}',
+    b'{"__metadata__": {"brushwork": "{\\"format_version\\": 1}"}, '
+    b'"w": {"dtype": "NOPE", "shape": [1], "data_offsets": [0, 2]}}',
+], ids=lambda h: h.decode("latin-1")[:40])
+def test_malformed_headers(tmp_path, header):
+    refuse(write_header(tmp_path / "bad.safetensors", header, b"\0" * 16))
+
+
+def test_header_length_beyond_the_limit(tmp_path):
+    path = tmp_path / "big.safetensors"
+    path.write_bytes((1 << 40).to_bytes(8, "little") + b"{}")
+    refuse(path, match="bad header")
+
+
+# ----------------------------------------------------------------------------- bad metadata
+
+
+@pytest.mark.parametrize("metadata", [None, {"other": "tool"}], ids=["none", "foreign"])
+def test_safetensors_without_brushwork_metadata(tmp_path, tiny_network, metadata):
+    path = tmp_path / "plain.safetensors"
+    path.write_bytes(save_safetensors_bytes(fp16_state(tiny_network), metadata=metadata))
+    refuse(path, match="without Brushwork metadata")
+
+
+def test_newer_format_version(tmp_path, tiny_network, tiny_metadata):
+    path = write_raw(tmp_path / "future.safetensors", fp16_state(tiny_network),
+                     document(tiny_metadata, format_version=FORMAT_VERSION + 1))
+    error = refuse(path, match="upgrade")
+    assert str(FORMAT_VERSION + 1) in str(error)
+
+
+@pytest.mark.parametrize("version", [None, 0, -1, "1", 1.5, [1]])
+def test_invalid_format_version(tmp_path, tiny_network, tiny_metadata, version):
+    doc = document(tiny_metadata, format_version=version)
+    if version is None:
+        del doc["format_version"]
+    path = write_raw(tmp_path / "model.safetensors", fp16_state(tiny_network), doc)
+    refuse(path, match="format_version")
+
+
+@pytest.mark.parametrize("architecture", ["resnet", "", None, 3, ["mtnet"]])
+def test_unknown_or_missing_architecture(tmp_path, tiny_network, tiny_metadata, architecture):
+    doc = document(tiny_metadata, architecture=architecture)
+    if architecture is None:
+        del doc["architecture"]
+    path = write_raw(tmp_path / "model.safetensors", fp16_state(tiny_network), doc)
+    error = refuse(path, match="architecture")
+    if architecture == "resnet":
+        assert "mtnet" in str(error)  # lists the known ones
+
+
+@pytest.mark.parametrize("network", [
+    [4, 8],
+    "mtnet",
+    {"style_rgb": [-4, 8, 8]},
+    {"style_rgb": [4, 8], "style_l": [2, 4, 4]},
+    {"refine": []},
+    {"style_rgb": "abc"},
+    {"residual_blocks": "three"},
+    {"refine": [4.5, 4, 4]},
+    {"refine": [0, 4, 4]},
+    {"refine": [[4], 4, 4]},
+    {"refine": {"a": 4}},
+    {"residual_blocks": None},
+], ids=str)
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")
+def test_invalid_network_configuration(tmp_path, tiny_network, tiny_metadata, network):
+    path = write_raw(tmp_path / "model.safetensors", fp16_state(tiny_network),
+                     document(tiny_metadata, network=network))
+    refuse(path)
+
+
+# ------------------------------------------------------------------------------ bad tensors
+
+
+def _tampered(tmp_path, tiny_network, tiny_metadata, change) -> Path:
+    tensors = fp16_state(tiny_network)
+    change(tensors)
+    return write_raw(tmp_path / "model.safetensors", tensors, document(tiny_metadata))
+
+
+def _first(tensors: dict) -> str:
+    return sorted(tensors)[0]
+
+
+def test_wrong_tensor_shape(tmp_path, tiny_network, tiny_metadata):
+    def change(tensors):
+        name = _first(tensors)
+        tensors[name] = torch.zeros(tensors[name].numel() + 1, dtype=torch.float16)
+
+    path = _tampered(tmp_path, tiny_network, tiny_metadata, change)
+    error = refuse(path, match="shape")
+    assert _first(tiny_network.state_dict()) in str(error)
+
+
+def test_transposed_tensor_same_size(tmp_path, tiny_network, tiny_metadata):
+    weights = [k for k, v in tiny_network.state_dict().items()
+               if v.dim() == 4 and v.shape[0] != v.shape[1]]
+
+    def change(tensors):
+        tensors[weights[0]] = tensors[weights[0]].transpose(0, 1)
+
+    refuse(_tampered(tmp_path, tiny_network, tiny_metadata, change), match="shape")
+
+
+def test_missing_tensor(tmp_path, tiny_network, tiny_metadata):
+    name = _first(tiny_network.state_dict())
+    path = _tampered(tmp_path, tiny_network, tiny_metadata, lambda t: t.pop(name))
+    error = refuse(path, match="1 missing")
+    assert name in str(error)
+
+
+def test_extra_tensor(tmp_path, tiny_network, tiny_metadata):
+    def change(tensors):
+        tensors["style.surprise.weight"] = torch.zeros(3, dtype=torch.float16)
+
+    error = refuse(_tampered(tmp_path, tiny_network, tiny_metadata, change),
+                   match="1 unexpected")
+    assert "style.surprise.weight" in str(error)
+
+
+def test_no_tensors_at_all(tmp_path, tiny_metadata):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(save_safetensors_bytes(
+        {}, metadata={"brushwork": json.dumps(document(tiny_metadata))}))
+    refuse(path, match="missing")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_tensor(tmp_path, tiny_network, tiny_metadata, value):
+    weights = [k for k, v in tiny_network.state_dict().items() if v.dim() == 4]
+
+    def change(tensors):
+        tensors[weights[-1]] = tensors[weights[-1]].clone()
+        tensors[weights[-1]].view(-1)[3] = value
+
+    error = refuse(_tampered(tmp_path, tiny_network, tiny_metadata, change),
+                   match="NaN or infinite")
+    assert weights[-1] in str(error)
+
+
+def test_nan_written_by_save_model_is_caught_on_load(tmp_path, tiny_network, tiny_metadata):
+    with torch.no_grad():
+        next(tiny_network.parameters()).fill_(float("nan"))
+    path = tmp_path / "nan.safetensors"
+    save_model(path, tiny_network, tiny_metadata)
+    refuse(path, match="NaN")
+
+
+def test_value_overflowing_float16_is_caught_on_load(tmp_path, tiny_network, tiny_metadata):
+    # 1e6 is finite in float32 but becomes inf when saved as float16.
+    with torch.no_grad():
+        next(tiny_network.parameters()).view(-1)[0] = 1e6
+    path = tmp_path / "big.safetensors"
+    save_model(path, tiny_network, tiny_metadata)
+    refuse(path, match="infinite")
+
+
+def test_load_state_into_leaves_the_network_untouched_on_error(tiny_network, tiny_config):
+    target = MTNet(tiny_config)
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    tensors = {k: v.float() for k, v in fp16_state(tiny_network).items()}
+    tensors[_first(tensors)] = torch.full_like(tensors[_first(tensors)], float("nan"))
+    with pytest.raises(BrushworkError):
+        load_state_into(target, tensors, "test")
+    after = target.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)

@@ -1,0 +1,138 @@
+"""Training: losses fall, checkpoints resume exactly, bad photos are skipped (paper 4)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from brushwork.checkpoints import load_checkpoint
+from brushwork.errors import BrushworkError
+from brushwork.hyper_parameters import LossConfig, TrainConfig
+from brushwork.model_files import read_model_file
+from brushwork.training import train
+from test_networks import TINY
+
+
+def drawn_image(path: Path, seed: int, size=(80, 60)) -> Path:
+    """A small real image file: coloured shapes on a gradient."""
+    g = torch.Generator().manual_seed(seed)
+    image = Image.linear_gradient("L").resize(size).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(6):
+        x0, y0 = (int(v) for v in torch.randint(0, min(size), (2,), generator=g))
+        colour = tuple(int(v) for v in torch.randint(0, 256, (3,), generator=g))
+        draw.ellipse([x0, y0, x0 + 20, y0 + 15], fill=colour)
+    image.save(path)
+    return path
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(5):
+        drawn_image(folder / f"photo{i}.jpg", seed=i)
+    return folder
+
+
+@pytest.fixture
+def style(tmp_path) -> Path:
+    return drawn_image(tmp_path / "art.png", seed=99, size=(64, 64))
+
+
+def run(style, photos, output, iterations, resume=False, events=None, **overrides):
+    config = TrainConfig(iterations=iterations, crop_size=32, checkpoint_every=2,
+                         preview_every=1000, mixed_precision=False, **overrides)
+    return train(style, photos, output, network=TINY, loss=LossConfig(style_sizes=(16, 32, 64)),
+                 config=config, resume=resume, callback=None if events is None else events.append)
+
+
+def final_parameters(run_dir: Path) -> dict[str, torch.Tensor]:
+    tensors, _state, _ = load_checkpoint(run_dir)
+    return {k: v for k, v in tensors.items() if k.startswith(("model.", "optim."))}
+
+
+def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(style, photos, tmp_path):
+    run(style, photos, tmp_path / "straight.safetensors", iterations=6)
+    run(style, photos, tmp_path / "split.safetensors", iterations=3)
+    run(style, photos, tmp_path / "split.safetensors", iterations=6, resume=True)
+    straight = final_parameters(tmp_path / "straight.run")
+    split = final_parameters(tmp_path / "split.run")
+    assert straight.keys() == split.keys()
+    for name in straight:
+        torch.testing.assert_close(split[name], straight[name], rtol=0, atol=0, msg=name)
+    # The loss log continues without duplicates or gaps.
+    log = [json.loads(line) for line in (tmp_path / "split.run" / "loss.jsonl").open()]
+    assert [r["iteration"] for r in log] == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_after_a_lost_checkpoint_interval_redoes_the_lost_work(style, photos, tmp_path):
+    run(style, photos, tmp_path / "a.safetensors", iterations=5)
+    out = tmp_path / "b.safetensors"
+    run(style, photos, out, iterations=5)
+    run_dir = tmp_path / "b.run"
+    # Simulate a crash after iteration 5 was logged but before its checkpoint: go back one.
+    (run_dir / "checkpoint.safetensors").unlink()
+    _, state, _ = load_checkpoint(run_dir)
+    assert state["iteration"] == 4
+    run(style, photos, out, iterations=5, resume=True)
+    log = [json.loads(line)["iteration"] for line in (run_dir / "loss.jsonl").open()]
+    assert log == [1, 2, 3, 4, 5]
+    for name, value in final_parameters(tmp_path / "a.run").items():
+        torch.testing.assert_close(final_parameters(run_dir)[name], value, rtol=0, atol=0)
+
+
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(style, photos, tmp_path):
+    out = tmp_path / "m.safetensors"
+    run(style, photos, out, iterations=4)
+    latest = tmp_path / "m.run" / "checkpoint.safetensors"
+    data = bytearray(latest.read_bytes())
+    data[-100] ^= 0xFF
+    latest.write_bytes(bytes(data))
+    events = []
+    run(style, photos, out, iterations=4, resume=True, events=events)
+    assert any("checksum" in e.message for e in events if e.kind == "warning")
+
+
+def test_training_writes_a_model_file_with_its_record(style, photos, tmp_path):
+    out = run(style, photos, tmp_path / "model.safetensors", iterations=2)
+    tensors, metadata = read_model_file(out)
+    assert metadata["architecture"] == "mtnet"
+    assert metadata["record"]["iterations"] == 2
+    assert metadata["styles"][0]["file"] == "art.png"
+    assert metadata["train"]["crop_size"] == 32
+    assert all(t.dtype == torch.float32 for t in tensors.values())
+    previews = list((tmp_path / "model.run" / "previews").glob("*.jpg"))
+    assert previews  # the last iteration always leaves a preview of all three levels
+    assert Image.open(previews[0]).size == (32 * 4, 24)  # photo, y1, y2, y3 side by side
+
+
+def test_unreadable_photos_are_skipped_with_a_warning(style, photos, tmp_path):
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    (photos / "empty.png").write_bytes(b"")
+    events = []
+    run(style, photos, tmp_path / "m.safetensors", iterations=7, events=events)
+    warnings = [e.message for e in events if e.kind == "warning"]
+    assert any("broken.jpg" in w for w in warnings) and any("empty.png" in w for w in warnings)
+
+
+def test_a_second_run_into_the_same_folder_needs_resume(style, photos, tmp_path):
+    run(style, photos, tmp_path / "m.safetensors", iterations=2)
+    with pytest.raises(BrushworkError, match="--resume"):
+        run(style, photos, tmp_path / "m.safetensors", iterations=2)
+
+
+def test_each_level_loss_falls(style, photos, tmp_path):
+    events = []
+    run(style, photos, tmp_path / "m.safetensors", iterations=30, events=events,
+        learning_rate=1e-2)
+    levels = [e.losses["level"] for e in events if e.kind == "iteration"]
+    first, last = levels[:5], levels[-5:]
+    for k in range(3):
+        before = sum(row[k] for row in first) / 5
+        after = sum(row[k] for row in last) / 5
+        assert after < 0.5 * before, (k, before, after)
