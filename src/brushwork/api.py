@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,12 @@ STYLES_DIR = Path(__file__).parent / "styles"
 def available_styles() -> list[str]:
     """Names of the built-in styles shipped with the package."""
     return sorted(p.stem for p in STYLES_DIR.glob("*.safetensors"))
+
+
+def style_card(name: str) -> dict[str, Any]:
+    """The model card of a built-in style: artwork, artist, year, licence, source."""
+    cards = json.loads((STYLES_DIR / "cards.json").read_text())
+    return cards.get(name, {})
 
 
 def resolve_model_path(name_or_path: str | Path) -> Path:

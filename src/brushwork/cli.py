@@ -186,21 +186,27 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _styles(args: argparse.Namespace) -> int:
-    from .api import available_styles, load_model
+    from .api import available_styles, load_model, style_card
 
     rows = []
     for name in available_styles():
         metadata = load_model(name, device="cpu").metadata
-        rows.append({"name": name, **metadata.get("card", {}), "record": metadata.get("record")})
+        rows.append({
+            "name": name, **style_card(name), "record": metadata.get("record", {}),
+            "texture_weights": metadata.get("loss", {}).get("texture_weights"),
+        })
     if args.json:
         print(json.dumps(rows))
         return 0
     for row in rows:
-        title = row.get("title", "?")
-        artist = row.get("artist", "?")
-        record = row.get("record") or {}
-        print(f"{row['name']:<16} {title} ({artist}, {row.get('year', '?')}); "
-              f"{row.get('license', '?')}; {record.get('iterations', '?')} iterations")
+        record = row["record"]
+        print(f"{row['name']}: {row.get('title', '?')} ({row.get('artist', '?')}, "
+              f"{row.get('year', '?')})")
+        print(f"    licence  {row.get('license', '?')}")
+        print(f"    source   {row.get('source', '?')}")
+        print(f"    training {record.get('iterations', '?')} iterations on "
+              f"{record.get('device', '?')} in {record.get('wall_seconds', 0) / 3600:.1f} h, "
+              f"texture weights {row['texture_weights']}")
     return 0
 
 

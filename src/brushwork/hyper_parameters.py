@@ -83,7 +83,7 @@ class LossConfig:
     #: Gram matrices normalised by C*H*W, Caffe-convention VGG-19 features and mean-squared
     #: errors, these give a stylised but recognisable result for most paintings; the enhance
     #: level is highest because the paper trains it "with a large texture weight" (3.3.2).
-    texture_weights: tuple[float, float, float] = (50.0, 100.0, 50.0)
+    texture_weights: tuple[float, float, float] = (20.0, 40.0, 20.0)
     #: lambda_k (paper 4: 1 : 0.5 : 0.25).
     level_weights: tuple[float, float, float] = (1.0, 0.5, 0.25)
     #: Long side of the artwork used as style target for each level (paper 3.1: 256, 512, 1024).
