@@ -122,3 +122,84 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class JohnsonConfig:
+    """Johnson et al. 2016's transformer network, the paper's "Johnson Net" (4, Fig. 5, Table 1).
+
+    Layer types and widths are Johnson et al.'s (supplementary, "Network architectures"):
+    9x9 conv 32, 3x3 stride-2 convs to 64 and 128, five residual blocks, two x2 upsampling
+    layers back to 64 and 32, 9x9 conv to RGB. Batch norm is replaced by instance norm as in
+    Ulyanov et al. 2016 ("Instance Normalization"), which the paper did for all its baselines
+    (4: "used instance normalization").
+    """
+
+    widths: tuple[int, ...] = (32, 64, 128)  # Johnson et al. 2016
+    residual_blocks: int = 5  # Johnson et al. 2016
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JohnsonConfig:
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class TextureNetConfig:
+    """Ulyanov et al.'s multi-scale generator ("Texture Networks", ICML 2016), Fig. 5's baseline.
+
+    The paper compares with Ulyanov et al.'s instance-norm network (4, Fig. 5) without saying
+    which of their generators it used; this is the multi-scale one of Texture Networks, with
+    instance norm in place of batch norm as their "Instance Normalization" paper does.
+    """
+
+    #: Number of scales K: the image at full size, 1/2, ..., 1/2**(K-1). Ours: 5, the count
+    #: whose joined widths run from 8 to 40 channels as Ulyanov et al. describe; their released
+    #: Torch code (texture_nets, pyramid.lua) pools with six ratios (32..1), i.e. scales=6.
+    scales: int = 5
+    #: Channels of each scale's conv block (Ulyanov et al.: 8); after joining k scales the
+    #: path is k * width wide.
+    width: int = 8
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TextureNetConfig:
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class SingularConfig:
+    """The style subnet alone as a singular transfer network (paper 4, Figs. 5 and 6).
+
+    Field names match ``NetworkConfig``'s, so an MT-Net configuration also builds the style
+    subnet it contains. The default is Fig. 5's network: MT-Net's style subnet as it is.
+    ``matching_mtnet`` gives Fig. 6's deeper one with MT-Net's parameter count.
+    """
+
+    style_rgb: tuple[int, ...] = (32, 64, 128)  # ours (as NetworkConfig.style_rgb)
+    style_l: tuple[int, ...] = (16, 32, 64)  # ours (as NetworkConfig.style_l)
+    residual_blocks: int = 3  # paper 3.3.1: three residual blocks per block
+
+    @classmethod
+    def matching_mtnet(cls) -> SingularConfig:
+        """Fig. 6's singular network with "the same number of parameters" as MT-Net.
+
+        Paper 4: "we duplicated our style subnet to a deeper network that had the same number
+        of parameters". The paper does not say how. Ours: seven residual blocks in each of the
+        RGB-, L- and Conv-Blocks instead of three, 7.50M parameters against the default
+        MT-Net's 7.36M (+1.8%). Chaining whole copies of the 3.36M style subnet can only reach
+        6.72M (-8.7%) or 10.1M (+37%); deepening the residual stacks keeps one network working
+        at one scale, which is the property Fig. 6 puts to the test.
+        """
+        return cls(residual_blocks=7)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SingularConfig:
+        return _from_dict(cls, data)

@@ -7,11 +7,20 @@ from typing import Any
 from torch import nn
 
 from ..errors import BrushworkError
-from ..hyper_parameters import NetworkConfig
+from ..hyper_parameters import JohnsonConfig, NetworkConfig, SingularConfig, TextureNetConfig
+from .baselines import DeepSingularNet, JohnsonNet, SingularNet, TextureNet
 from .multimodal import MTNet
 
-#: Architecture name -> (class, config class). Model files name one of these.
-ARCHITECTURES: dict[str, tuple[type[nn.Module], type]] = {"mtnet": (MTNet, NetworkConfig)}
+#: Architecture name -> (class, config class). Model files name one of these. The paper's
+#: baselines (section 4) are here too; Fig. 6's singular network with MT-Net's parameter
+#: count is "singular" with ``SingularConfig.matching_mtnet()``, not a name of its own.
+ARCHITECTURES: dict[str, tuple[type[nn.Module], type]] = {
+    "mtnet": (MTNet, NetworkConfig),
+    "johnson": (JohnsonNet, JohnsonConfig),
+    "texture-net": (TextureNet, TextureNetConfig),
+    "singular": (SingularNet, SingularConfig),
+    "ds-net": (DeepSingularNet, NetworkConfig),
+}
 
 
 def build_network(
@@ -31,4 +40,7 @@ def build_network(
         raise BrushworkError(f"{source}: invalid {arch} configuration: {error}") from error
 
 
-__all__ = ["ARCHITECTURES", "MTNet", "build_network"]
+__all__ = [
+    "ARCHITECTURES", "DeepSingularNet", "JohnsonNet", "MTNet", "SingularNet", "TextureNet",
+    "build_network",
+]
