@@ -136,3 +136,28 @@ def test_each_level_loss_falls(style, photos, tmp_path):
         before = sum(row[k] for row in first) / 5
         after = sum(row[k] for row in last) / 5
         assert after < 0.5 * before, (k, before, after)
+
+
+@pytest.mark.parametrize("arch", ["johnson", "singular", "ds-net", "texture-net"])
+def test_baselines_train_with_one_loss_and_stylise(arch, style, photos, tmp_path):
+    from brushwork.api import load_model
+    from brushwork.hyper_parameters import JohnsonConfig, SingularConfig, TextureNetConfig
+
+    tiny = {
+        "johnson": JohnsonConfig(widths=(4, 8, 8), residual_blocks=1),
+        "singular": SingularConfig(style_rgb=(4, 8, 8), style_l=(2, 4, 4), residual_blocks=1),
+        "ds-net": TINY,
+        "texture-net": TextureNetConfig(scales=3, width=2),
+    }[arch]
+    out = train(style, photos, tmp_path / "m.safetensors", arch=arch, network=tiny,
+                loss=LossConfig.single_level(style_size=32),
+                config=TrainConfig(iterations=2, crop_size=32, mixed_precision=False))
+    model = load_model(out, device="cpu")
+    assert model.metadata["architecture"] == arch
+    assert model.stylize(Image.new("RGB", (60, 40), "red"), size=64).size == (64, 43)
+
+
+def test_a_loss_with_the_wrong_number_of_levels_is_refused(style, photos, tmp_path):
+    with pytest.raises(BrushworkError, match="3 level"):
+        train(style, photos, tmp_path / "m.safetensors", network=TINY,
+              loss=LossConfig.single_level(), config=TrainConfig(iterations=1, crop_size=32))

@@ -20,6 +20,7 @@ from typing import Any
 from . import __version__
 from .errors import BrushworkError
 from .hyper_parameters import LossConfig, NetworkConfig, TrainConfig
+from .networks import ARCHITECTURES
 
 DEFAULT_STYLE = "starry-night"
 
@@ -119,8 +120,13 @@ def _train(args: argparse.Namespace) -> int:
                 overrides[group][f.name] = value
     if args.no_mixed_precision:
         overrides["train"]["mixed_precision"] = False
+    network_class, config_class = ARCHITECTURES[args.arch]
     if args.refine_widths:
+        if "refine" not in {f.name for f in fields(config_class)}:
+            raise BrushworkError(f"--refine-widths does not apply to --arch {args.arch}")
         overrides["network"]["refine"] = tuple(args.refine_widths)
+    levels = len(network_class.training_sizes(TrainConfig().crop_size))
+    base_loss = LossConfig() if levels == 3 else LossConfig.single_level()
     # Made on the first iteration, so that an error in the arguments prints no empty bar.
     bar: tqdm | None = None
 
@@ -142,9 +148,9 @@ def _train(args: argparse.Namespace) -> int:
 
     try:
         output = train(
-            args.style, args.data, args.output, run_dir=args.run_dir,
-            network=NetworkConfig.from_dict({**NetworkConfig().to_dict(), **overrides["network"]}),
-            loss=LossConfig.from_dict({**LossConfig().to_dict(), **overrides["loss"]}),
+            args.style, args.data, args.output, run_dir=args.run_dir, arch=args.arch,
+            network=config_class.from_dict({**config_class().to_dict(), **overrides["network"]}),
+            loss=LossConfig.from_dict({**base_loss.to_dict(), **overrides["loss"]}),
             config=TrainConfig.from_dict({**TrainConfig().to_dict(), **overrides["train"]}),
             device=args.device, vgg_weights=args.vgg_weights, resume=args.resume,
             preview_photo=args.preview_photo, callback=report,
@@ -244,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
     t.add_argument("--run-dir", help="checkpoints, loss log, previews (default: OUTPUT.run/)")
     t.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    t.add_argument("--arch", default="mtnet", choices=list(ARCHITECTURES),
+                   help="network: MT-Net (default) or one of the paper's baselines, which have "
+                        "one level (give one value to the per-level options below)")
     defaults_t, defaults_l = TrainConfig(), LossConfig()
     t.add_argument("--iterations", type=_positive_int, help=f"default {defaults_t.iterations}")
     t.add_argument("--crop-size", type=_positive_int, help=f"default {defaults_t.crop_size}")
@@ -252,13 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr-decay", type=_positive_float, help=f"default {defaults_t.lr_decay}")
     t.add_argument("--lr-decay-every", type=_positive_int,
                    help=f"default {defaults_t.lr_decay_every}")
-    t.add_argument("--content-weights", nargs=3, type=_weight, metavar="A",
+    t.add_argument("--content-weights", nargs="+", type=_weight, metavar="A",
                    help=f"alpha per level, default {defaults_l.content_weights}")
-    t.add_argument("--texture-weights", nargs=3, type=_weight, metavar="B",
+    t.add_argument("--texture-weights", nargs="+", type=_weight, metavar="B",
                    help=f"beta per level, default {defaults_l.texture_weights}")
-    t.add_argument("--level-weights", nargs=3, type=_weight, metavar="LAMBDA",
+    t.add_argument("--level-weights", nargs="+", type=_weight, metavar="LAMBDA",
                    help=f"lambda per level, default {defaults_l.level_weights}")
-    t.add_argument("--style-sizes", nargs=3, type=_positive_int, metavar="PX",
+    t.add_argument("--style-sizes", nargs="+", type=_positive_int, metavar="PX",
                    help=f"long side of the artwork per level, default {defaults_l.style_sizes}")
     t.add_argument("--content-target", choices=("input", "photo"),
                    help=f"default {defaults_l.content_target!r}")

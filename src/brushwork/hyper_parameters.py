@@ -78,19 +78,40 @@ class LossConfig:
     """Weights and targets of the hierarchical stylisation loss (paper 3.2)."""
 
     #: Content weight alpha per level (paper 4: "the content weights were all set to 1").
-    content_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    content_weights: tuple[float, ...] = (1.0, 1.0, 1.0)
     #: Texture weight beta per level (paper 4: "depended on different styles"). Ours: with
     #: Gram matrices normalised by C*H*W, Caffe-convention VGG-19 features and mean-squared
     #: errors, these give a stylised but recognisable result for most paintings; the enhance
     #: level is highest because the paper trains it "with a large texture weight" (3.3.2).
-    texture_weights: tuple[float, float, float] = (20.0, 40.0, 20.0)
+    texture_weights: tuple[float, ...] = (20.0, 40.0, 20.0)
     #: lambda_k (paper 4: 1 : 0.5 : 0.25).
-    level_weights: tuple[float, float, float] = (1.0, 0.5, 0.25)
+    level_weights: tuple[float, ...] = (1.0, 0.5, 0.25)
     #: Long side of the artwork used as style target for each level (paper 3.1: 256, 512, 1024).
-    style_sizes: tuple[int, int, int] = (256, 512, 1024)
+    style_sizes: tuple[int, ...] = (256, 512, 1024)
     #: Content target of each level: "input" is the input of the subnet that outputs y_k (the
     #: paper's wording, 3.2.2); "photo" uses the photo at that level's size everywhere.
     content_target: str = "input"
+
+    @classmethod
+    def single_level(cls, style_size: int = 256) -> LossConfig:
+        """One stylisation loss, for the singular baselines (paper 4: Fig. 5 trains them "on
+        images of size 256"; Fig. 6 also at 1024). Ours: level 1's texture weight."""
+        base = cls()
+        return cls((base.content_weights[0],), (base.texture_weights[0],), (1.0,), (style_size,))
+
+    @property
+    def levels(self) -> int:
+        return len(self.style_sizes)
+
+    def check(self, levels: int) -> None:
+        """Every per-level tuple must have one entry per output of the network."""
+        lengths = {len(self.content_weights), len(self.texture_weights),
+                   len(self.level_weights), len(self.style_sizes)}
+        if lengths != {levels}:
+            raise ValueError(
+                f"the network has {levels} level(s): give {levels} content weight(s), texture "
+                f"weight(s), level weight(s) and style size(s)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -61,4 +61,5 @@ def stylize_tensor(net: nn.Module, photo: torch.Tensor, size: int) -> list[torch
     visible = level_sizes(h, w, size)
     full = _pad(resize(photo, visible[-1]), FULL_SIZE_MULTIPLE)
     levels = net(full)
-    return [level[..., :vh, :vw] for level, (vh, vw) in zip(levels, visible)]
+    # A single-level network (the baselines) returns only the full-size output.
+    return [level[..., :vh, :vw] for level, (vh, vw) in zip(levels, visible[-len(levels):])]

@@ -31,20 +31,12 @@ from .checkpoints import load_checkpoint, save_checkpoint
 from .data import PhotoStream, list_images
 from .devices import autocast, mixed_precision_supported, resolve_device
 from .errors import BrushworkError
-from .hyper_parameters import (
-    CONTENT_LAYER,
-    NUM_LEVELS,
-    TEXTURE_LAYERS,
-    LossConfig,
-    NetworkConfig,
-    TrainConfig,
-)
+from .hyper_parameters import CONTENT_LAYER, TEXTURE_LAYERS, LossConfig, TrainConfig
 from .images import load_image, save_image, to_image, to_tensor
 from .losses.perceptual import HierarchicalLoss
 from .losses.vgg import build_vgg
 from .model_files import save_model
-from .networks import build_network
-from .networks.multimodal import MTNet
+from .networks import ARCHITECTURES, build_network
 from .stylize import stylize_tensor
 
 
@@ -68,12 +60,12 @@ class TrainingInterrupted(BrushworkError):
     """SIGTERM or Ctrl-C: a checkpoint was saved; ``--resume`` continues."""
 
 
-def _style_images(styles: Sequence[str | Path]) -> list[torch.Tensor]:
+def _style_images(styles: Sequence[str | Path], levels: int) -> list[torch.Tensor]:
     """One artwork per level: one path for all levels, or one per level (paper Fig. 7)."""
-    if len(styles) not in (1, NUM_LEVELS):
-        raise BrushworkError(f"give one style image or {NUM_LEVELS} (one per level)")
+    if len(styles) not in (1, levels):
+        raise BrushworkError(f"give one style image or {levels} (one per level)")
     images = [to_tensor(load_image(path)) for path in styles]
-    return images * NUM_LEVELS if len(images) == 1 else images
+    return images * levels if len(images) == 1 else images
 
 
 def _content_inputs(
@@ -143,7 +135,8 @@ def train(
     output: str | Path,
     *,
     run_dir: str | Path | None = None,
-    network: NetworkConfig | None = None,
+    arch: str = "mtnet",
+    network: Any = None,
     loss: LossConfig | None = None,
     config: TrainConfig | None = None,
     device: str = "auto",
@@ -152,8 +145,12 @@ def train(
     preview_photo: str | Path | None = None,
     callback: Callback | None = None,
 ) -> Path:
-    """Train an MT-Net on the photos in ``data`` to paint like ``style``; write ``output``.
+    """Train a network on the photos in ``data`` to paint like ``style``; write ``output``.
 
+    ``arch`` is "mtnet" (the paper's network, default) or a baseline (``networks.ARCHITECTURES``);
+    ``network`` is its config dataclass (default: the architecture's defaults) and ``loss`` must
+    have one entry per output level (default: the paper's three levels for MT-Net,
+    ``LossConfig.single_level()`` for single-output baselines).
     ``style`` is one artwork, or one per level (coarse to fine, paper Fig. 7). With
     ``resume=True`` the configurations come from the checkpoint in ``run_dir`` (only the
     iteration count may be raised), and training continues exactly where it stopped.
@@ -163,8 +160,6 @@ def train(
     output = Path(output)
     run_dir = Path(run_dir) if run_dir else output.with_name(output.stem + ".run")
     styles = [style] if isinstance(style, (str, Path)) else list(style)
-    network = network or NetworkConfig()
-    loss = loss or LossConfig()
     config = config or TrainConfig()
     if config.iterations < 1 or config.crop_size < 32 or config.crop_size % 32:
         raise BrushworkError("iterations must be >= 1 and the crop size a multiple of 32")
@@ -177,7 +172,8 @@ def train(
         checkpoint_tensors, state, warnings = load_checkpoint(run_dir)
         for message in warnings:
             emit(TrainingEvent("warning", 0, config.iterations, message))
-        network = NetworkConfig.from_dict(state["network"])
+        arch = state.get("arch", "mtnet")
+        network = state["network"]
         loss = LossConfig.from_dict(state["loss"])
         iterations = max(config.iterations, state["iteration"])
         config = TrainConfig.from_dict({**state["train"], "iterations": iterations})
@@ -188,6 +184,21 @@ def train(
             "or choose another --run-dir"
         )
 
+    if arch not in ARCHITECTURES:
+        raise BrushworkError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    network_class, config_class = ARCHITECTURES[arch]
+    if network is None:
+        network = config_class()
+    elif isinstance(network, dict):
+        network = config_class.from_dict(network)
+    sizes = network_class.training_sizes(config.crop_size)
+    if loss is None:
+        loss = LossConfig() if len(sizes) == 3 else LossConfig.single_level()
+    try:
+        loss.check(len(sizes))
+    except ValueError as error:
+        raise BrushworkError(f"{arch}: {error}") from error
+
     dev = resolve_device(device)
     use_bf16 = config.mixed_precision and mixed_precision_supported(dev)
     torch.manual_seed(config.seed)
@@ -196,9 +207,9 @@ def train(
         files, config.crop_size, config.seed,
         on_warning=lambda message: emit(TrainingEvent("warning", 0, config.iterations, message)),
     )
-    style_tensors = _style_images(styles)
+    style_tensors = _style_images(styles, len(sizes))
 
-    net = build_network("mtnet", network.to_dict())
+    net = build_network(arch, network.to_dict())
     vgg = build_vgg((*TEXTURE_LAYERS, CONTENT_LAYER), vgg_weights)
     criterion = HierarchicalLoss(vgg, style_tensors, loss)
     net.to(dev)
@@ -230,7 +241,8 @@ def train(
     def checkpoint(iteration: int) -> None:
         tensors, extra = _capture(net, optimizer, scheduler, photos)
         save_checkpoint(run_dir, tensors, {
-            "iteration": iteration, "network": network.to_dict(), "loss": loss.to_dict(),
+            "iteration": iteration, "arch": arch, "network": network.to_dict(),
+            "loss": loss.to_dict(),
             "train": config.to_dict(), "styles": [str(p) for p in styles],
             "style_images": style_record,
             "data": str(data), "wall_seconds": elapsed, "device": str(dev),
@@ -238,7 +250,6 @@ def train(
         })
         emit(TrainingEvent("checkpoint", iteration, config.iterations, str(run_dir)))
 
-    sizes = MTNet.training_sizes(config.crop_size)
     net.train()
     with _StopFlag() as stop, log_path.open("a") as log:
         for iteration in range(start + 1, config.iterations + 1):
@@ -354,10 +365,11 @@ def export_model(run_dir: str | Path, output: str | Path) -> Path:
     """Write a model file from the latest checkpoint of a run (also mid-run)."""
     run_dir = Path(run_dir)
     tensors, state, _ = load_checkpoint(run_dir)
-    net = build_network("mtnet", state["network"])
+    arch = state.get("arch", "mtnet")
+    net = build_network(arch, state["network"])
     net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     metadata = {
-        "architecture": "mtnet",
+        "architecture": arch,
         "network": state["network"],
         "loss": state["loss"],
         "train": state["train"],
