@@ -216,6 +216,36 @@ def _styles(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from .evaluation import EVAL_SCALES, Evaluator
+    from .images import load_image, to_tensor
+
+    style = to_tensor(load_image(args.style))
+    photo = to_tensor(load_image(args.photo)) if args.photo else None
+    evaluator = Evaluator(style, args.scales or EVAL_SCALES)
+    rows = []
+    named = [(str(p), to_tensor(load_image(p))) for p in args.outputs]
+    if photo is not None:
+        named.insert(0, (f"{args.photo} (unstylised photo)", photo))
+    for name, image in named:
+        began = time.perf_counter()
+        scores = evaluator.score(image, photo)
+        rows.append({"image": name, "style": scores.style, "content": scores.content,
+                     "seconds": round(time.perf_counter() - began, 3)})
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    scales = evaluator.scales
+    print("| image | " + " | ".join(f"style @{s}" for s in scales) + " | content |")
+    print("|---" * (len(scales) + 2) + "|")
+    for row in rows:
+        content = "-" if row["content"] is None else f"{row['content']:.4g}"
+        cells = " | ".join(f"{row['style'][s]:.4g}" for s in scales)
+        print(f"| {row['image']} | {cells} | {content} |")
+    return 0
+
+
 # ----------------------------------------------------------------------------------- parser
 
 
@@ -294,6 +324,17 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("model", metavar="MODEL", help="model file or built-in style name")
     i.add_argument("--json", action="store_true")
     i.set_defaults(run=_info)
+
+    ev = commands.add_parser(
+        "eval", help="score stylised images: multi-scale style distance and content distance"
+    )
+    ev.add_argument("outputs", nargs="+", metavar="IMAGE", help="stylised images to score")
+    ev.add_argument("--style", required=True, help="the artwork")
+    ev.add_argument("--photo", help="the content photo (adds content distance and its own row)")
+    ev.add_argument("--scales", nargs="+", type=_positive_int, metavar="PX",
+                    help="long sides for the style distance (default 256 512 1024)")
+    ev.add_argument("--json", action="store_true", help="one JSON record per image")
+    ev.set_defaults(run=_eval)
 
     st = commands.add_parser("styles", help="list the built-in styles")
     st.add_argument("--json", action="store_true")
