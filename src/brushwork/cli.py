@@ -246,6 +246,34 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _optimize(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .images import load_image, output_format, save_image, to_image, to_tensor
+    from .optimization import OptimizeConfig, OptimizeStep, optimize
+
+    output_format(args.output)
+    photo, style = to_tensor(load_image(args.photo)), to_tensor(load_image(args.style))
+    defaults = OptimizeConfig()
+    config = OptimizeConfig(
+        size=args.size or defaults.size, steps=args.steps or defaults.steps, method=args.method,
+        texture_weight=defaults.texture_weight if args.texture_weight is None
+        else args.texture_weight, multiscale=args.multiscale,
+    )
+    with tqdm(total=config.steps, unit="step", disable=args.quiet) as bar:
+        def report(step: OptimizeStep) -> None:
+            bar.set_postfix_str(f"{step.size[1]}x{step.size[0]} loss={step.loss:.4g}",
+                                refresh=False)
+            bar.update(1)
+
+        began = time.perf_counter()
+        image = optimize(photo, style, config, callback=report)
+    save_image(to_image(image), args.output)
+    print(f"{args.photo} -> {args.output} ({image.shape[-1]}x{image.shape[-2]}, "
+          f"{time.perf_counter() - began:.1f} s)")
+    return 0
+
+
 # ----------------------------------------------------------------------------------- parser
 
 
@@ -324,6 +352,21 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("model", metavar="MODEL", help="model file or built-in style name")
     i.add_argument("--json", action="store_true")
     i.set_defaults(run=_info)
+
+    o = commands.add_parser(
+        "optimize", help="Gatys et al. optimisation of one photo (slow baseline)"
+    )
+    o.add_argument("photo", metavar="PHOTO")
+    o.add_argument("--style", required=True, help="the artwork")
+    o.add_argument("-o", "--output", required=True)
+    o.add_argument("--size", type=_positive_int, help="long side of the result (default 512)")
+    o.add_argument("--steps", type=_positive_int, help="optimiser steps (default 300)")
+    o.add_argument("--method", choices=("lbfgs", "adam"), default="lbfgs")
+    o.add_argument("--texture-weight", type=_weight, help="default 100")
+    o.add_argument("--multiscale", action="store_true",
+                   help="coarse-to-fine: optimise at 1/4, 1/2, then full size")
+    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    o.set_defaults(run=_optimize)
 
     ev = commands.add_parser(
         "eval", help="score stylised images: multi-scale style distance and content distance"
