@@ -92,7 +92,7 @@ def test_round_trip_float16_and_metadata(tmp_path, tiny_network, tiny_metadata):
         assert tensor.dtype == torch.float32
         assert torch.equal(tensor, original[name].half().float()), name
 
-    model = load_model(path, device="cpu")
+    model = load_model(path, device="cpu", precision="float32")
     assert model.metadata == metadata
     assert model.parameter_count == sum(p.numel() for p in tiny_network.parameters())
     assert isinstance(model.network, MTNet)
@@ -390,3 +390,4 @@ def test_load_state_into_leaves_the_network_untouched_on_error(tiny_network, tin
         load_state_into(target, tensors, "test")
     after = target.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+

@@ -77,7 +77,8 @@ def _stylize(args: argparse.Namespace) -> int:
         if target in targets:
             raise BrushworkError(f"two photos would both be written to {target}: rename one")
         targets.append(target)
-    model = load_model(args.model or args.style or DEFAULT_STYLE, device=args.device)
+    model = load_model(args.model or args.style or DEFAULT_STYLE, device=args.device,
+                       precision=args.precision)
     for photo, target in zip(photos, targets):
         image = load_image(photo)
         began = time.perf_counter()
@@ -298,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write every level's output (OUT-y1, -y2, -y3)")
     s.add_argument("--quality", type=_positive_int, default=95, help="JPEG/WebP quality")
     s.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    s.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+                   help="auto: bfloat16 where the hardware computes it natively")
     s.add_argument("--json", action="store_true", help="print one JSON record per output")
     s.set_defaults(run=_stylize)
 

@@ -44,9 +44,11 @@ def resize(image: torch.Tensor, size: Size) -> torch.Tensor:
     if tuple(image.shape[-2:]) == tuple(size):
         return image
     shrinking = size[0] < image.shape[-2] or size[1] < image.shape[-1]
-    return F.interpolate(
-        image, size=size, mode="bilinear", align_corners=False, antialias=shrinking
+    # Antialiased resampling has no bf16 kernel on the CPU: resample in float32, cast back.
+    resized = F.interpolate(
+        image.float(), size=size, mode="bilinear", align_corners=False, antialias=shrinking
     )
+    return resized.to(image.dtype)
 
 
 class MultimodalSubnet(nn.Module):
