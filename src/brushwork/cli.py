@@ -275,6 +275,22 @@ def _optimize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from .benchmark import format_table, inference_table
+
+    results = inference_table(
+        args.networks, args.sizes, args.precisions, args.runs, args.warmup,
+        device=args.device, memory=not args.no_memory,
+    )
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results]))
+    else:
+        print(f"{args.runs} timed runs per case after {args.warmup} warm-up, round-robin; "
+              "model load excluded; ratios are to the Johnson net in the same run")
+        print(format_table(results))
+    return 0
+
+
 # ----------------------------------------------------------------------------------- parser
 
 
@@ -381,6 +397,19 @@ def build_parser() -> argparse.ArgumentParser:
                     help="long sides for the style distance (default 256 512 1024)")
     ev.add_argument("--json", action="store_true", help="one JSON record per image")
     ev.set_defaults(run=_eval)
+
+    b = commands.add_parser("bench", help="time and memory, side by side, with ratios")
+    b.add_argument("--networks", nargs="+", default=["mtnet", "johnson", "ds-net"],
+                   choices=list(ARCHITECTURES))
+    b.add_argument("--sizes", nargs="+", type=_positive_int, default=[1024], metavar="PX")
+    b.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"],
+                   choices=("float32", "bfloat16"))
+    b.add_argument("--runs", type=_positive_int, default=5)
+    b.add_argument("--warmup", type=int, default=1)
+    b.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    b.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(run=_bench)
 
     st = commands.add_parser("styles", help="list the built-in styles")
     st.add_argument("--json", action="store_true")

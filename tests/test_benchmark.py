@@ -1,0 +1,30 @@
+"""``brushwork bench`` measures side by side and reports ratios (tiny sizes keep it fast)."""
+
+from __future__ import annotations
+
+import json
+
+from brushwork.benchmark import inference_table, peak_memory_mb
+from brushwork.cli import main
+
+
+def test_inference_table_has_ratios_to_the_johnson_net():
+    results = inference_table(["mtnet", "johnson"], [64], ["float32"], runs=2, warmup=1,
+                              device="cpu", memory=False)
+    by_name = {r.name: r for r in results}
+    assert by_name["johnson"].ratio == 1.0
+    assert by_name["mtnet"].ratio == by_name["mtnet"].median / by_name["johnson"].median
+    assert all(len(r.runs) == 2 for r in results)
+
+
+def test_peak_memory_grows_with_the_image():
+    small = peak_memory_mb("johnson", 64, "float32")
+    large = peak_memory_mb("johnson", 512, "float32")
+    assert large > small >= 0
+
+
+def test_bench_command_prints_json(capsys):
+    assert main(["bench", "--networks", "mtnet", "johnson", "--sizes", "64", "--precisions",
+                 "float32", "--runs", "1", "--warmup", "0", "--no-memory", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {row["name"] for row in rows} == {"mtnet", "johnson"}
