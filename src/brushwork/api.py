@@ -22,6 +22,7 @@ from .images import to_image, to_tensor
 from .model_files import load_state_into, read_model_file
 from .networks import build_network
 from .stylize import stylize_tensor
+from .tiling import memory_budget
 
 STYLES_DIR = Path(__file__).parent / "styles"
 
@@ -65,18 +66,28 @@ class Stylizer:
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.network.parameters())
 
-    def stylize_levels(self, image: Image.Image, size: int = 1024) -> list[Image.Image]:
-        """Every level's output, coarse to fine: size/4, size/2, size on the long side."""
+    def stylize_levels(
+        self, image: Image.Image, size: int = 1024, max_memory: int | str | None = None
+    ) -> list[Image.Image]:
+        """Every level's output, coarse to fine: size/4, size/2, size on the long side.
+
+        ``max_memory`` bounds the tensors alive at once: bytes, a text like '1.5GB', or None
+        for half the free memory, at most 2 GiB. What does not fit is computed in tiles, with
+        the same result (``brushwork.tiling``).
+        """
+        budget = memory_budget(max_memory, self.device)
         photo = to_tensor(image).to(self.device, self.dtype)
         if self.dtype != torch.float32:
             photo = photo.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            levels = stylize_tensor(self.network, photo, size)
+            levels = stylize_tensor(self.network, photo, size, budget)
         return [to_image(level) for level in levels]
 
-    def stylize(self, image: Image.Image, size: int = 1024) -> Image.Image:
+    def stylize(
+        self, image: Image.Image, size: int = 1024, max_memory: int | str | None = None
+    ) -> Image.Image:
         """The final, full-size painting of ``image`` with long side ``size``."""
-        return self.stylize_levels(image, size)[-1]
+        return self.stylize_levels(image, size, max_memory)[-1]
 
 
 PRECISIONS = ("auto", "float32", "bfloat16")

@@ -56,6 +56,15 @@ def _weight(text: str) -> float:
     return _float(text, minimum_exclusive=False)
 
 
+def _memory(text: str) -> int:
+    from .tiling import parse_memory
+
+    try:
+        return parse_memory(text)
+    except BrushworkError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 # ---------------------------------------------------------------------------------- stylize
 
 
@@ -82,7 +91,7 @@ def _stylize(args: argparse.Namespace) -> int:
     for photo, target in zip(photos, targets):
         image = load_image(photo)
         began = time.perf_counter()
-        levels = model.stylize_levels(image, args.size)
+        levels = model.stylize_levels(image, args.size, args.max_memory)
         seconds = time.perf_counter() - began
         save_image(levels[-1], target, quality=args.quality)
         written = [str(target)]
@@ -317,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     s.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
                    help="auto: bfloat16 where the hardware computes it natively")
+    s.add_argument("--max-memory", type=_memory, metavar="BYTES",
+                   help="memory for tensors, e.g. 1.5GB or 800MB (default: half the free "
+                        "memory, at most 2GB); big outputs are computed in tiles")
     s.add_argument("--json", action="store_true", help="print one JSON record per output")
     s.set_defaults(run=_stylize)
 

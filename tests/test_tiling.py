@@ -1,0 +1,269 @@
+"""Tiled inference equals untiled inference, within a memory budget (high-resolution issue).
+
+Tiny networks (the layout of MT-Net, a few thousand parameters) on images of ~100-200 px,
+with tiles forced down to 16-32 px, so every test takes a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import importlib
+from fractions import Fraction
+from typing import ClassVar
+
+import pytest
+import torch
+from torch import nn
+
+from brushwork import tiling
+from brushwork.api import load_model
+from brushwork.cli import main
+from brushwork.errors import BrushworkError
+from brushwork.networks.blocks import Conv, ResidualBlock, ResizeConv
+from brushwork.networks.multimodal import MTNet
+from conftest import make_photo
+
+stylize_module = importlib.import_module("brushwork.stylize")  # the package exports a function
+
+
+class Opaque(nn.Module):
+    """A subnet behind a forward the tiler cannot see into: tiled as one piece, so every
+    norm layer's statistics are streamed over the tiles, one pass per layer."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x)
+
+
+class RecordingRunner(tiling.TiledRunner):
+    """A TiledRunner that remembers the runners stylize_tensor makes."""
+
+    made: ClassVar[list[tiling.TiledRunner]] = []
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        RecordingRunner.made.append(self)
+
+
+@pytest.fixture
+def runners(monkeypatch) -> list[tiling.TiledRunner]:
+    RecordingRunner.made = []
+    monkeypatch.setattr(stylize_module, "TiledRunner", RecordingRunner)
+    return RecordingRunner.made
+
+
+def grid(tiles: list[tiling.Tile]) -> tuple[int, int]:
+    """(rows, columns) of tiles."""
+    return len({t.interior[0] for t in tiles}), len({t.interior[2] for t in tiles})
+
+
+def subnet(network: MTNet, name: str) -> tuple[nn.Module, tuple[int, int]]:
+    """A subnet and a non-square input size it accepts (multiples of its stride)."""
+    sizes = {"style": (40, 56), "enhance": (96, 80), "refine": (96, 128)}
+    return getattr(network, name), sizes[name]
+
+
+# ------------------------------------------------------------------------------ exactness
+
+
+@pytest.mark.parametrize("name", ["style", "enhance", "refine"])
+@pytest.mark.parametrize("opaque", [False, True], ids=["layer-wise", "streamed"])
+def test_tiled_subnet_equals_untiled(tiny_network, name, opaque):
+    module, (h, w) = subnet(tiny_network.eval(), name)
+    if opaque:
+        module = Opaque(module)
+    x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
+    runner = tiling.TiledRunner(None, tile=16)
+    with torch.no_grad():
+        expected = module(x)
+        tiled = runner.run(module, x)
+    assert max(min(grid(t)) for t in runner.tilings) >= 2  # several tiles both ways
+    torch.testing.assert_close(tiled, expected, rtol=0, atol=1e-4)
+
+
+def test_hierarchy_under_a_small_budget_equals_untiled(tiny_network, runners):
+    # 200x150 -> 224x160 after padding to a multiple of 32; levels 56x40, 112x80, 224x160.
+    net = tiny_network.eval()
+    photo = torch.rand(1, 3, 150, 200, generator=torch.Generator().manual_seed(0))
+    full = torch.zeros(1, 3, 160, 224)
+    budget = int(0.5 * tiling.estimated_peak(net, full))
+    with torch.no_grad():
+        expected = stylize_module.stylize_tensor(net, photo, 200)
+        levels = stylize_module.stylize_tensor(net, photo, 200, max_memory=budget)
+    (runner,) = runners
+    assert runner.tilings and max(min(grid(t)) for t in runner.tilings) >= 2
+    assert [level.shape[-2:] for level in levels] == [(38, 50), (75, 100), (150, 200)]
+    for level, reference in zip(levels, expected):
+        torch.testing.assert_close(level, reference, rtol=0, atol=1e-4)
+
+
+def test_per_tile_statistics_would_leave_seams(tiny_network):
+    """What the whole-image statistics are for: the same tiles, each normalised by its own
+    statistics, give a visibly different picture."""
+    module = tiny_network.eval().refine
+    x = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = module(x)
+        naive = torch.empty_like(expected)
+        for tile in tiling.plan_tiles(96, 128, halo=28, align=4, max_side=32):
+            top, bottom, left, right = tile.region
+            y = module(x[..., top:bottom, left:right])
+            naive[(..., *tile.placed(Fraction(1)))] = y[(..., *tile.crop(Fraction(1)))]
+        tiled = tiling.run_tiled(Opaque(module), x, tile=32)
+    assert (naive - expected).abs().max() > 0.05
+    torch.testing.assert_close(tiled, expected, rtol=0, atol=1e-4)
+
+
+def test_norm_terms_match_pytorchs_instance_norm_bit_for_bit():
+    norm = nn.InstanceNorm2d(8, affine=True)
+    with torch.no_grad():
+        norm.weight.uniform_(-2, 2)
+        norm.bias.uniform_(-1, 1)
+    x = torch.randn(1, 8, 64, 48, generator=torch.Generator().manual_seed(0)) * 3 + 1
+    for dtype in (torch.float32, torch.bfloat16):
+        norm, x = norm.to(dtype), x.to(dtype)
+        with torch.no_grad():
+            alpha, beta = tiling._affine_terms(norm, *tiling._moments(x), x.dtype)
+            expected = norm(x)
+        tolerance = 1e-6 if dtype == torch.float32 else 0.0  # bf16 rounds where PyTorch does
+        torch.testing.assert_close(tiling._affine(x, alpha, beta), expected, rtol=0,
+                                   atol=tolerance)
+
+
+# ------------------------------------------------------------------------------- geometry
+
+
+def test_reach_of_known_layers():
+    assert tiling.measure_reach(Conv(3, 4, 9), 3, 1, Fraction(1)) == 4
+    assert tiling.measure_reach(Conv(4, 4, 3, stride=2), 4, 2, Fraction(1, 2)) == 1
+    assert tiling.measure_reach(ResidualBlock(4), 4, 1, Fraction(1)) == 2
+    assert tiling.measure_reach(ResizeConv(4, 4), 4, 1, Fraction(2)) == 1
+
+
+@pytest.mark.parametrize("name", ["style", "enhance", "refine"])
+def test_composed_reach_matches_the_impulse_probe(tiny_network, name):
+    module, (h, w) = subnet(tiny_network, name)
+    runner = tiling.TiledRunner(None, tiling.profile(module, torch.zeros(1, 3, h, w)), tile=16)
+    chains = [c for c in module.children() if isinstance(c, nn.Sequential)]
+    for chain in chains:
+        piece = runner._piece(tuple(tiling._flatten(chain)))
+        probed = tiling.measure_reach(piece.module, piece.in_shape[1], piece.align, piece.scale)
+        assert runner._reach(piece) == probed > 0
+
+
+def test_tiles_cover_the_image_once_on_stride_multiples():
+    tiles = tiling.plan_tiles(96, 136, halo=12, align=8, max_side=40)  # halo -> 16
+    covered = torch.zeros(96, 136, dtype=torch.int)
+    for tile in tiles:
+        top, bottom, left, right = tile.interior
+        covered[top:bottom, left:right] += 1
+        assert all(v % 8 == 0 for v in (*tile.region, *tile.interior))
+        assert tile.region[0] == max(0, top - 16) and tile.region[3] == min(136, right + 16)
+    assert bool((covered == 1).all())
+
+
+# --------------------------------------------------------------------------------- budget
+
+
+def test_smaller_budget_smaller_tiles(tiny_network):
+    module = Opaque(tiny_network.eval().refine)
+    x = torch.rand(1, 3, 160, 192, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = module(x)
+    peak = tiling.estimated_peak(module, x)
+    largest = []
+    for fraction in (0.9, 0.6):
+        runner = tiling.TiledRunner(int(fraction * peak))
+        with torch.no_grad():
+            torch.testing.assert_close(runner.run(module, x), expected, rtol=0, atol=1e-4)
+        (tiles,) = runner.tilings
+        largest.append(max((t.region[1] - t.region[0]) * (t.region[3] - t.region[2])
+                           for t in tiles))
+        assert largest[-1] * tiling.profile(module, x)[id(module)].peak / 256**2 <= peak
+    assert largest[1] < largest[0]
+
+
+def test_untiled_when_it_fits(tiny_network, runners):
+    net = tiny_network.eval()
+    seen = []
+    net.refine.register_forward_pre_hook(lambda _m, args: seen.append(args[0].shape))
+    photo = torch.rand(1, 3, 150, 200, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = stylize_module.stylize_tensor(net, photo, 200)
+        levels = stylize_module.stylize_tensor(net, photo, 200, max_memory="1GB")
+    assert seen[-1][-2:] == (160, 224)  # the refine subnet saw the whole image at once
+    assert runners[0].tilings == []
+    for level, reference in zip(levels, expected):
+        assert torch.equal(level, reference)
+
+
+def test_a_budget_too_small_says_so(tiny_network):
+    photo = torch.rand(1, 3, 150, 200)
+    with pytest.raises(BrushworkError, match=r"too small.*--max-memory"):
+        stylize_module.stylize_tensor(tiny_network.eval(), photo, 200, max_memory=20_000)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2GB", 2 * 1024**3), ("512MB", 512 * 1024**2), ("1.5G", 3 * 1024**3 // 2),
+    ("800MiB", 800 * 1024**2), ("64k", 65536), ("1024", 1024), (" 3 gb ", 3 * 1024**3),
+])
+def test_parse_memory(text, expected):
+    assert tiling.parse_memory(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "lots", "-1GB", "0", "0MB", "1.5XB", "GB", "1e9"])
+def test_parse_memory_rejects_nonsense(text):
+    with pytest.raises(BrushworkError):
+        tiling.parse_memory(text)
+
+
+def test_automatic_budget_is_half_the_free_memory_at_most_2gib(monkeypatch):
+    monkeypatch.setattr(tiling, "available_memory", lambda: 1024**3)
+    assert tiling.memory_budget(None) == 512 * 1024**2
+    monkeypatch.setattr(tiling, "available_memory", lambda: 64 * 1024**3)
+    assert tiling.memory_budget(None) == tiling.DEFAULT_MAX_MEMORY == 2 * 1024**3
+
+
+@pytest.mark.parametrize("value", [0, -5, 1.5, True, "lots"])
+def test_bad_max_memory_in_the_api(value):
+    with pytest.raises(BrushworkError):
+        tiling.memory_budget(value)
+
+
+# ------------------------------------------------------------------------ API and CLI
+
+
+def test_stylizer_takes_a_budget(tiny_model_file):
+    model = load_model(tiny_model_file, precision="float32")
+    photo = make_photo((200, 150))
+    tight = model.stylize(photo, 200, max_memory=2_000_000)
+    roomy = model.stylize(photo, 200)
+    assert tight.size == roomy.size == (200, 150)
+    difference = torch.tensor(
+        [abs(a - b) for a, b in zip(tight.tobytes(), roomy.tobytes())], dtype=torch.float)
+    assert difference.max() <= 1  # rounding to 8 bits at most
+
+
+def test_cli_max_memory(capsys, tmp_path, tiny_model_file, sample_photo):
+    out = tmp_path / "out.png"
+    code = main(["stylize", str(sample_photo), "--model", str(tiny_model_file), "-o",
+                 str(out), "--size", "96", "--max-memory", "3MB", "--precision", "float32"])
+    assert code == 0 and out.exists()
+
+
+def test_cli_bad_max_memory_is_a_usage_error(capsys, tmp_path, tiny_model_file, sample_photo):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["stylize", str(sample_photo), "--model", str(tiny_model_file), "-o",
+              str(tmp_path / "out.png"), "--max-memory", "lots"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "--max-memory" in err[-1] and "not an amount of memory" in err[-1]
+
+
+def test_cli_budget_too_small_is_one_line(capsys, tmp_path, tiny_model_file, sample_photo):
+    code = main(["stylize", str(sample_photo), "--model", str(tiny_model_file), "-o",
+                 str(tmp_path / "out.png"), "--size", "200", "--max-memory", "20KB"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1 and "--max-memory" in err
