@@ -38,15 +38,23 @@ LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 SIZE_MULTIPLE = 8
 
 
-def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    """Build a frozen config from a dict, turning lists back into tuples, ignoring extras."""
-    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
-    return cls(**values)
+class _Config:
+    """Serialisation shared by the frozen configs: to and from the JSON stored in model files."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        """Rebuild from a dict, turning JSON lists back into tuples and ignoring extra keys."""
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+                  if k in known}
+        return cls(**values)
 
 
 @dataclass(frozen=True)
-class NetworkConfig:
+class NetworkConfig(_Config):
     """Channel widths of the three subnets of MT-Net (paper 3.3; widths are ours).
 
     The paper gives the layer types and counts but not the widths. The style subnet follows
@@ -65,16 +73,10 @@ class NetworkConfig:
     refine: tuple[int, ...] = (16, 32, 64)  # ours (speed at full resolution)
     residual_blocks: int = 3  # paper 3.3.1: three residual blocks per block
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> NetworkConfig:
-        return _from_dict(cls, data)
 
 
 @dataclass(frozen=True)
-class LossConfig:
+class LossConfig(_Config):
     """Weights and targets of the hierarchical stylisation loss (paper 3.2)."""
 
     #: Content weight alpha per level (paper 4: "the content weights were all set to 1").
@@ -113,16 +115,10 @@ class LossConfig:
                 f"weight(s), level weight(s) and style size(s)"
             )
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LossConfig:
-        return _from_dict(cls, data)
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Config):
     """Optimisation schedule (paper 4) and bookkeeping (ours)."""
 
     iterations: int = 10_000  # paper 4
@@ -137,16 +133,10 @@ class TrainConfig:
     log_every: int = 1  # ours: every iteration goes to the loss log
     mixed_precision: bool = True  # ours: bf16 autocast where the CPU supports it
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        return _from_dict(cls, data)
 
 
 @dataclass(frozen=True)
-class JohnsonConfig:
+class JohnsonConfig(_Config):
     """Johnson et al. 2016's transformer network, the paper's "Johnson Net" (4, Fig. 5, Table 1).
 
     Layer types and widths are Johnson et al.'s (supplementary, "Network architectures"):
@@ -159,16 +149,10 @@ class JohnsonConfig:
     widths: tuple[int, ...] = (32, 64, 128)  # Johnson et al. 2016
     residual_blocks: int = 5  # Johnson et al. 2016
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> JohnsonConfig:
-        return _from_dict(cls, data)
 
 
 @dataclass(frozen=True)
-class TextureNetConfig:
+class TextureNetConfig(_Config):
     """Ulyanov et al.'s multi-scale generator ("Texture Networks", ICML 2016), Fig. 5's baseline.
 
     The paper compares with Ulyanov et al.'s instance-norm network (4, Fig. 5) without saying
@@ -184,16 +168,10 @@ class TextureNetConfig:
     #: path is k * width wide.
     width: int = 8
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TextureNetConfig:
-        return _from_dict(cls, data)
 
 
 @dataclass(frozen=True)
-class SingularConfig:
+class SingularConfig(_Config):
     """The style subnet alone as a singular transfer network (paper 4, Figs. 5 and 6).
 
     Field names match ``NetworkConfig``'s, so an MT-Net configuration also builds the style
@@ -218,9 +196,3 @@ class SingularConfig:
         """
         return cls(residual_blocks=7)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SingularConfig:
-        return _from_dict(cls, data)
