@@ -103,3 +103,29 @@ def test_reflection_padding_everywhere():
 def test_test_sizes_need_multiples_of_32():
     with pytest.raises(ValueError):
         MTNet.test_sizes(100, 64)
+
+
+def test_levels_follow_the_paper_up_to_1024_and_add_refine_passes_beyond():
+    from brushwork.stylize import level_long_sides
+
+    assert level_long_sides(1024) == [256, 512, 1024]
+    assert level_long_sides(512) == [128, 256, 512]
+    assert level_long_sides(2048) == [256, 512, 1024, 2048]
+    assert level_long_sides(4096) == [256, 512, 1024, 2048, 4096]
+    assert level_long_sides(2048, coarse=512) == [512, 1024, 2048]
+
+
+def test_beyond_four_times_the_coarse_size_the_refine_subnet_runs_once_per_doubling():
+    from brushwork.stylize import stylize_tensor
+
+    net = MTNet(TINY).eval()
+    style_in, refine_in = record_inputs(net.style), record_inputs(net.refine)
+    with torch.no_grad():
+        levels = stylize_tensor(net, torch.rand(1, 3, 60, 90), 180, coarse=45)
+    assert [tuple(level.shape[-2:]) for level in levels] == [(30, 45), (60, 90), (120, 180)]
+    with torch.no_grad():
+        levels = stylize_tensor(net, torch.rand(1, 3, 60, 90), 360, coarse=45)
+    assert [tuple(level.shape[-2:]) for level in levels] == [
+        (30, 45), (60, 90), (120, 180), (240, 360)]
+    assert style_in[-1].shape[-2:] == (32, 48)  # coarse view stays at 45 px (padded to 4)
+    assert [tuple(x.shape[-2:]) for x in refine_in[-2:]] == [(120, 180), (240, 360)]

@@ -28,6 +28,11 @@ CONTENT_LAYER = "relu4_2"
 #: Texture (Gram) layers of VGG-19 (paper 4: relu1_1, relu2_1, relu3_1, relu4_1).
 TEXTURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 
+#: Long side at which the style subnet paints (paper 3.1: the photo "is first resized into
+#: 256"). Outputs up to 4x this follow the paper's size/4, size/2, size; larger outputs keep
+#: the style subnet here and add refine passes (ours, see ``stylize.level_long_sides``).
+COARSE_SIZE = 256
+
 #: BT.601 luma weights for the L-Block's luminance input (ours: the paper says only
 #: "luminance"; BT.601 is the classic definition, applied to RGB in [0, 1]).
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)

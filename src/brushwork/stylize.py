@@ -1,30 +1,39 @@
 """Hierarchical stylisation at test time (paper 3.1): any size, any aspect ratio.
 
-The requested size is the long side of the final output; the levels run at size/4, size/2 and
-size, each keeping the photo's aspect ratio (a 3:2 photo at 1024 gives 1024x683, with levels
-512x341 and 256x171). The stride-2 layers need sides that are multiples of 32 at full size,
-so the resized photo is reflect-padded on the bottom and right to the next multiple and every
-level is cropped back: the output is never squashed and never drifts from the requested size.
+The requested size is the long side of the final output. Up to 1024 the levels run at size/4,
+size/2 and size (the paper's 256 -> 512 -> 1024), each keeping the photo's aspect ratio: a 3:2
+photo at 1024 gives 1024x683, with levels 512x341 and 256x171. Each level's input is
+reflect-padded on the bottom and right to what its stride-2 layers need and its output cropped
+back, so the output is never squashed and never drifts from the requested size.
 
-With a memory budget, the hierarchy runs level by level and each subnet runs within what is
-left of the budget, in tiles where it must (``tiling``): at 4096 the refine subnet works on
-16.8 megapixels and the enhance subnet on 4.2, and their activations alone would need ~10 GB.
-The style subnet still sees the whole photo at size/4 (a tiled first level would lose the
-hierarchy's coarse view, GUIDE 5), and the tiled result equals the untiled one.
+Beyond 1024 the hierarchy is extended recursively, as the paper suggests: the style subnet
+keeps painting at 256 (``COARSE_SIZE``) and the enhance subnet at 512, so the coarse texture
+keeps the scale it has at 1024 relative to the picture, and the refine subnet runs once per
+doubling (1024, 2048, 4096, ...), each pass adding brushwork at its own pixel scale. Running
+the style subnet at size/4 instead (1024 px for a 4096 output) would paint the coarse texture
+four times smaller relative to the picture: the texture-scale mismatch the paper sets out to
+fix. ``coarse`` moves that anchor (smaller: larger strokes relative to the picture).
+
+With a memory budget, each level's subnet runs within what is left of the budget, in tiles
+where it must (``tiling``): at 4096 the last refine pass works on 16.8 megapixels. The style
+subnet always sees the whole photo (a tiled first level would lose the hierarchy's coarse
+view, GUIDE 5), and the tiled result equals the untiled one.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .errors import BrushworkError
-from .hyper_parameters import LEVEL_SCALES, SIZE_MULTIPLE
+from .hyper_parameters import COARSE_SIZE, LEVEL_SCALES, SIZE_MULTIPLE
 from .networks.multimodal import resize
-from .tiling import TiledRunner, estimated_peak, memory_budget, profile
+from .tiling import TiledRunner, memory_budget
 
-#: Full-size sides are padded to a multiple of this: size/4 must still be a multiple of 8.
+#: Sides of a network without a declared ``size_multiple`` are padded to a multiple of this.
 FULL_SIZE_MULTIPLE = 4 * SIZE_MULTIPLE
 #: Largest long side we accept (ours: 16384^2 RGB float32 is 3 GB before the network runs).
 MAX_SIZE = 16384
@@ -36,9 +45,26 @@ def scaled_size(height: int, width: int, long_side: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def level_sizes(height: int, width: int, size: int) -> list[tuple[int, int]]:
+def level_long_sides(size: int, coarse: int = COARSE_SIZE) -> list[int]:
+    """Long side of every level's output for a final long side ``size``.
+
+    Up to ``4 * coarse``: size/4, size/2, size (paper 3.1). Beyond: coarse, 2 * coarse, then
+    refine levels spaced evenly in scale up to ``size``, about one per doubling (2048 ->
+    256, 512, 1024, 2048; 3000 -> 256, 512, 922, 1660, 3000).
+    """
+    if size <= 4 * coarse:
+        return [max(1, round(size * s)) for s in LEVEL_SCALES]
+    base = 2 * coarse
+    passes = max(1, round(math.log2(size / base)))
+    return [coarse, base] + [round(base * (size / base) ** (i / passes))
+                             for i in range(1, passes + 1)]
+
+
+def level_sizes(
+    height: int, width: int, size: int, coarse: int = COARSE_SIZE
+) -> list[tuple[int, int]]:
     """Visible size of every level for a (height, width) photo stylised at long side ``size``."""
-    return [scaled_size(height, width, max(1, round(size * s))) for s in LEVEL_SCALES]
+    return [scaled_size(height, width, side) for side in level_long_sides(size, coarse)]
 
 
 def check_size(size: int) -> None:
@@ -59,25 +85,38 @@ def _pad(image: torch.Tensor, multiple: int) -> torch.Tensor:
 
 
 def stylize_tensor(
-    net: nn.Module, photo: torch.Tensor, size: int, max_memory: int | str | None = None
+    net: nn.Module, photo: torch.Tensor, size: int, max_memory: int | str | None = None,
+    coarse: int = COARSE_SIZE,
 ) -> list[torch.Tensor]:
-    """Run the hierarchy on a (1, 3, h, w) photo in [0, 1]; return y1, y2, y3 cropped.
+    """Run the hierarchy on a (1, 3, h, w) photo in [0, 1]; return every level, coarse first.
 
     ``max_memory`` (bytes, or a text like '1.5GB') bounds the tensors alive at once, the
-    photo included; None runs the network whole, as training previews do. Outputs are
-    unclamped network values; ``images.to_image`` clamps when saving.
+    photo included; None runs each subnet whole, as training previews do. A single-level
+    network (the paper's baselines) runs once at the full size. Outputs are unclamped
+    network values; ``images.to_image`` clamps when saving.
     """
     check_size(size)
     h, w = photo.shape[-2:]
-    visible = level_sizes(h, w, size)
-    if max_memory is None:
-        levels = net(_pad(resize(photo, visible[-1]), FULL_SIZE_MULTIPLE))
-    else:
-        budget = memory_budget(max_memory, photo.device)
-        with torch.no_grad():
-            levels = _levels_within(net, photo, visible[-1], budget)
-    # A single-level network (the baselines) returns only the full-size output.
-    return [level[..., :vh, :vw] for level, (vh, vw) in zip(levels, visible[-len(levels):])]
+    hierarchical = hasattr(net, "level_subnets")
+    visible = level_sizes(h, w, size, coarse) if hierarchical else [scaled_size(h, w, size)]
+    modules = net.level_subnets(len(visible)) if hierarchical else [_LastLevel(net)]
+    runner = None
+    if max_memory is not None:
+        runner = TiledRunner(memory_budget(max_memory, photo.device))
+    outputs: list[torch.Tensor] = []
+    previous = photo
+    for module, (vh, vw) in zip(modules, visible):
+        x = _pad(resize(previous, (vh, vw)), getattr(module, "size_multiple", 1))
+        if runner is None:
+            y = module(x)
+        else:
+            held = photo.nbytes + sum(o.nbytes for o in outputs)
+            with torch.no_grad():
+                y = runner.run(module, x, held)
+        del x
+        previous = y[..., :vh, :vw]
+        outputs.append(previous)
+    return outputs
 
 
 class _LastLevel(nn.Module):
@@ -86,31 +125,7 @@ class _LastLevel(nn.Module):
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
+        self.size_multiple = getattr(net, "size_multiple", FULL_SIZE_MULTIPLE)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)[-1]
-
-
-def _levels_within(
-    net: nn.Module, photo: torch.Tensor, full_size: tuple[int, int], budget: int
-) -> list[torch.Tensor]:
-    """The levels of ``net`` on ``photo`` at ``full_size``, within ``budget`` bytes."""
-    full = _pad(resize(photo, full_size), FULL_SIZE_MULTIPLE)
-    runner = TiledRunner(budget, profile(net, full))
-    held = photo.nbytes  # the caller keeps the photo
-    if runner.fits(estimated_peak(net, full), held):
-        return net(full)  # the default 1024 path: exactly as without a budget
-    subnets = getattr(net, "subnets", None)
-    sizes = None if subnets is None else net.test_sizes(*full.shape[-2:])
-    if sizes is None or len(subnets) != len(sizes):  # not a hierarchy: tile it whole
-        return [runner.run(_LastLevel(net), full, held)]
-    outputs: list[torch.Tensor] = []
-    previous = full
-    del full
-    for subnet, level_size in zip(subnets, sizes):
-        x = resize(previous, level_size)
-        del previous  # the full-size photo is needed only to make the first level's input
-        previous = runner.run(subnet, x, held + sum(o.nbytes for o in outputs))
-        del x
-        outputs.append(previous)
-    return outputs

@@ -62,6 +62,8 @@ class MultimodalSubnet(nn.Module):
         self.l_block = downsampling_branch(1, l_widths, blocks)
         joined = rgb_widths[-1] + l_widths[-1]
         self.conv_block = upsampling_head(joined, rgb_widths, blocks)
+        #: Sides must be multiples of this for the stride-2 convs to halve exactly.
+        self.size_multiple = 2 ** (len(rgb_widths) - 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = torch.cat([self.rgb_block(x), self.l_block(luminance(x))], dim=1)
@@ -75,6 +77,7 @@ class RefineSubnet(nn.Module):
         super().__init__()
         self.encoder = downsampling_branch(3, widths, 0)
         self.decoder = upsampling_head(widths[-1], widths, blocks)
+        self.size_multiple = 2 ** (len(widths) - 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.decoder(self.encoder(x))
@@ -94,6 +97,13 @@ class MTNet(nn.Module):
     @property
     def subnets(self) -> tuple[nn.Module, ...]:
         return (self.style, self.enhance, self.refine)
+
+    def level_subnets(self, levels: int) -> list[nn.Module]:
+        """The subnet of each level at test time: style, enhance, then refine once per level
+        beyond the third (the paper: "the same concept can be extended recursively")."""
+        if levels < 3:
+            raise ValueError("MT-Net has at least three levels")
+        return [self.style, self.enhance] + [self.refine] * (levels - 2)
 
     @staticmethod
     def training_sizes(crop: int) -> list[Size]:
