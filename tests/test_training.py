@@ -161,3 +161,11 @@ def test_a_loss_with_the_wrong_number_of_levels_is_refused(style, photos, tmp_pa
     with pytest.raises(BrushworkError, match="3 level"):
         train(style, photos, tmp_path / "m.safetensors", network=TINY,
               loss=LossConfig.single_level(), config=TrainConfig(iterations=1, crop_size=32))
+
+
+def test_snapshots_are_kept_as_model_files(style, photos, tmp_path):
+    run(style, photos, tmp_path / "m.safetensors", iterations=4, snapshot_every=2)
+    snapshots = sorted(p.name for p in (tmp_path / "m.run" / "snapshots").iterdir())
+    assert snapshots == ["iter-000002.safetensors", "iter-000004.safetensors"]
+    assert read_model_file(tmp_path / "m.run" / "snapshots" / snapshots[0])[1]["record"][
+        "iterations"] == 2

@@ -135,6 +135,9 @@ class TrainConfig(_Config):
     seed: int = 0  # ours
     checkpoint_every: int = 50  # ours: ~7 min of CPU work at most is lost to a crash
     preview_every: int = 250  # ours
+    #: Keep a model file every this many iterations in RUN/snapshots/ (ours: the evidence of
+    #: how far from converged a model is; 0 keeps none). A checkpoint is written with each.
+    snapshot_every: int = 500
     log_every: int = 1  # ours: every iteration goes to the loss log
     mixed_precision: bool = True  # ours: bf16 autocast where the CPU supports it
 

@@ -163,6 +163,8 @@ def train(
     config = config or TrainConfig()
     if config.iterations < 1 or config.crop_size < 32 or config.crop_size % 32:
         raise BrushworkError("iterations must be >= 1 and the crop size a multiple of 32")
+    if config.snapshot_every < 0:
+        raise BrushworkError("--snapshot-every must be >= 0")
     if not output.parent.is_dir():
         raise BrushworkError(f"output folder does not exist: {output.parent}")
 
@@ -274,8 +276,14 @@ def train(
             if iteration % config.preview_every == 0 or iteration == config.iterations:
                 path = _write_preview(net, preview, run_dir, iteration)
                 emit(TrainingEvent("preview", iteration, config.iterations, str(path)))
-            if iteration % config.checkpoint_every == 0 or iteration == config.iterations:
+            snapshot_due = bool(config.snapshot_every) and iteration % config.snapshot_every == 0
+            if (iteration % config.checkpoint_every == 0 or iteration == config.iterations
+                    or snapshot_due):
                 checkpoint(iteration)
+            if snapshot_due:  # a model file exported from the checkpoint just written
+                snapshot = run_dir / "snapshots" / f"iter-{iteration:06d}.safetensors"
+                snapshot.parent.mkdir(exist_ok=True)
+                export_model(run_dir, snapshot)
             if stop.raised:
                 checkpoint(iteration)
                 raise TrainingInterrupted(
