@@ -129,3 +129,13 @@ def test_beyond_four_times_the_coarse_size_the_refine_subnet_runs_once_per_doubl
         (30, 45), (60, 90), (120, 180), (240, 360)]
     assert style_in[-1].shape[-2:] == (32, 48)  # coarse view stays at 45 px (padded to 4)
     assert [tuple(x.shape[-2:]) for x in refine_in[-2:]] == [(120, 180), (240, 360)]
+
+
+@pytest.mark.parametrize("shape, size", [((1, 1), 1), ((7, 7), 7), ((2, 3), 20), ((1, 400), 64)])
+def test_tiny_and_thin_outputs_have_the_requested_size(shape, size):
+    from brushwork.stylize import level_sizes, stylize_tensor
+
+    net = MTNet(TINY).eval()
+    with torch.no_grad():
+        levels = stylize_tensor(net, torch.rand(1, 3, *shape), size)
+    assert [tuple(level.shape[-2:]) for level in levels] == level_sizes(*shape, size)

@@ -118,10 +118,11 @@ def test_per_tile_statistics_would_leave_seams(tiny_network):
 
 def test_norm_terms_match_pytorchs_instance_norm_bit_for_bit():
     norm = nn.InstanceNorm2d(8, affine=True)
+    g = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        norm.weight.uniform_(-2, 2)
-        norm.bias.uniform_(-1, 1)
-    x = torch.randn(1, 8, 64, 48, generator=torch.Generator().manual_seed(0)) * 3 + 1
+        norm.weight.uniform_(-2, 2, generator=g)
+        norm.bias.uniform_(-1, 1, generator=g)
+    x = torch.randn(1, 8, 64, 48, generator=g) * 3 + 1
     for dtype in (torch.float32, torch.bfloat16):
         norm, x = norm.to(dtype), x.to(dtype)
         with torch.no_grad():

@@ -3,11 +3,19 @@
     model = brushwork.load_model("starry-night")        # or a path to a .safetensors file
     painting = model.stylize(photo, size=1024)           # PIL in, PIL out
     y1, y2, y3 = model.stylize_levels(photo, size=1024)  # every level (paper Fig. 4)
+    soft = model.stylize(photo, preserve_color=True, strength=0.7)  # keep colours, less style
+    quick = model.preview(photo)                         # the first level alone, 256 px
+
+A ``Stylizer`` is meant to be loaded once and reused: the web server keeps one per style and
+the command line one per run, since reading and building the network costs more than painting
+a small photo.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,15 +24,24 @@ import torch
 from PIL import Image
 from torch import nn
 
+from .color import adjust, check_strength
 from .devices import mixed_precision_supported, resolve_device
 from .errors import BrushworkError
+from .hyper_parameters import COARSE_SIZE
 from .images import to_image, to_tensor
 from .model_files import load_state_into, read_model_file
 from .networks import build_network
-from .stylize import stylize_tensor
+from .networks.multimodal import resize
+from .stylize import _pad, check_size, level_long_sides, scaled_size, stylize_tensor
 from .tiling import memory_budget
 
 STYLES_DIR = Path(__file__).parent / "styles"
+#: Long side of ``Stylizer.preview`` (ours): the first level of a 1024-px painting, cheap
+#: enough (about 1/16 of the work at 1024) to show while the full result is computed.
+PREVIEW_SIZE = 256
+
+#: Called with (levels done, levels in all) as the subnets finish, coarse to fine.
+LevelCallback = Callable[[int, int], None]
 
 
 def available_styles() -> list[str]:
@@ -33,9 +50,14 @@ def available_styles() -> list[str]:
 
 
 def style_card(name: str) -> dict[str, Any]:
-    """The model card of a built-in style: artwork, artist, year, licence, source."""
-    cards = json.loads((STYLES_DIR / "cards.json").read_text())
-    return cards.get(name, {})
+    """The model card of a built-in style: artwork, artist, year, licence, source.
+
+    A style without a card (or a styles folder without ``cards.json``) has an empty card:
+    the model still works, and the web page and ``brushwork styles`` show its name.
+    """
+    path = STYLES_DIR / "cards.json"
+    cards = json.loads(path.read_text()) if path.is_file() else {}
+    return dict(cards.get(name, {}))
 
 
 def resolve_model_path(name_or_path: str | Path) -> Path:
@@ -66,28 +88,105 @@ class Stylizer:
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.network.parameters())
 
-    def stylize_levels(
-        self, image: Image.Image, size: int = 1024, max_memory: int | str | None = None
-    ) -> list[Image.Image]:
-        """Every level's output, coarse to fine: size/4, size/2, size on the long side.
+    def _level_modules(self, size: int) -> list[nn.Module]:
+        """The module that computes each level at ``size`` (``stylize.stylize_tensor``)."""
+        if not hasattr(self.network, "level_subnets"):  # a single-level baseline
+            return [self.network]
+        return list(self.network.level_subnets(len(level_long_sides(size))))
 
-        ``max_memory`` bounds the tensors alive at once: bytes, a text like '1.5GB', or None
-        for half the free memory, at most 2 GiB. What does not fit is computed in tiles, with
-        the same result (``brushwork.tiling``).
-        """
-        budget = memory_budget(max_memory, self.device)
+    def _photo_tensor(self, image: Image.Image) -> torch.Tensor:
         photo = to_tensor(image).to(self.device, self.dtype)
         if self.dtype != torch.float32:
             photo = photo.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
+        return photo
+
+    def stylize_levels(
+        self, image: Image.Image, size: int = 1024, max_memory: int | str | None = None, *,
+        preserve_color: bool = False, strength: float = 1.0,
+        on_level: LevelCallback | None = None,
+    ) -> list[Image.Image]:
+        """Every level's output, coarse to fine: size/4, size/2, size on the long side (and
+        beyond 1024, one refine level per doubling: ``stylize.level_long_sides``).
+
+        ``max_memory`` bounds the tensors alive at once: bytes, a text like '1.5GB', or None
+        for half the free memory, at most 2 GiB. What does not fit is computed in tiles, with
+        the same result (``brushwork.tiling``). ``preserve_color`` and ``strength`` are
+        applied to every level (``brushwork.color``). ``on_level(k, n)`` is called as each
+        level finishes, for progress reports (a tiled level reports when the run is done).
+        """
+        check_size(size)
+        strength = check_strength(strength)
+        budget = memory_budget(max_memory, self.device)
+        photo = self._photo_tensor(image)
+        with torch.inference_mode(), self._reporting(size, on_level) as finished:
             levels = stylize_tensor(self.network, photo, size, budget)
-        return [to_image(level) for level in levels]
+        if on_level is not None:
+            for k in range(finished() + 1, len(levels) + 1):
+                on_level(k, len(levels))
+        return [adjust(to_image(level), image, preserve_color=preserve_color, strength=strength)
+                for level in levels]
+
+    @contextmanager
+    def _reporting(self, size: int, on_level: LevelCallback | None) -> Iterator[Callable[[], int]]:
+        """Forward hooks that call ``on_level`` as levels finish; yields how many have.
+
+        A module that computes several levels (the refine subnet beyond 1024) counts once per
+        call; a tiled level may run in pieces, so the count never passes the last level.
+        """
+        done = 0
+        modules = self._level_modules(size) if on_level is not None else []
+        total = len(modules)
+
+        def hook(*_: object) -> None:
+            nonlocal done
+            if on_level is not None and done < total - 1:
+                done += 1
+                on_level(done, total)
+
+        handles = [m.register_forward_hook(hook) for m in {id(m): m for m in modules}.values()]
+        try:
+            yield lambda: done
+        finally:
+            for handle in handles:
+                handle.remove()
 
     def stylize(
-        self, image: Image.Image, size: int = 1024, max_memory: int | str | None = None
+        self, image: Image.Image, size: int = 1024, max_memory: int | str | None = None, *,
+        preserve_color: bool = False, strength: float = 1.0,
+        on_level: LevelCallback | None = None,
     ) -> Image.Image:
-        """The final, full-size painting of ``image`` with long side ``size``."""
-        return self.stylize_levels(image, size, max_memory)[-1]
+        """The final, full-size painting of ``image`` with long side ``size``.
+
+        ``preserve_color`` keeps the photo's colours (luminance-only transfer, Gatys et al.
+        2016); ``strength`` in [0, 1] blends the painting with the photo (1: full style).
+        """
+        check_strength(strength)
+        painting = self.stylize_levels(image, size, max_memory, on_level=on_level)[-1]
+        return adjust(painting, image, preserve_color=preserve_color, strength=strength)
+
+    def preview(
+        self, image: Image.Image, size: int = PREVIEW_SIZE, *, preserve_color: bool = False,
+        strength: float = 1.0,
+    ) -> Image.Image:
+        """A quick look, long side ``size``: the style subnet alone.
+
+        At the default 256 this is exactly the first level (y1) of every painting of 1024 px
+        or more (the style subnet always paints at 256 there: ``stylize.level_long_sides``),
+        for a fraction of the work (1/16 of the pixels at 1024). MT-Net's first level
+        already carries the colours and coarse texture (paper 3.1), so it is a faithful
+        preview. A single-level network has no cheaper part: it runs whole at ``size``.
+        """
+        check_size(size)
+        strength = check_strength(strength)
+        if not hasattr(self.network, "level_subnets"):
+            return self.stylize(image, size, preserve_color=preserve_color, strength=strength)
+        first = self._level_modules(4 * COARSE_SIZE)[0]
+        photo = self._photo_tensor(image)
+        vh, vw = scaled_size(*photo.shape[-2:], size)
+        with torch.inference_mode():
+            x = _pad(resize(photo, (vh, vw)), getattr(first, "size_multiple", 1))
+            level = first(x)[..., :vh, :vw]
+        return adjust(to_image(level), image, preserve_color=preserve_color, strength=strength)
 
 
 PRECISIONS = ("auto", "float32", "bfloat16")
@@ -122,6 +221,11 @@ def load_model(
     return Stylizer(network, metadata, name, dev, dtype)
 
 
-def stylize(image: Image.Image, style: str | Path, size: int = 1024) -> Image.Image:
-    """One-shot convenience: load ``style`` and paint ``image``."""
-    return load_model(style).stylize(image, size)
+def stylize(
+    image: Image.Image, style: str | Path, size: int = 1024, *, preserve_color: bool = False,
+    strength: float = 1.0,
+) -> Image.Image:
+    """One-shot convenience: load ``style`` and paint ``image`` (loads the model every call:
+    for many photos, ``load_model`` once and call ``Stylizer.stylize``)."""
+    return load_model(style).stylize(image, size, preserve_color=preserve_color,
+                                     strength=strength)

@@ -1,4 +1,4 @@
-"""The ``brushwork`` command: stylize, train, export, info, styles.
+"""The ``brushwork`` command: stylize, serve, train, export, info, styles, and the rest.
 
 Defaults are read from the library (the config dataclasses and function signatures), never
 typed twice. Errors a user can cause print one line and exit 1; usage errors exit 2 (argparse);
@@ -8,6 +8,7 @@ Ctrl-C exits 130. Set BRUSHWORK_DEBUG=1 to see the traceback of an unexpected er
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import sys
@@ -15,12 +16,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import BrushworkError
 from .hyper_parameters import LossConfig, NetworkConfig, TrainConfig
 from .networks import ARCHITECTURES
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from .api import Stylizer
 
 DEFAULT_STYLE = "starry-night"
 
@@ -56,6 +62,30 @@ def _weight(text: str) -> float:
     return _float(text, minimum_exclusive=False)
 
 
+def _fraction(text: str) -> float:
+    value = _float(text, minimum_exclusive=False)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {text}")
+    return value
+
+
+def _quality(text: str) -> int:
+    value = _positive_int(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 100, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 65535, got {value}")
+    return value
+
+
 def _memory(text: str) -> int:
     from .tiling import parse_memory
 
@@ -68,49 +98,215 @@ def _memory(text: str) -> int:
 # ---------------------------------------------------------------------------------- stylize
 
 
+#: Stands for standard input / output in the photo list and for ``-o``.
+STDIO = "-"
+
+
+def _folder_photos(folder: Path) -> list[Path]:
+    from .images import IMAGE_SUFFIXES
+
+    photos = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                    and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not photos:
+        raise BrushworkError(f"no photos in folder {folder} (looked for "
+                             f"{', '.join(IMAGE_SUFFIXES)})")
+    return photos
+
+
+def _expand_photos(specs: Sequence[str]) -> tuple[list[str | Path], bool]:
+    """Photos named by files, folders (their photos, not recursive), globs and ``-``.
+
+    Returns the photos, without duplicates, in the order given, and whether the arguments
+    name a set of photos (several, a folder or a glob), which must go to an output folder.
+    Globs are expanded here too, so that a quoted pattern works and a pattern no shell
+    expanded (Windows) still does. Missing files are reported before any work is done.
+    """
+    photos: list[str | Path] = []
+    many = len(specs) > 1
+    for spec in specs:
+        path = Path(spec)
+        if spec == STDIO:
+            found: list[str | Path] = [STDIO]
+        elif path.is_dir():
+            found, many = list(_folder_photos(path)), True
+        elif glob.has_magic(spec) and not path.exists():
+            matches = sorted(Path(m) for m in glob.glob(spec, recursive=True))
+            found = [m for m in matches if m.is_file()]
+            for folder in (m for m in matches if m.is_dir()):
+                found += _folder_photos(folder)
+            if not found:
+                raise BrushworkError(f"no files match {spec}")
+            many = True
+        elif not path.is_file():
+            raise BrushworkError(f"image not found: {path}")
+        else:
+            found = [path]
+        photos += [p for p in found if p not in photos]
+    if photos.count(STDIO) and len(photos) > 1:
+        raise BrushworkError("'-' (a photo on standard input) must be the only photo")
+    return photos, many or len(photos) > 1
+
+
+def _targets(args: argparse.Namespace, photos: list[str | Path], many: bool) -> list[str | Path]:
+    """Where each photo's painting goes; every check that needs no model runs here."""
+    from .images import output_format, output_format_named
+
+    named = output_format_named(args.format) if args.format else None
+    out = args.output
+    if out == STDIO:
+        if many:
+            raise BrushworkError("-o - writes one image to standard output: give one photo")
+        if args.save_levels:
+            raise BrushworkError("--save-levels needs an output file or folder, not -o -")
+        if args.json:
+            raise BrushworkError("--json prints to standard output, which carries the image "
+                                 "with -o -: write to a file or folder instead")
+        if sys.stdout is None or sys.stdout.isatty():
+            raise BrushworkError("-o - writes an image to standard output, which is a "
+                                 "terminal here: redirect it (> out.jpg) or pipe it")
+        return [STDIO]
+    folder = Path(out)
+    # A trailing slash names a folder to create (once the model has loaded: a run that fails
+    # before painting anything leaves nothing behind).
+    is_folder = folder.is_dir() or out.endswith(("/", os.sep))
+    if is_folder and not folder.exists() and not folder.parent.is_dir():
+        raise BrushworkError(f"output folder does not exist: {folder.parent}")
+    if many and not is_folder:
+        raise BrushworkError(f"with several photos, -o must be an existing folder (or end "
+                             f"with / to create it): {folder}")
+    suffix = named[1] if named else ".jpg"
+    targets: list[str | Path] = []
+    for photo in photos:
+        stem = "stdin" if photo == STDIO else Path(photo).stem
+        target = folder / f"{stem}-stylized{suffix}" if is_folder else folder
+        fmt = output_format(target)
+        if named and fmt != named[0]:
+            raise BrushworkError(f"--format {args.format} contradicts the suffix of {target}")
+        if target in targets:
+            raise BrushworkError(f"two photos would both be written to {target}: rename one")
+        if photo != STDIO and target.resolve() == Path(photo).resolve():
+            raise BrushworkError(f"{target} would overwrite its own photo: choose another -o")
+        targets.append(target)
+    return targets
+
+
+def _read_stdin() -> Image.Image:
+    from .images import read_image
+
+    if sys.stdin is None or sys.stdin.isatty():
+        raise BrushworkError("'-' reads a photo from standard input, but none is piped in")
+    return read_image(sys.stdin.buffer.read(), "standard input")
+
+
 def _stylize(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from .api import load_model
-    from .images import load_image, output_format, save_image
+    from .color import check_strength
     from .stylize import check_size
 
     check_size(args.size)
-    photos = [Path(p) for p in args.photos]
-    out = Path(args.output)
-    many = len(photos) > 1
-    if many and not out.is_dir():
-        raise BrushworkError(f"with several photos, -o must be an existing folder: {out}")
-    targets = []
-    for photo in photos:
-        target = out / f"{photo.stem}-stylized.jpg" if out.is_dir() else out
-        output_format(target)
-        if target in targets:
-            raise BrushworkError(f"two photos would both be written to {target}: rename one")
-        targets.append(target)
+    check_strength(args.strength)
+    photos, many = _expand_photos(args.photos)
+    targets = _targets(args, photos, many)
     model = load_model(args.model or args.style or DEFAULT_STYLE, device=args.device,
                        precision=args.precision)
-    for photo, target in zip(photos, targets):
-        image = load_image(photo)
-        began = time.perf_counter()
-        levels = model.stylize_levels(image, args.size, args.max_memory)
-        seconds = time.perf_counter() - began
-        save_image(levels[-1], target, quality=args.quality)
-        written = [str(target)]
-        if args.save_levels:
-            for k, level in enumerate(levels, start=1):
-                path = target.with_name(f"{target.stem}-y{k}{target.suffix}")
-                save_image(level, path, quality=args.quality)
-                written.append(str(path))
-        record = {
-            "input": str(photo), "output": str(target), "size": list(levels[-1].size),
-            "model": model.name, "seconds": round(seconds, 3), "device": str(model.device),
-        }
-        if args.save_levels:
-            record["levels"] = written[1:]
-        if args.json:
-            print(json.dumps(record), flush=True)
-        else:
-            w, h = levels[-1].size
-            print(f"{photo} -> {target} ({w}x{h}, {seconds:.2f} s on {model.device})")
+    if args.output.endswith(("/", os.sep)):
+        Path(args.output).mkdir(exist_ok=True)
+    failures = 0
+    bar = tqdm(total=len(photos), unit="photo", file=sys.stderr, dynamic_ncols=True,
+               disable=args.quiet or len(photos) < 2)
+
+    def say(line: str, error: bool = False) -> None:
+        tqdm.write(line, file=sys.stderr if error else sys.stdout)
+
+    try:
+        for photo, target in zip(photos, targets):
+            bar.set_postfix_str(str(photo), refresh=False)
+            try:
+                record = _stylize_one(args, model, photo, target)
+            except BrushworkError as error:
+                if not many:
+                    raise
+                failures += 1
+                say(f"brushwork: error: {error}", error=True)
+                if args.json:
+                    say(json.dumps({"input": str(photo), "error": str(error)}))
+                bar.update(1)
+                continue
+            if args.json:
+                say(json.dumps(record))
+            elif target != STDIO:
+                w, h = record["size"]
+                say(f"{photo} -> {target} ({w}x{h}, {record['seconds']:.2f} s on "
+                    f"{model.device})")
+            bar.update(1)
+    finally:
+        bar.close()
+    if failures:
+        say(f"brushwork: {failures} of {len(photos)} photos failed", error=True)
+        return 1
+    return 0
+
+
+def _stylize_one(
+    args: argparse.Namespace, model: Stylizer, photo: str | Path, target: str | Path
+) -> dict[str, Any]:
+    """Paint one photo and write it (and its levels); returns its JSON record."""
+    from .images import encode_image, load_image, output_format_named, save_image
+
+    image = _read_stdin() if photo == STDIO else load_image(photo)
+    exif = image.info.get("exif") if args.keep_exif else None
+    began = time.perf_counter()
+    levels = model.stylize_levels(image, args.size, args.max_memory,
+                                  preserve_color=args.preserve_color, strength=args.strength)
+    seconds = time.perf_counter() - began
+    if target == STDIO:
+        fmt = output_format_named(args.format or "jpg")[0]
+        data = encode_image(levels[-1], fmt, args.quality, exif)
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        save_image(levels[-1], target, quality=args.quality, exif=exif)
+    record: dict[str, Any] = {
+        "input": str(photo), "output": str(target), "size": list(levels[-1].size),
+        "model": model.name, "seconds": round(seconds, 3), "device": str(model.device),
+        "preserve_color": args.preserve_color, "strength": args.strength,
+    }
+    if args.save_levels:
+        target = Path(target)
+        record["levels"] = []
+        for k, level in enumerate(levels, start=1):
+            path = target.with_name(f"{target.stem}-y{k}{target.suffix}")
+            save_image(level, path, quality=args.quality, exif=exif)
+            record["levels"].append(str(path))
+    return record
+
+
+# ------------------------------------------------------------------------------------ serve
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from .server import ServerSettings, create_app
+    except ImportError as error:
+        raise BrushworkError(f"brushwork serve needs the server extra ({error.name} is "
+                             "missing): pip install 'brushwork[server]'") from None
+    settings = ServerSettings(
+        models=[Path(m) for m in args.model], max_size=args.max_size,
+        max_upload=args.max_upload, queue=args.queue, device=args.device,
+        precision=args.precision, max_memory=args.max_memory,
+    )
+    app = create_app(settings)  # checks the --model files before the port is taken
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"brushwork: warning: serving on {args.host}: anyone who can reach it can use "
+              "this machine's CPU/GPU, and there is no authentication", file=sys.stderr)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"brushwork: serving on http://{shown}:{args.port}/ (Ctrl-C to stop)",
+          file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
@@ -285,18 +481,48 @@ def _optimize(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .benchmark import format_table, inference_table
+    from .benchmark import (
+        format_table,
+        inference_table,
+        styletransfer_lite_table,
+        tiling_table,
+        training_table,
+    )
+    from .devices import mixed_precision_supported, resolve_device
 
+    sections = []
     results = inference_table(
         args.networks, args.sizes, args.precisions, args.runs, args.warmup,
         device=args.device, memory=not args.no_memory,
     )
+    sections.append(("inference (ratios: x the Johnson net, same size and precision)",
+                     results, "johnson"))
+    lite = styletransfer_lite_table(args.sizes, args.runs, args.warmup)
+    if lite:
+        default = "bfloat16" if mixed_precision_supported(resolve_device(args.device)) \
+            else "float32"
+        for row in lite:
+            ours = next((r for r in results if r.name == "mtnet" and r.size == row.size
+                         and r.precision == default), None)
+            row.ratio = None if ours is None else row.median / ours.median
+        sections.append((f"peer styletransfer-lite (ratios: x MT-Net {default})", lite,
+                         f"mtnet {default}"))
+    if args.tiling:
+        sections.append((f"tiled vs untiled at {args.tiling_size}",
+                         tiling_table(args.tiling_size, args.tiling_budget, args.runs,
+                                      args.warmup, args.device), "untiled"))
+    if args.training:
+        sections.append((f"training iteration at {args.crop} px crops, batch 1",
+                         training_table(args.crop, args.precisions, args.training_runs,
+                                        1, args.device), "float32"))
     if args.json:
-        print(json.dumps([r.to_dict() for r in results]))
-    else:
-        print(f"{args.runs} timed runs per case after {args.warmup} warm-up, round-robin; "
-              "model load excluded; ratios are to the Johnson net in the same run")
-        print(format_table(results))
+        print(json.dumps({title: [r.to_dict() for r in rows] for title, rows, _ in sections}))
+        return 0
+    print(f"{args.runs} timed runs per case after {args.warmup} warm-up, interleaved; "
+          "model load excluded; random weights")
+    for title, rows, reference in sections:
+        print(f"\n## {title}\n")
+        print(format_table(rows, reference))
     return 0
 
 
@@ -311,18 +537,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"brushwork {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = commands.add_parser("stylize", help="paint photos in a style")
-    s.add_argument("photos", nargs="+", metavar="PHOTO")
+    s = commands.add_parser(
+        "stylize", help="paint photos in a style",
+        description="Paint photos, folders of photos, globs, or '-' (standard input). The "
+                    "model is loaded once for the whole run; several photos show a progress "
+                    "bar on stderr.",
+    )
+    s.add_argument("photos", nargs="+", metavar="PHOTO",
+                   help="photo files, folders, globs ('shots/*.heic'), or - for stdin")
     which = s.add_mutually_exclusive_group()
     which.add_argument("--style", help=f"built-in style name (default: {DEFAULT_STYLE})")
     which.add_argument("--model", help="model file (.safetensors) made by 'brushwork train'")
     s.add_argument("-o", "--output", required=True,
-                   help="output file (.jpg/.png/.webp), or a folder for several photos")
+                   help="output file (.jpg/.png/.webp), a folder for several photos (ending "
+                        "in / creates it), or - for stdout")
+    s.add_argument("--format", choices=("png", "jpg", "webp"),
+                   help="format of outputs in a folder or on stdout (default jpg)")
     s.add_argument("--size", type=_positive_int, default=1024,
                    help="long side of the output in pixels; levels run at size/4, size/2, size")
+    s.add_argument("--preserve-color", "--preserve-colour", action="store_true",
+                   help="keep the photo's colours, take only the painting's luminance "
+                        "(Gatys et al. 2016)")
+    s.add_argument("--strength", type=_fraction, default=1.0,
+                   help="how much style, 0..1: 1 is the full painting, 0 the photo "
+                        "(default 1)")
+    s.add_argument("--keep-exif", action="store_true",
+                   help="copy the photo's EXIF (camera, date, GPS!) into the output")
     s.add_argument("--save-levels", action="store_true",
                    help="also write every level's output (OUT-y1, -y2, -y3)")
-    s.add_argument("--quality", type=_positive_int, default=95, help="JPEG/WebP quality")
+    s.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality, 1-100")
     s.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     s.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
                    help="auto: bfloat16 where the hardware computes it natively")
@@ -330,7 +573,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="memory for tensors, e.g. 1.5GB or 800MB (default: half the free "
                         "memory, at most 2GB); big outputs are computed in tiles")
     s.add_argument("--json", action="store_true", help="print one JSON record per output")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(run=_stylize)
+
+    sv = commands.add_parser(
+        "serve", help="the web app and HTTP API (needs brushwork[server])",
+        description="Serve the Brushwork web page and HTTP API (/v1/styles, /v1/stylize, "
+                    "/v1/health; OpenAPI at /docs). Binds to loopback unless --host says "
+                    "otherwise: the API has no authentication.",
+    )
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sv.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0: any)")
+    sv.add_argument("--model", action="append", default=[], metavar="FILE",
+                    help="also offer this model file (repeatable)")
+    sv.add_argument("--max-size", type=_positive_int, default=4096,
+                    help="largest output long side a request may ask for (default 4096)")
+    sv.add_argument("--max-upload", type=_memory, default=64 * 1024**2, metavar="BYTES",
+                    help="largest request body, e.g. 64MB (default)")
+    sv.add_argument("--queue", type=_positive_int, default=8,
+                    help="jobs waiting at most; more get 429 (default 8)")
+    sv.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    sv.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
+    sv.add_argument("--max-memory", type=_memory, metavar="BYTES",
+                    help="memory for tensors per job (default: as for stylize)")
+    sv.set_defaults(run=_serve)
 
     t = commands.add_parser("train", help="train a model on a folder of photos")
     t.add_argument("--style", nargs="+", required=True, metavar="ART",
@@ -367,6 +633,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"default {defaults_t.checkpoint_every}")
     t.add_argument("--preview-every", type=_positive_int,
                    help=f"default {defaults_t.preview_every}")
+    t.add_argument("--snapshot-every", type=int, metavar="N",
+                   help=f"keep a model file every N iterations in RUN/snapshots/ (0: none), "
+                        f"default {defaults_t.snapshot_every}")
     t.add_argument("--preview-photo", help="photo for the previews (default: the first one)")
     t.add_argument("--no-mixed-precision", action="store_true", help="train in float32")
     t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -419,6 +688,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--runs", type=_positive_int, default=5)
     b.add_argument("--warmup", type=int, default=1)
     b.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    b.add_argument("--tiling", action="store_true", help="also time tiled vs untiled")
+    b.add_argument("--tiling-size", type=_positive_int, default=2048)
+    b.add_argument("--tiling-budget", default="512MB", help="budget that forces tiles")
+    b.add_argument("--training", action="store_true",
+                   help="also time training iterations (bf16 vs float32)")
+    b.add_argument("--crop", type=_positive_int, default=512, help="training crop size")
+    b.add_argument("--training-runs", type=_positive_int, default=3)
     b.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     b.add_argument("--json", action="store_true")
     b.set_defaults(run=_bench)

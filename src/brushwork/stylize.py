@@ -75,8 +75,15 @@ def check_size(size: int) -> None:
 
 
 def _pad(image: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad bottom and right to a multiple of ``multiple``, and to at least twice it.
+
+    Twice the multiple leaves every stride-2 stage at least 2 px, so the reflection padding
+    inside the network (which needs a side larger than the pad) works for tiny outputs too.
+    """
     h, w = image.shape[-2:]
-    bottom, right = -h % multiple, -w % multiple
+    smallest = max(2 * multiple, 8)  # 8: room for the 9x9 input convolutions' padding of 4
+    bottom = max(-h % multiple, smallest - h)
+    right = max(-w % multiple, smallest - w)
     if not bottom and not right:
         return image
     # Reflection needs the pad to be smaller than the side; tiny images fall back to replicate.

@@ -1,0 +1,11 @@
+"""The local web app and HTTP API (``brushwork serve``; needs ``brushwork[server]``).
+
+``create_app`` builds the FastAPI application from ``ServerSettings``; ``work`` holds the
+model cache and the job queue, ``app`` the routes, ``static/`` the page (no CDN: every asset is
+served from the package).
+"""
+
+from .app import create_app
+from .work import ServerSettings
+
+__all__ = ["ServerSettings", "create_app"]

@@ -1,0 +1,415 @@
+"""The HTTP API and the web page: ``create_app(settings)`` builds the FastAPI application.
+
+Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``, FastAPI's defaults):
+
+* ``GET /v1/health``: status, version, device, queue, limits.
+* ``GET /v1/styles``: the styles on offer (built-in, ``--model`` files, uploads) with their
+  cards; ``GET /v1/styles/{id}/thumbnail``: the style painted on a sample photo.
+* ``POST /v1/models``: upload a model file (.safetensors made by ``brushwork train``); it is
+  offered as a style from then on.
+* ``POST /v1/stylize``: multipart photo + parameters; answers with the painting itself and
+  its metadata in ``X-Brushwork-*`` headers. The simple, synchronous call for scripts.
+* ``POST /v1/jobs`` and ``GET /v1/jobs/{id}[/preview|/result|/original]``: the same work as a
+  job that reports its progress, with a 256-px preview from the first level before the full
+  result. The web page uses these.
+
+Every error is JSON, ``{"detail": "a message a person can act on"}``, with a 4xx status for
+anything the client can fix: 413 for a body or image over the limits, 415 for a file that is
+not an image, 422 for a bad parameter or an unknown style, 404 for an unknown job or style
+path, 429 when the queue is full. A 5xx means the server is at fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..api import PREVIEW_SIZE
+from ..devices import resolve_device
+from ..errors import BrushworkError
+from ..images import ImageTooLarge, heif_available, read_image
+from ..stylize import MAX_SIZE
+from ..tiling import format_memory
+from .work import (
+    STATIC_DIR,
+    Job,
+    OutOfMemory,
+    QueueFull,
+    ServerSettings,
+    UnknownJob,
+    UnknownStyle,
+    Worker,
+)
+from .work import Request as JobRequest
+
+#: Seconds a client told "queue full" should wait before trying again (ours).
+RETRY_AFTER = 5
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class ApiError(Exception):
+    """An error answered as ``{"detail": message}`` with ``status``."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None,
+           **extra: Any) -> JSONResponse:
+    return JSONResponse({"detail": message, **extra}, status_code=status, headers=headers)
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes gets 413, however it is sent.
+
+    A declared Content-Length over the limit is refused before anything is read; a chunked
+    body is counted as it arrives and cut off at the limit. Whatever the application made of
+    the cut-off body is replaced by the 413 (FastAPI would otherwise call it a parse error).
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]], limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    def _refusal(self) -> JSONResponse:
+        return _error(413, f"request body is over this server's limit of "
+                           f"{format_memory(self.limit)} (brushwork serve --max-upload)")
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refusal()(scope, receive, send)
+            return
+        received, exceeded = 0, False
+
+        async def counted() -> dict:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    exceeded = True
+                    raise _BodyTooLarge
+            return message
+
+        async def guarded(message: dict) -> None:
+            if not exceeded:
+                await send(message)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded:
+            await self._refusal()(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------- parameters
+
+
+def _safe_stem(filename: str | None) -> str:
+    stem = _SAFE_NAME.sub("-", Path(filename or "photo").stem).strip("-.")[:60]
+    return stem or "photo"
+
+
+async def _read_photo(file: UploadFile) -> Any:
+    data = await file.read()
+    name = file.filename or "upload"
+    if not data:
+        raise ApiError(422, f"{name}: the file is empty; send a photo in the 'file' field")
+    try:
+        return await run_in_threadpool(read_image, data, name)
+    except ImageTooLarge as error:
+        raise ApiError(413, str(error)) from None
+    except BrushworkError as error:
+        raise ApiError(415, f"{error} (send a JPEG, PNG, WebP, TIFF, BMP"
+                            f"{', HEIC' if heif_available() else ''} or AVIF photo)") from None
+
+
+class StylizeForm:
+    """The multipart fields of ``POST /v1/stylize`` and ``POST /v1/jobs``."""
+
+    def __init__(
+        self,
+        file: Annotated[UploadFile, File(description="the photo (JPEG, PNG, WebP, TIFF, BMP, "
+                                                     "HEIC with brushwork[heif], AVIF)")],
+        style: Annotated[str | None, Form(description="a style id from GET /v1/styles "
+                                                      "(default: the default style)")] = None,
+        model: Annotated[UploadFile | None, File(description="a model file to use instead "
+                                                             "of a style (as POST /v1/models)"
+                                                 )] = None,
+        size: Annotated[int, Form(ge=1,
+                                  description="long side of the output in pixels")] = 1024,
+        preserve_color: Annotated[bool, Form(description="keep the photo's colours "
+                                                         "(luminance-only transfer)")] = False,
+        strength: Annotated[float, Form(ge=0.0, le=1.0, description="1: the full painting, "
+                                                                    "0: the photo")] = 1.0,
+        format: Annotated[Literal["jpg", "jpeg", "png", "webp"],
+                          Form(description="output format")] = "jpg",
+        quality: Annotated[int, Form(ge=1, le=100, description="JPEG/WebP quality")] = 95,
+        keep_exif: Annotated[bool, Form(description="copy the photo's EXIF to the "
+                                                    "output")] = False,
+    ) -> None:
+        self.file, self.model = file, model
+        self.request = JobRequest(style=style or "", size=size, preserve_color=preserve_color,
+                                  strength=strength, format=format, quality=quality,
+                                  keep_exif=keep_exif)
+
+
+# ------------------------------------------------------------------------------ the app
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    """The web page and HTTP API over one worker (see ``work``); models load on first use.
+
+    Raises ``BrushworkError`` for settings that cannot work (a missing --model file, CUDA
+    without a GPU) so that ``brushwork serve`` fails before it takes the port.
+    """
+    settings = settings or ServerSettings()
+    if not 1 <= settings.max_size <= MAX_SIZE:
+        raise BrushworkError(f"--max-size must be from 1 to {MAX_SIZE}, not {settings.max_size}")
+    device = resolve_device(settings.device)
+    worker = Worker(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        await run_in_threadpool(worker.close)
+
+    app = FastAPI(
+        title="Brushwork", version=__version__, lifespan=lifespan,
+        description="Fast artistic style transfer (MT-Net, Wang et al., CVPR 2017): paint "
+                    "photos in a built-in or uploaded style. Errors are JSON: "
+                    '{"detail": message}.',
+    )
+    app.state.worker = worker
+    app.add_middleware(BodyLimit, limit=settings.max_upload)
+
+    # ------------------------------------------------------------------------- errors
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> JSONResponse:
+        return _error(error.status, error.message, error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = []
+        for item in error.errors():
+            where = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
+            problems.append(f"{where}: {item.get('msg', 'invalid')}")
+        return _error(422, "; ".join(problems) or "invalid request",
+                      errors=json.loads(json.dumps(error.errors(), default=str)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        return _error(error.status_code, str(error.detail), getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, error: Exception) -> JSONResponse:
+        return _error(500, f"internal error: {type(error).__name__}: {error} (please report it)")
+
+    # ----------------------------------------------------------------------- helpers
+
+    async def wait(future: Any) -> Any:
+        return await asyncio.wrap_future(future)
+
+    async def queue(job: Job) -> None:
+        try:
+            worker.submit(job)
+        except UnknownStyle as error:
+            raise ApiError(422, str(error)) from None
+        except QueueFull as error:
+            raise ApiError(429, str(error), {"Retry-After": str(RETRY_AFTER)}) from None
+
+    async def upload_model(file: UploadFile) -> dict[str, Any]:
+        data = await file.read()
+        if not data:
+            raise ApiError(422, "the model file is empty")
+        try:
+            style, model = await wait(worker.add_model(data, file.filename or "model"))
+        except QueueFull as error:
+            raise ApiError(429, str(error), {"Retry-After": str(RETRY_AFTER)}) from None
+        except BrushworkError as error:
+            raise ApiError(422, str(error)) from None
+        return {**style.to_dict(), "architecture": model.metadata.get("architecture"),
+                "parameters": model.parameter_count}
+
+    async def job_from(form: StylizeForm, preview: bool) -> Job:
+        request = form.request
+        if request.size > settings.max_size:
+            raise ApiError(422, f"size {request.size} is over this server's limit of "
+                                f"{settings.max_size} px (brushwork serve --max-size)")
+        if form.model is not None and form.model.filename:
+            request.style = (await upload_model(form.model))["id"]
+        if not request.style:
+            default = worker.styles.default()
+            if default is None:
+                raise ApiError(422, "no style is installed: upload a model file (POST "
+                                    "/v1/models, or the 'model' field)")
+            request.style = default
+        request.preview = preview
+        photo = await _read_photo(form.file)
+        return Job(request=request, photo=photo, name=_safe_stem(form.file.filename))
+
+    def image_response(job: Job, download: bool = False) -> Response:
+        if job.state == "error":
+            raise ApiError(409, f"the job failed: {job.error}")
+        if job.result is None:
+            raise ApiError(409, f"the job is not finished yet ({job.stage}); poll "
+                                f"/v1/jobs/{job.id}")
+        r = job.request
+        disposition = "attachment" if download else "inline"
+        return Response(job.result, media_type=r.media_type, headers={
+            "Content-Disposition": f'{disposition}; filename="{job.filename}"',
+            "X-Brushwork-Style": r.style, "X-Brushwork-Width": str(job.width),
+            "X-Brushwork-Height": str(job.height),
+            "X-Brushwork-Seconds": f"{job.seconds:.3f}", "X-Brushwork-Device": job.device,
+            "X-Brushwork-Preserve-Color": str(r.preserve_color).lower(),
+            "X-Brushwork-Strength": f"{r.strength:g}", "X-Brushwork-Version": __version__,
+            "Cache-Control": "no-store",
+        })
+
+    def find_job(job_id: str) -> Job:
+        try:
+            return worker.job(job_id)
+        except UnknownJob as error:
+            raise ApiError(404, str(error)) from None
+
+    image_responses: dict[int | str, dict[str, Any]] = {
+        200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}},
+              "description": "The painting. Headers: X-Brushwork-Style, -Width, -Height, "
+                             "-Seconds, -Device, -Preserve-Color, -Strength, -Version."},
+        413: {"description": "body or image over the limits"},
+        415: {"description": "not an image"},
+        422: {"description": "a bad parameter or an unknown style"},
+        429: {"description": "the queue is full: retry after Retry-After seconds"},
+    }
+
+    # ------------------------------------------------------------------------ routes
+
+    @app.get("/v1/health", tags=["service"])
+    async def health() -> dict[str, Any]:
+        """Liveness and what this server allows: for monitors and for the web page."""
+        return {
+            "status": "ok", "version": __version__, "device": str(device),
+            "queue": worker.status(), "models_loaded": worker.models.loaded(),
+            "heif": heif_available(),
+            "limits": {"max_size": settings.max_size, "max_upload_bytes": settings.max_upload,
+                       "preview_size": PREVIEW_SIZE, "queue": settings.queue},
+        }
+
+    @app.get("/v1/styles", tags=["styles"])
+    async def styles() -> dict[str, Any]:
+        """Built-in styles, --model files and uploaded models, with their cards."""
+        return {"default": worker.styles.default(),
+                "styles": [s.to_dict() for s in worker.styles.all()]}
+
+    @app.get("/v1/styles/{style_id}/thumbnail", tags=["styles"],
+             responses={200: {"content": {"image/jpeg": {}}}, 404: {}})
+    async def thumbnail(style_id: str) -> Response:
+        """The style painted on a sample photo (made once, then cached)."""
+        try:
+            data, media = await wait(worker.thumbnail(style_id))
+        except UnknownStyle as error:
+            raise ApiError(404, str(error)) from None
+        except QueueFull as error:
+            raise ApiError(429, str(error), {"Retry-After": str(RETRY_AFTER)}) from None
+        return Response(data, media_type=media, headers={"Cache-Control": "max-age=3600"})
+
+    @app.post("/v1/models", status_code=201, tags=["styles"])
+    async def add_model(
+        file: Annotated[UploadFile, File(description="a .safetensors model file")],
+    ) -> dict[str, Any]:
+        """Upload a model made by ``brushwork train``; it becomes a style (id in the answer).
+
+        Files are checked as ``brushwork info`` checks them and never unpickled.
+        """
+        return await upload_model(file)
+
+    @app.post("/v1/stylize", tags=["stylize"], response_class=Response,
+              responses=image_responses)
+    async def stylize(form: Annotated[StylizeForm, Depends()]) -> Response:
+        """Paint one photo and answer with the image (waits in the queue if need be)."""
+        job = await job_from(form, preview=False)
+        await queue(job)
+        try:
+            await wait(job.future)
+        except OutOfMemory as error:
+            raise ApiError(503, str(error)) from None
+        except BrushworkError as error:
+            raise ApiError(422, str(error)) from None
+        return image_response(job)
+
+    @app.post("/v1/jobs", status_code=202, tags=["jobs"])
+    async def create_job(form: Annotated[StylizeForm, Depends()]) -> dict[str, Any]:
+        """Start painting one photo; poll ``GET /v1/jobs/{id}`` for progress and results.
+
+        A 256-px preview (the first level alone) comes first, then the full painting.
+        """
+        job = await job_from(form, preview=True)
+        await queue(job)
+        return job.to_dict(worker.position(job))
+
+    @app.get("/v1/jobs/{job_id}", tags=["jobs"])
+    async def job_status(job_id: str) -> dict[str, Any]:
+        """State, stage, progress (0..1), queue position and the URLs of what is ready."""
+        job = find_job(job_id)
+        return job.to_dict(worker.position(job))
+
+    @app.get("/v1/jobs/{job_id}/preview", tags=["jobs"],
+             responses={200: {"content": {"image/png": {}}}})
+    async def job_preview(job_id: str) -> Response:
+        """The first level alone, 256 px on the long side (PNG)."""
+        job = find_job(job_id)
+        if job.preview_png is None:
+            raise ApiError(409, f"no preview yet ({job.stage})")
+        return Response(job.preview_png, media_type="image/png")
+
+    @app.get("/v1/jobs/{job_id}/result", tags=["jobs"], response_class=Response,
+             responses=image_responses)
+    async def job_result(
+        job_id: str,
+        download: Annotated[bool, Query(description="as an attachment")] = False,
+    ) -> Response:
+        """The painting, with the same headers as ``POST /v1/stylize``."""
+        return image_response(find_job(job_id), download)
+
+    @app.get("/v1/jobs/{job_id}/original", tags=["jobs"],
+             responses={200: {"content": {"image/jpeg": {}}}})
+    async def job_original(job_id: str) -> Response:
+        """The photo as read (orientation and colours applied) at the painting's size, for
+        a before/after comparison in any browser (HEIC included)."""
+        job = find_job(job_id)
+        if job.original_jpeg is None:
+            raise ApiError(409, f"not ready ({job.stage})")
+        return Response(job.original_jpeg, media_type="image/jpeg")
+
+    # --------------------------------------------------------------------- the page
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

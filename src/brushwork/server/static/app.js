@@ -1,0 +1,277 @@
+// Brushwork web page: choose a photo and a style, start a job, show its preview, then the
+// painting in a before/after slider with a download link. Talks only to this server's /v1 API.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { photo: null, photoUrl: null, style: null, limits: null, busy: false, job: null };
+const SIZES = [512, 768, 1024, 1536, 2048, 3072, 4096];
+const POLL_MS = 250;
+
+async function api(url, options) {
+  const response = await fetch(url, options);
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    try {
+      const body = await response.json();
+      if (body && body.detail) message = body.detail;
+    } catch (_) { /* not JSON: keep the status line */ }
+    throw new Error(message);
+  }
+  return response.json();
+}
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+function updatePaintButton() {
+  $("paint").disabled = state.busy || !state.photo || !state.style;
+}
+
+// ----------------------------------------------------------------------------- styles
+
+function styleMeta(style) {
+  if (style.kind === "upload") return "your model";
+  if (style.kind === "file") return "model file";
+  return [style.artist, style.year].filter(Boolean).join(", ");
+}
+
+function addStyleCard(style, select) {
+  const grid = $("styles");
+  let card = grid.querySelector(`[data-style="${CSS.escape(style.id)}"]`);
+  if (!card) {
+    card = document.createElement("button");
+    card.type = "button";
+    card.className = "style-card";
+    card.setAttribute("role", "radio");
+    card.dataset.style = style.id;
+    const img = document.createElement("img");
+    img.alt = "";
+    img.loading = "lazy";
+    img.src = style.thumbnail;
+    const title = document.createElement("span");
+    title.className = "title";
+    title.textContent = style.title || style.id;
+    const meta = document.createElement("span");
+    meta.className = "meta";
+    meta.textContent = styleMeta(style);
+    card.append(img, title, meta);
+    card.title = [style.title, style.artist, style.year, style.license].filter(Boolean).join(" · ");
+    card.addEventListener("click", () => selectStyle(style.id));
+    grid.append(card);
+  }
+  $("no-styles").hidden = true;
+  if (select) selectStyle(style.id);
+}
+
+function selectStyle(id) {
+  state.style = id;
+  for (const card of $("styles").querySelectorAll(".style-card")) {
+    card.setAttribute("aria-checked", String(card.dataset.style === id));
+  }
+  updatePaintButton();
+}
+
+async function loadStyles() {
+  const { styles, default: preferred } = await api("/v1/styles");
+  $("no-styles").hidden = styles.length > 0;
+  for (const style of styles) addStyleCard(style, false);
+  if (preferred) selectStyle(preferred);
+}
+
+async function uploadModel(file) {
+  showError("");
+  const label = document.querySelector(".upload-model");
+  const text = $("model-label");
+  label.classList.add("busy");
+  text.textContent = `Uploading ${file.name}…`;
+  try {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    const style = await api("/v1/models", { method: "POST", body: form });
+    addStyleCard(style, true);
+  } catch (error) {
+    showError(`Model upload failed: ${error.message}`);
+  } finally {
+    label.classList.remove("busy");
+    text.textContent = "Upload a model file…";
+    $("model-input").value = "";
+  }
+}
+
+// ------------------------------------------------------------------------------ photo
+
+function setAspect(width, height) {
+  if (width > 0 && height > 0) $("compare").style.setProperty("--ratio", String(width / height));
+}
+
+function choosePhoto(file) {
+  if (!file) return;
+  showError("");
+  state.photo = file;
+  if (state.photoUrl) URL.revokeObjectURL(state.photoUrl);
+  state.photoUrl = URL.createObjectURL(file);
+  const thumb = $("photo-thumb");
+  thumb.onload = () => setAspect(thumb.naturalWidth, thumb.naturalHeight);
+  thumb.onerror = () => { thumb.hidden = true; };  // HEIC: browsers cannot show it; the server can
+  thumb.src = state.photoUrl;
+  thumb.hidden = false;
+  $("drop-text").innerHTML = "<strong>Change photo</strong><br><small>drop or click</small>";
+  $("photo-name").textContent = `${file.name} · ${(file.size / 1048576).toFixed(1)} MB`;
+  updatePaintButton();
+}
+
+function wireDrop() {
+  const drop = $("drop");
+  $("photo-input").addEventListener("change", (e) => choosePhoto(e.target.files[0]));
+  drop.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("photo-input").click(); }
+  });
+  for (const name of ["dragenter", "dragover"]) {
+    document.addEventListener(name, (e) => { e.preventDefault(); drop.classList.add("over"); });
+  }
+  for (const name of ["dragleave", "drop"]) {
+    document.addEventListener(name, () => drop.classList.remove("over"));
+  }
+  document.addEventListener("drop", (e) => {
+    e.preventDefault();
+    const file = e.dataTransfer && e.dataTransfer.files[0];
+    if (!file) return;
+    if (file.name.toLowerCase().endsWith(".safetensors")) uploadModel(file);
+    else choosePhoto(file);
+  });
+}
+
+// ---------------------------------------------------------------------------- compare
+
+function setSlider(percent) {
+  $("after-clip").style.clipPath = `inset(0 0 0 ${percent}%)`;
+  $("divider").style.left = `${percent}%`;
+}
+
+function showCompare({ before, after, preview }) {
+  const compare = $("compare");
+  compare.classList.remove("empty");
+  compare.classList.toggle("preview", Boolean(preview));
+  $("placeholder").hidden = true;
+  if (before) { $("before").src = before; $("before").hidden = false; }
+  $("after").src = after;
+  $("after").hidden = false;
+  const both = Boolean(before);
+  for (const id of ["divider", "slider", "label-before"]) $(id).hidden = !both;
+  $("label-after").hidden = false;
+  $("label-after").textContent = preview ? "Preview" : "Painting";
+  setSlider(both ? Number($("slider").value) : 0);
+}
+
+// ------------------------------------------------------------------------------- jobs
+
+function progressText(job) {
+  switch (job.stage) {
+    case "queued":
+      return job.position ? `Waiting: ${job.position} photo(s) ahead…` : "Starting…";
+    case "loading": return "Loading the style…";
+    case "preview": return "Painting a quick preview…";
+    case "painting":
+      return job.levels_total
+        ? `Painting at ${job.size} px: level ${Math.min(job.levels_done + 1, job.levels_total)} of ${job.levels_total}…`
+        : `Painting at ${job.size} px…`;
+    case "encoding": return "Saving the image…";
+    case "done": return `Done in ${(job.seconds || 0).toFixed(2)} s`;
+    default: return job.error || job.stage;
+  }
+}
+
+function setProgress(fraction, text) {
+  $("progress-box").hidden = false;
+  $("progress-bar").style.width = `${Math.round(fraction * 100)}%`;
+  $("progress-text").textContent = text;
+}
+
+async function paint() {
+  showError("");
+  state.busy = true;
+  updatePaintButton();
+  $("download").hidden = true;
+  $("result-info").textContent = "";
+  setProgress(0, "Uploading…");
+  if (window.matchMedia("(max-width: 820px)").matches) {  // one column: the result is below
+    document.querySelector(".result").scrollIntoView({ behavior: "smooth", block: "start" });
+  }
+  const form = new FormData();
+  form.append("file", state.photo, state.photo.name);
+  form.append("style", state.style);
+  form.append("size", $("size").value);
+  form.append("format", $("format").value);
+  form.append("strength", String(Number($("strength").value) / 100));
+  form.append("preserve_color", String($("preserve-color").checked));
+  try {
+    let job = await api("/v1/jobs", { method: "POST", body: form });
+    state.job = job.id;
+    let shownPreview = false;
+    while (job.state === "queued" || job.state === "running") {
+      setProgress(job.progress, progressText(job));
+      if (job.preview && !shownPreview) {
+        shownPreview = true;
+        showCompare({ before: null, after: job.preview, preview: true });
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      job = await api(`/v1/jobs/${job.id}`);
+    }
+    if (job.state === "error") throw new Error(job.error || "the job failed");
+    setProgress(1, progressText(job));
+    setAspect(job.width, job.height);
+    await preload(job.result);
+    $("progress-box").hidden = true;  // the line under the picture says the rest
+    showCompare({ before: job.original, after: job.result, preview: false });
+    const link = $("download");
+    link.href = `${job.result}?download=true`;
+    link.download = job.filename;
+    link.hidden = false;
+    $("result-info").textContent =
+      `${job.width} × ${job.height} px · ${job.style} · ${(job.seconds || 0).toFixed(2)} s on ${job.device}`;
+  } catch (error) {
+    setProgress(0, "");
+    $("progress-box").hidden = true;
+    showError(error.message);
+  } finally {
+    state.busy = false;
+    updatePaintButton();
+  }
+}
+
+function preload(url) {
+  return new Promise((resolve) => {
+    const img = new Image();
+    img.onload = img.onerror = () => resolve();
+    img.src = url;
+  });
+}
+
+// ------------------------------------------------------------------------------- init
+
+async function init() {
+  wireDrop();
+  $("model-input").addEventListener("change", (e) => e.target.files[0] && uploadModel(e.target.files[0]));
+  $("strength").addEventListener("input", (e) => { $("strength-value").textContent = `${e.target.value}%`; });
+  $("slider").addEventListener("input", (e) => setSlider(Number(e.target.value)));
+  $("paint").addEventListener("click", paint);
+  try {
+    const health = await api("/v1/health");
+    state.limits = health.limits;
+    const select = $("size");
+    for (const size of SIZES.filter((s) => s <= health.limits.max_size)) {
+      const option = new Option(`${size} px`, String(size), false, size === 1024);
+      select.append(option);
+    }
+    if (!select.options.length) select.append(new Option(`${health.limits.max_size} px`, String(health.limits.max_size)));
+    await loadStyles();
+  } catch (error) {
+    showError(`Cannot reach the Brushwork server: ${error.message}`);
+  }
+  document.body.dataset.ready = "true";
+}
+
+init();

@@ -1,0 +1,266 @@
+"""The web page in a real browser: headless Chromium driven by Playwright.
+
+A user's path through the page: pick a photo, pick a style, set a size, paint, wait, see the
+painting at the requested size, download it. The server is the real one (uvicorn on a
+loopback port, the worker, the model cache), with the tiny model as the built-in style.
+Screenshots at desktop and phone widths are written to ``docs/screenshots/``.
+
+Chromium is Debian's (``/usr/bin/chromium``, or ``BRUSHWORK_CHROMIUM``), never a browser that
+Playwright downloads; ``.ci/run`` installs it where it can. Without it these tests are skipped
+with a message saying how to install it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+pytest.importorskip("fastapi", reason="the server extra is not installed (pip install -e "
+                                      "'.[dev]')")
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed "
+                                                             "(pip install -e '.[dev]')")
+import uvicorn  # noqa: E402
+
+import brushwork.api  # noqa: E402
+from brushwork.server import ServerSettings, create_app  # noqa: E402
+
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+GIRAFFE = Path(__file__).resolve().parents[1] / "docs" / "samples" / "giraffe.jpg"
+#: The flags every headless Chromium here needs: no sandbox as root, no GPU, and none of the
+#: background connections that a machine without internet would refuse.
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+DESKTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 390, "height": 844}
+TIMEOUT_MS = 90_000  # a busy 2-core machine; the tiny model itself takes well under a second
+
+
+@pytest.fixture(autouse=True)
+def _global_rng_untouched():
+    """Loading a model initialises a network from torch's global RNG before its weights are
+    read; restore the RNG so that later test files see the state they would without these."""
+    with torch.random.fork_rng(devices=[]):
+        yield
+
+
+def chromium_path() -> str:
+    candidates = [os.environ.get("BRUSHWORK_CHROMIUM"), "/usr/bin/chromium",
+                  shutil.which("chromium"), shutil.which("chromium-browser")]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return candidate
+    pytest.skip("Chromium is not installed: apt-get install chromium (Debian; .ci/run does "
+                "it when run as root) or set BRUSHWORK_CHROMIUM to a Chromium binary")
+
+
+@pytest.fixture
+def builtin_styles(tmp_path: Path, tiny_model_file: Path, monkeypatch) -> Path:
+    """Built-in styles replaced by one, ``tiny-style`` (a copy of the tiny model)."""
+    folder = tmp_path / "styles"
+    folder.mkdir()
+    shutil.copy(tiny_model_file, folder / "tiny-style.safetensors")
+    (folder / "cards.json").write_text(json.dumps({"tiny-style": {
+        "title": "Tiny Style", "artist": "A. Tester", "year": "2026"}}))
+    monkeypatch.setattr(brushwork.api, "STYLES_DIR", folder)
+    return folder
+
+
+def serve(settings: ServerSettings) -> Iterator[str]:
+    """The app under uvicorn on a free loopback port, in a thread; yields its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+@pytest.fixture
+def server(builtin_styles) -> Iterator[str]:
+    yield from serve(ServerSettings(device="cpu", precision="float32"))
+
+
+@pytest.fixture
+def browser(tmp_path: Path):
+    """A function that opens a fresh Chromium (new profile) with a viewport; closes them all."""
+    executable = chromium_path()
+    contexts = []
+    with sync_api.sync_playwright() as playwright:
+        def open_page(viewport: dict) -> sync_api.Page:
+            profile = tmp_path / f"profile-{len(contexts)}"
+            context = playwright.chromium.launch_persistent_context(
+                str(profile), executable_path=executable, headless=True, args=CHROMIUM_FLAGS,
+                viewport=viewport, accept_downloads=True, timeout=TIMEOUT_MS)
+            contexts.append(context)
+            context.set_default_timeout(TIMEOUT_MS)
+            page = context.new_page()
+            page.on("pageerror", lambda error: pytest.fail(f"error in the page: {error}"))
+            return page
+
+        yield open_page
+        for context in contexts:
+            context.close()
+
+
+def open_app(page, base: str) -> None:
+    page.goto(base + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    assert not page.is_visible("#error"), page.inner_text("#error")
+
+
+def paint(page, photo: Path, style: str, size: int, *, strength: int | None = None,
+          preserve_color: bool = False) -> None:
+    page.set_input_files("#photo-input", str(photo))
+    page.click(f'.style-card[data-style="{style}"]')
+    assert page.get_attribute(f'.style-card[data-style="{style}"]', "aria-checked") == "true"
+    page.select_option("#size", str(size))
+    if strength is not None:
+        page.fill("#strength", str(strength))
+    if preserve_color:
+        page.check("#preserve-color")
+    page.click("#paint")
+    page.wait_for_selector("#download:not([hidden])")
+    assert not page.is_visible("#error"), page.inner_text("#error")
+
+
+def shown_painting(page) -> tuple[int, int, str]:
+    """(natural width, natural height, src) of the painting the page shows."""
+    width, height, src = page.eval_on_selector(
+        "#after", "e => [e.naturalWidth, e.naturalHeight, e.getAttribute('src')]")
+    return width, height, src
+
+
+def download(page, folder: Path) -> Image.Image:
+    with page.expect_download() as event:
+        page.click("#download")
+    path = folder / event.value.suggested_filename
+    event.value.save_as(path)
+    image = Image.open(path)
+    image.load()
+    return image
+
+
+def assert_stylised(painting: Image.Image, photo: Path, minimum: float = 10) -> None:
+    """The painting is not the photo: the mean absolute difference is over ``minimum``."""
+    with Image.open(photo) as original:
+        resized = original.convert("RGB").resize(painting.size, Image.Resampling.BILINEAR)
+    difference = np.abs(np.asarray(painting.convert("RGB"), dtype=float)
+                        - np.asarray(resized, dtype=float)).mean()
+    assert difference > minimum, difference
+
+
+def test_paint_a_photo_in_the_browser_and_download_it(server, browser, tmp_path):
+    page = browser(DESKTOP)
+    open_app(page, server)
+    assert page.inner_text('.style-card[data-style="tiny-style"] .title') == "Tiny Style"
+    # the default style is chosen, and its thumbnail (painted by the server) is shown
+    card = '.style-card[data-style="tiny-style"]'
+    assert page.get_attribute(card, "aria-checked") == "true"
+    page.wait_for_function(f"document.querySelector('{card} img').naturalWidth === 256")
+    assert page.is_disabled("#paint")  # until a photo is chosen
+    paint(page, GIRAFFE, "tiny-style", 512)
+
+    width, height, src = shown_painting(page)
+    assert (width, height) == (512, 342)  # the giraffe is 1024x683: 3:2
+    assert src.startswith("/v1/jobs/") and src.endswith("/result")
+    assert page.inner_text("#label-after") == "Painting"
+    assert page.is_visible("#slider")  # before/after comparison
+    assert "512 \u00d7 342 px" in page.inner_text("#result-info")  # a multiplication sign
+    href = page.get_attribute("#download", "href")
+    assert href == f"{src}?download=true"
+
+    painting = download(page, tmp_path)
+    assert painting.format == "JPEG"
+    assert painting.size == (512, 342)
+    assert_stylised(painting, GIRAFFE)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "web-desktop.png"), full_page=True)
+
+
+def test_the_page_on_a_phone_with_colour_and_strength(server, browser, tmp_path):
+    page = browser(PHONE)
+    open_app(page, server)
+    paint(page, GIRAFFE, "tiny-style", 768, strength=60, preserve_color=True)
+    width, height, _ = shown_painting(page)
+    assert (width, height) == (768, 512)
+    painting = download(page, tmp_path)
+    assert painting.size == (768, 512)
+    # 60% strength with the photo's colours: closer to the photo than a full painting
+    with Image.open(GIRAFFE) as original:
+        photo = np.asarray(original.convert("RGB").resize((768, 512), Image.Resampling.BILINEAR)
+                           .convert("YCbCr"), dtype=float)
+    ycc = np.asarray(painting.convert("YCbCr"), dtype=float)
+    assert np.median(np.abs(ycc[..., 1:] - photo[..., 1:])) < 4  # the chroma is the photo's
+    page.evaluate("window.scrollTo(0, 0)")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "web-phone.png"), full_page=True)
+
+
+def test_with_only_an_uploaded_model(tmp_path, browser, tiny_model_file, monkeypatch,
+                                     sample_photo):
+    empty = tmp_path / "no-styles"
+    empty.mkdir()
+    monkeypatch.setattr(brushwork.api, "STYLES_DIR", empty)
+    for base in serve(ServerSettings(device="cpu", precision="float32")):
+        page = browser(DESKTOP)
+        open_app(page, base)
+        assert page.is_visible("#no-styles")
+        page.set_input_files("#photo-input", str(sample_photo))
+        assert page.is_disabled("#paint")  # no style yet
+        page.set_input_files("#model-input", str(tiny_model_file))
+        card = page.wait_for_selector('.style-card[aria-checked="true"]')
+        assert card.inner_text().startswith("tiny")
+        assert not page.is_visible("#no-styles")
+        page.select_option("#size", "512")
+        page.click("#paint")
+        page.wait_for_selector("#download:not([hidden])")
+        assert shown_painting(page)[:2] == (512, 341)  # the sample photo is 300x200
+        assert download(page, tmp_path).size == (512, 341)
+
+
+def test_a_bad_photo_shows_the_servers_message(server, browser, tmp_path):
+    page = browser(DESKTOP)
+    open_app(page, server)
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a photo")
+    page.set_input_files("#photo-input", str(bad))
+    page.click("#paint")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "not an image" in page.inner_text("#error")
+    assert not page.is_disabled("#paint")  # the user can try again
+    assert page.is_hidden("#download")
+
+
+def test_screenshots_are_pictures():
+    """Runs after the tests above (file order): what they wrote is a PNG of the right width."""
+    for name, viewport in (("web-desktop.png", DESKTOP), ("web-phone.png", PHONE)):
+        path = SCREENSHOTS / name
+        if not path.exists():
+            pytest.skip("no screenshots were taken (Chromium missing?)")
+        with Image.open(io.BytesIO(path.read_bytes())) as shot:
+            assert shot.format == "PNG"
+            assert shot.width == viewport["width"]
