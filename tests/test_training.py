@@ -169,3 +169,17 @@ def test_snapshots_are_kept_as_model_files(style, photos, tmp_path):
     assert snapshots == ["iter-000002.safetensors", "iter-000004.safetensors"]
     assert read_model_file(tmp_path / "m.run" / "snapshots" / snapshots[0])[1]["record"][
         "iterations"] == 2
+
+
+def test_fine_tuning_starts_from_a_trained_models_weights(style, photos, tmp_path):
+    first = run(style, photos, tmp_path / "a.safetensors", iterations=2)
+    config = TrainConfig(iterations=1, crop_size=32, mixed_precision=False, learning_rate=1e-9)
+    tuned = train(style, photos, tmp_path / "b.safetensors", network=TINY,
+                  loss=LossConfig(style_sizes=(16, 32, 64)), config=config, init_from=first)
+    a, _ = read_model_file(first)
+    b, metadata = read_model_file(tuned)
+    assert metadata["record"]["init_from"]["file"] == "a.safetensors"
+    assert all(torch.allclose(a[k], b[k], atol=1e-3) for k in a)  # a tiny step from a's weights
+    with pytest.raises(BrushworkError, match="widths"):
+        train(style, photos, tmp_path / "c.safetensors", loss=LossConfig(style_sizes=(16, 32, 64)),
+              config=config, init_from=first)

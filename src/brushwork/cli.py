@@ -359,7 +359,7 @@ def _train(args: argparse.Namespace) -> int:
             loss=LossConfig.from_dict({**base_loss.to_dict(), **overrides["loss"]}),
             config=TrainConfig.from_dict({**TrainConfig().to_dict(), **overrides["train"]}),
             device=args.device, vgg_weights=args.vgg_weights, resume=args.resume,
-            preview_photo=args.preview_photo, callback=report,
+            preview_photo=args.preview_photo, init_from=args.init_from, callback=report,
         )
     finally:
         if bar is not None:
@@ -605,6 +605,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
     t.add_argument("--run-dir", help="checkpoints, loss log, previews (default: OUTPUT.run/)")
     t.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    t.add_argument("--init-from", metavar="MODEL",
+                   help="start from a trained model's weights (fine-tuning; same architecture)")
     t.add_argument("--arch", default="mtnet", choices=list(ARCHITECTURES),
                    help="network: MT-Net (default) or one of the paper's baselines, which have "
                         "one level (give one value to the per-level options below)")

@@ -35,7 +35,7 @@ from .hyper_parameters import CONTENT_LAYER, TEXTURE_LAYERS, LossConfig, TrainCo
 from .images import load_image, save_image, to_image, to_tensor
 from .losses.perceptual import HierarchicalLoss
 from .losses.vgg import build_vgg
-from .model_files import save_model
+from .model_files import load_state_into, read_model_file, save_model
 from .networks import ARCHITECTURES, build_network
 from .stylize import stylize_tensor
 
@@ -143,6 +143,7 @@ def train(
     vgg_weights: str | Path | None = None,
     resume: bool = False,
     preview_photo: str | Path | None = None,
+    init_from: str | Path | None = None,
     callback: Callback | None = None,
 ) -> Path:
     """Train a network on the photos in ``data`` to paint like ``style``; write ``output``.
@@ -151,6 +152,8 @@ def train(
     ``network`` is its config dataclass (default: the architecture's defaults) and ``loss`` must
     have one entry per output level (default: the paper's three levels for MT-Net,
     ``LossConfig.single_level()`` for single-output baselines).
+    ``init_from`` starts from a trained model file's weights (fine-tuning; same architecture
+    and widths) instead of a random initialisation; the model's record says so.
     ``style`` is one artwork, or one per level (coarse to fine, paper Fig. 7). With
     ``resume=True`` the configurations come from the checkpoint in ``run_dir`` (only the
     iteration count may be raised), and training continues exactly where it stopped.
@@ -212,6 +215,15 @@ def train(
     style_tensors = _style_images(styles, len(sizes))
 
     net = build_network(arch, network.to_dict())
+    initial: dict[str, Any] | None = state.get("init_from")
+    if init_from is not None and not resume:
+        tensors, metadata = read_model_file(init_from)
+        widths = metadata.get("network")
+        if (metadata.get("architecture") != arch or not isinstance(widths, dict)
+                or config_class.from_dict(widths) != network):
+            raise BrushworkError(f"{init_from} is not a {arch} with this run's widths")
+        load_state_into(net, tensors, str(init_from))
+        initial = {"file": Path(init_from).name, "record": metadata.get("record")}
     vgg = build_vgg((*TEXTURE_LAYERS, CONTENT_LAYER), vgg_weights)
     criterion = HierarchicalLoss(vgg, style_tensors, loss)
     net.to(dev)
@@ -248,7 +260,7 @@ def train(
             "train": config.to_dict(), "styles": [str(p) for p in styles],
             "style_images": style_record,
             "data": str(data), "wall_seconds": elapsed, "device": str(dev),
-            "bf16": use_bf16, "version": __version__, **extra,
+            "bf16": use_bf16, "version": __version__, "init_from": initial, **extra,
         })
         emit(TrainingEvent("checkpoint", iteration, config.iterations, str(run_dir)))
 
@@ -397,6 +409,7 @@ def export_model(run_dir: str | Path, output: str | Path) -> Path:
             "device": state.get("device", "cpu"),
             "bf16": state.get("bf16", False),
             "data": Path(state.get("data", "")).name,
+            "init_from": state.get("init_from"),
         },
         "brushwork_version": __version__,
     }
