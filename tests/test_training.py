@@ -108,7 +108,7 @@ def test_training_writes_a_model_file_with_its_record(style, photos, tmp_path):
     assert all(t.dtype == torch.float32 for t in tensors.values())
     previews = list((tmp_path / "model.run" / "previews").glob("*.jpg"))
     assert previews  # the last iteration always leaves a preview of all three levels
-    assert Image.open(previews[0]).size == (32 * 4, 24)  # photo, y1, y2, y3 side by side
+    assert Image.open(previews[0]).size == (64 * 4, 48)  # photo, y1, y2, y3 at twice the crop
 
 
 def test_unreadable_photos_are_skipped_with_a_warning(style, photos, tmp_path):

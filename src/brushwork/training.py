@@ -246,7 +246,9 @@ def train(
     elif log_path.exists():
         log_path.unlink()
 
-    preview = _preview_tensor(preview_photo, files, config.crop_size)
+    # Previews at twice the crop: the test-time levels then run at the sizes the subnets are
+    # trained at (style at crop/2, enhance at crop), as a user's 1024 px stylisation does.
+    preview = _preview_tensor(preview_photo, files, 2 * config.crop_size)
     style_record = [
         {"file": Path(p).name, "width": t.shape[-1], "height": t.shape[-2]}
         for p, t in zip(styles, style_tensors)
