@@ -708,9 +708,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .training import TrainingInterrupted
+
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except TrainingInterrupted as error:  # SIGTERM / Ctrl-C: not an error, a checkpoint is safe
+        print(f"brushwork: {error}", file=sys.stderr)
+        return 130
     except BrushworkError as error:
         print(f"brushwork: error: {error}", file=sys.stderr)
         return 1
