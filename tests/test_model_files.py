@@ -391,3 +391,15 @@ def test_load_state_into_leaves_the_network_untouched_on_error(tiny_network, tin
     after = target.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
 
+
+
+def test_the_shipped_model_in_default_precision_stays_within_35_db_of_float32():
+    """Issue 4's quality guard for the speed levers, on the real built-in model."""
+    import numpy as np
+    from PIL import Image
+
+    photo = Image.open(Path(__file__).parents[1] / "docs" / "samples" / "giraffe.jpg")
+    exact = load_model("starry-night", device="cpu", precision="float32").stylize(photo, 512)
+    fast = load_model("starry-night", device="cpu", precision="bfloat16").stylize(photo, 512)
+    a, b = (np.asarray(image, dtype=np.float64) for image in (exact, fast))
+    assert 10 * np.log10(255**2 / np.mean((a - b) ** 2)) >= 35

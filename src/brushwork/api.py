@@ -192,15 +192,37 @@ class Stylizer:
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
+def prepare_for_inference(
+    network: nn.Module, device: torch.device, precision: str = "auto"
+) -> torch.dtype:
+    """Move ``network`` to ``device`` in eval mode and the precision asked for; returns its dtype.
+
+    bfloat16 (where the device computes it natively, or when asked for) means bf16 weights and
+    activations in the channels-last layout, except the style subnet, which stays in float32:
+    its rounding errors are amplified by every later level (starry-night at 1024: PSNR against
+    float32 31.1 dB with it in bf16, 39.1 dB without), and at a quarter of the output size it
+    costs little.
+    """
+    low = precision == "bfloat16" or (precision == "auto" and mixed_precision_supported(device))
+    dtype = torch.bfloat16 if low else torch.float32
+    network.to(device, dtype).eval()
+    if low:
+        network.to(memory_format=torch.channels_last)
+        style = getattr(network, "style", None)
+        if style is not None:
+            style.to(torch.float32, memory_format=torch.contiguous_format)
+    return dtype
+
+
 def load_model(
     name_or_path: str | Path, device: str = "auto", precision: str = "auto"
 ) -> Stylizer:
     """Load a built-in style by name or a model file by path; never unpickles anything.
 
-    ``precision="auto"`` runs in bfloat16 (weights and activations, channels-last layout) where
-    the device computes it natively (AVX-512 BF16 / AMX CPUs, recent GPUs): on a 2-core CPU
-    that is about 2x faster than float32, within the quality guard of issue 4 (PSNR >= 35 dB
-    against float32; see docs/performance.md). Elsewhere, and with "float32", it runs in float32.
+    ``precision="auto"`` runs mostly in bfloat16 where the device computes it natively
+    (AVX-512 BF16 / AMX CPUs, recent GPUs; see ``prepare_for_inference``): on a 2-core CPU
+    about 2x faster than float32 at 39 dB PSNR against it. Elsewhere, and with "float32", it
+    runs in float32.
     """
     if precision not in PRECISIONS:
         raise BrushworkError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
@@ -212,11 +234,7 @@ def load_model(
     network = build_network(architecture, metadata.get("network"), source=str(path))
     load_state_into(network, tensors, str(path))
     dev = resolve_device(device)
-    low = precision == "bfloat16" or (precision == "auto" and mixed_precision_supported(dev))
-    dtype = torch.bfloat16 if low else torch.float32
-    network.to(dev, dtype).eval()
-    if low:
-        network.to(memory_format=torch.channels_last)
+    dtype = prepare_for_inference(network, dev, precision)
     name = path.stem if path.parent == STYLES_DIR else str(path)
     return Stylizer(network, metadata, name, dev, dtype)
 

@@ -65,13 +65,12 @@ def inference_case(
     arch: str, size: int, precision: str, device: torch.device
 ) -> Callable[[], None]:
     """A closure running one full stylisation of a size x size photo (model already built)."""
+    from .api import prepare_for_inference
+
     torch.manual_seed(0)
-    dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
-    net = build_network(arch).to(device, dtype).eval()
+    net = build_network(arch)
+    dtype = prepare_for_inference(net, device, precision)  # exactly as load_model does
     photo = torch.rand(1, 3, size, size, device=device, dtype=dtype)
-    if dtype == torch.bfloat16:
-        net.to(memory_format=torch.channels_last)
-        photo = photo.contiguous(memory_format=torch.channels_last)
 
     def run() -> None:
         with torch.inference_mode():

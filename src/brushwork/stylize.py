@@ -114,6 +114,9 @@ def stylize_tensor(
     previous = photo
     for module, (vh, vw) in zip(modules, visible):
         x = _pad(resize(previous, (vh, vw)), getattr(module, "size_multiple", 1))
+        weight = next(module.parameters(), None)
+        if weight is not None and x.dtype != weight.dtype:  # levels may differ in precision
+            x = x.to(weight.dtype)
         if runner is None:
             y = module(x)
         else:
