@@ -208,9 +208,8 @@ def prepare_for_inference(
     network.to(device, dtype).eval()
     if low:
         network.to(memory_format=torch.channels_last)
-        style = getattr(network, "style", None)
-        if style is not None:
-            style.to(torch.float32, memory_format=torch.contiguous_format)
+        if hasattr(network, "level_subnets"):  # levels run one by one, each in its own dtype
+            network.style.to(torch.float32, memory_format=torch.contiguous_format)
     return dtype
 
 
