@@ -564,7 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--keep-exif", action="store_true",
                    help="copy the photo's EXIF (camera, date, GPS!) into the output")
     s.add_argument("--save-levels", action="store_true",
-                   help="also write every level's output (OUT-y1, -y2, -y3)")
+                   help="also write every level's output (OUT-y1, -y2, -y3; more beyond 1024 px)")
     s.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality, 1-100")
     s.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     s.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
