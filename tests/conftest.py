@@ -7,6 +7,8 @@ test's own ``tmp_path``, so a test may modify or delete them freely.
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+import brushwork.api
 from brushwork.hyper_parameters import NetworkConfig
 from brushwork.model_files import save_model
 from brushwork.networks.multimodal import MTNet
@@ -87,3 +90,15 @@ def sample_photo(tmp_path: Path) -> Path:
     path = tmp_path / "sample.jpg"
     make_photo().save(path, format="JPEG", quality=90)
     return path
+
+
+@pytest.fixture
+def builtin_styles(tmp_path: Path, tiny_model_file: Path, monkeypatch) -> Path:
+    """Built-in styles replaced by one, ``tiny-style`` (a copy of the tiny model), with a card."""
+    folder = tmp_path / "styles"
+    folder.mkdir()
+    shutil.copy(tiny_model_file, folder / "tiny-style.safetensors")
+    (folder / "cards.json").write_text(json.dumps({"tiny-style": {
+        "title": "Tiny Style", "artist": "A. Tester", "year": "2026", "license": "CC0"}}))
+    monkeypatch.setattr(brushwork.api, "STYLES_DIR", folder)
+    return folder

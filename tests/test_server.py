@@ -44,17 +44,6 @@ def _global_rng_untouched():
         yield
 
 
-@pytest.fixture
-def builtin_styles(tmp_path: Path, tiny_model_file: Path, monkeypatch) -> Path:
-    """Built-in styles replaced by one, ``tiny-style`` (a copy of the tiny model), with a card."""
-    folder = tmp_path / "styles"
-    folder.mkdir()
-    shutil.copy(tiny_model_file, folder / "tiny-style.safetensors")
-    (folder / "cards.json").write_text(json.dumps({"tiny-style": {
-        "title": "Tiny Style", "artist": "A. Tester", "year": "2026", "license": "CC0"}}))
-    monkeypatch.setattr(brushwork.api, "STYLES_DIR", folder)
-    return folder
-
 
 @pytest.fixture
 def no_builtin_styles(tmp_path: Path, monkeypatch) -> Path:

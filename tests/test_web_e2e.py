@@ -13,7 +13,6 @@ with a message saying how to install it.
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 import socket
@@ -66,17 +65,6 @@ def chromium_path() -> str:
     pytest.skip("Chromium is not installed: apt-get install chromium (Debian; .ci/run does "
                 "it when run as root) or set BRUSHWORK_CHROMIUM to a Chromium binary")
 
-
-@pytest.fixture
-def builtin_styles(tmp_path: Path, tiny_model_file: Path, monkeypatch) -> Path:
-    """Built-in styles replaced by one, ``tiny-style`` (a copy of the tiny model)."""
-    folder = tmp_path / "styles"
-    folder.mkdir()
-    shutil.copy(tiny_model_file, folder / "tiny-style.safetensors")
-    (folder / "cards.json").write_text(json.dumps({"tiny-style": {
-        "title": "Tiny Style", "artist": "A. Tester", "year": "2026"}}))
-    monkeypatch.setattr(brushwork.api, "STYLES_DIR", folder)
-    return folder
 
 
 def serve(settings: ServerSettings) -> Iterator[str]:
