@@ -15,9 +15,6 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-#: Number of levels of the hierarchy (paper 3.1: K = 3).
-NUM_LEVELS = 3
-
 #: Output scale of each level relative to the requested size at test time (paper 3.1:
 #: 256 -> 512 -> 1024, i.e. size/4, size/2, size).
 LEVEL_SCALES = (0.25, 0.5, 1.0)
