@@ -142,6 +142,29 @@ def test_style_grams_are_computed_once_and_features_reused(vgg):
         handle.remove()
 
 
+def test_photo_content_target_anchors_every_level_to_the_photo_once_per_size(vgg):
+    criterion = HierarchicalLoss(vgg, [texture_image(1)] * 3,
+                                 LossConfig(style_sizes=(32, 64, 64), content_target="photo"))
+    net = MTNet(TINY)
+    sizes = MTNet.training_sizes(64)
+    photo = texture_image(2)
+    outputs = net(photo, sizes)
+    targets = _content_inputs(photo, outputs, sizes, "photo")
+    # Levels 2 and 3 are both at the crop size in training: one tensor, so one VGG pass.
+    assert targets[1] is targets[2] and targets[2] is photo
+    assert targets[0].shape[-2:] == outputs[0].shape[-2:]
+    calls = []
+    handle = vgg.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        criterion(outputs, targets)
+    finally:
+        handle.remove()
+    assert len(calls) == 4  # y1; y2+y3 batched; the photo at 32 and at 64
+    # A level whose output is the photo itself has no content loss (batching rounds a little).
+    _, same = criterion([targets[0], photo, photo], targets)
+    assert float(same[1].content) < 1e-6 and float(same[2].content) < 1e-6
+
+
 def test_level_3_texture_target_is_the_largest_style_scale(vgg):
     style = texture_image(3, size=128)
     criterion = HierarchicalLoss(vgg, [style] * 3, LossConfig(style_sizes=(32, 64, 128)))

@@ -75,7 +75,10 @@ def _content_inputs(
     from .networks.multimodal import resize
 
     if mode == "photo":
-        return [resize(photo, size) for size in sizes]
+        # One tensor per distinct size, so the loss computes each target's features once
+        # (levels 2 and 3 are both at the crop size in training).
+        by_size: dict = {}
+        return [by_size.setdefault(tuple(size), resize(photo, size)) for size in sizes]
     if mode != "input":
         raise BrushworkError(f"content target must be 'input' or 'photo', not {mode!r}")
     previous = [photo, *outputs[:-1]]
