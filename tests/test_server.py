@@ -102,7 +102,8 @@ def test_health_reports_version_device_queue_and_limits(client):
     assert body["device"] == "cpu"
     assert body["queue"] == {"waiting": 0, "capacity": 8, "running": False}
     assert body["limits"] == {"max_size": 4096, "max_upload_bytes": 64 * 1024**2,
-                              "preview_size": 256, "queue": 8}
+                              "max_pixels": 89_478_485, "preview_size": 256, "queue": 8,
+                              "timeout_seconds": 300.0}
 
 
 def test_styles_lists_the_built_in_styles_with_their_cards(client):
@@ -454,7 +455,7 @@ def test_the_queue_is_bounded_and_reports_positions(builtin_styles, sample_photo
         second = c.post("/v1/jobs", data={"size": "64"}, files=files).json()
         assert second["position"] == 0 and second["state"] == "queued"
         full = c.post("/v1/jobs", data={"size": "64"}, files=files)
-        assert_json_error(full, 429, "waiting")
+        assert_json_error(full, 503, "waiting")
         assert full.headers["retry-after"] == "5"
         assert c.get("/v1/health").json()["queue"] == {"waiting": 1, "capacity": 1,
                                                        "running": True}

@@ -5,10 +5,17 @@ metadata, the iteration, the configurations, the scheduler and data-order state 
 of its tensor data. It is written to a temporary file, fsynced and renamed; the previous
 checkpoint is kept as ``checkpoint.prev.safetensors`` so a corrupt latest one (a disk error, a
 crash in the middle of the rename dance) falls back to the one before.
+
+A process killed while writing (SIGKILL, a power cut) leaves the writer's temporary file
+behind, a full checkpoint's worth of bytes; the next save removes such leftovers (the crash
+test, tests/test_crash_resume.py, found them piling up, one per kill). Only the trainer, the
+one writer of a run folder, does this: a reader (``brushwork export`` during a run) must
+never delete a file that a live trainer is writing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,6 +32,8 @@ from .images import atomic_write
 
 LATEST = "checkpoint.safetensors"
 PREVIOUS = "checkpoint.prev.safetensors"
+#: The complete new checkpoint, between its write and its rename to ``LATEST``.
+NEXT = ".checkpoint.next"
 
 
 def _digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -42,12 +51,27 @@ def save_checkpoint(run_dir: Path, tensors: dict[str, torch.Tensor], state: dict
     document = {**state, "sha256": _digest(tensors)}
     blob = save_safetensors_bytes(tensors, metadata={"state": json.dumps(document)})
     latest, previous = run_dir / LATEST, run_dir / PREVIOUS
-    temporary = run_dir / ".checkpoint.next"
+    temporary = run_dir / NEXT
+    remove_leftovers(run_dir)
     atomic_write(temporary, lambda file: file.write(blob))
     if latest.exists():
         os.replace(latest, previous)
     os.replace(temporary, latest)
     return latest
+
+
+def remove_leftovers(run_dir: Path) -> list[str]:
+    """Delete the temporary files of checkpoint writes that were killed; returns their names.
+
+    ``images.atomic_output`` names them ``.<target>.<random>.tmp``, the target being
+    ``NEXT``. Call only from the run's writer (see the module docstring).
+    """
+    removed = []
+    for path in run_dir.glob(f".{NEXT}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path.name)
+    return removed
 
 
 def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

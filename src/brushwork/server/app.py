@@ -16,14 +16,22 @@ Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``, FastAPI's defaults):
 Every error is JSON, ``{"detail": "a message a person can act on"}``, with a 4xx status for
 anything the client can fix: 413 for a body or image over the limits, 415 for a file that is
 not an image, 422 for a bad parameter or an unknown style, 404 for an unknown job or style
-path, 429 when the queue is full. A 5xx means the server is at fault.
+path. 503 with ``Retry-After`` means "busy, try again": the queue is full, the request took
+longer than ``--timeout``, or the server is shutting down. Any other 5xx is a bug.
+
+Limits of our own, none of which Starlette or uvicorn sets: the request body (``--max-upload``,
+``BodyLimit``), the photo's pixels (``--max-pixels``, read from its header before decoding),
+the photos decoded at once (``ServerSettings.decoders``), the jobs waiting (``--queue``) and
+the time a request may take (``--timeout``, ``RequestTimeout``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
+import weakref
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -40,7 +48,14 @@ from .. import __version__
 from ..api import PREVIEW_SIZE
 from ..devices import resolve_device
 from ..errors import BrushworkError
-from ..images import ImageTooLarge, heif_available, read_image
+from ..images import (
+    ImageTooLarge,
+    check_max_pixels,
+    default_max_pixels,
+    heif_available,
+    read_image,
+    readable_formats_text,
+)
 from ..stylize import MAX_SIZE
 from ..tiling import format_memory
 from .work import (
@@ -125,6 +140,44 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class RequestTimeout:
+    """ASGI middleware: a request that has not started its answer within ``seconds`` gets a
+    503 JSON answer with Retry-After, and its handler is cancelled.
+
+    Cancelling the handler cancels a job still waiting in the queue (the worker skips it); a
+    painting already running cannot be interrupted, so it finishes and is dropped. An answer
+    already started is never cut off: a slow download is the client's, not the server's.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]], seconds: float) -> None:
+        self.app, self.seconds = app, seconds
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: dict) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        task = asyncio.ensure_future(self.app(scope, receive, watched))
+        done, _ = await asyncio.wait({task}, timeout=self.seconds)
+        if task in done or started:
+            await task
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if not started:
+            await _error(503, f"the request took longer than this server's limit of "
+                              f"{self.seconds:g} s (brushwork serve --timeout): try again "
+                              "later or ask for a smaller size",
+                         {"Retry-After": str(RETRY_AFTER)})(scope, receive, send)
+
+
 # ---------------------------------------------------------------------------- parameters
 
 
@@ -133,18 +186,22 @@ def _safe_stem(filename: str | None) -> str:
     return stem or "photo"
 
 
-async def _read_photo(file: UploadFile) -> Any:
+async def _read_photo(file: UploadFile, max_pixels: int, decoders: asyncio.Semaphore) -> Any:
     data = await file.read()
-    name = file.filename or "upload"
+    name = _SAFE_NAME.sub("-", Path(file.filename or "upload").name)[:80] or "upload"
     if not data:
         raise ApiError(422, f"{name}: the file is empty; send a photo in the 'file' field")
     try:
-        return await run_in_threadpool(read_image, data, name)
+        async with decoders:
+            return await run_in_threadpool(read_image, data, name, max_pixels)
     except ImageTooLarge as error:
-        raise ApiError(413, str(error)) from None
+        raise ApiError(413, f"{error} (this server's limit: brushwork serve "
+                            "--max-pixels)") from None
     except BrushworkError as error:
-        raise ApiError(415, f"{error} (send a JPEG, PNG, WebP, TIFF, BMP"
-                            f"{', HEIC' if heif_available() else ''} or AVIF photo)") from None
+        message = str(error)
+        if "it reads" not in message:
+            message += f" (send a {readable_formats_text()} photo)"
+        raise ApiError(415, message) from None
 
 
 class StylizeForm:
@@ -189,8 +246,22 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
     if not 1 <= settings.max_size <= MAX_SIZE:
         raise BrushworkError(f"--max-size must be from 1 to {MAX_SIZE}, not {settings.max_size}")
+    if not settings.request_timeout > 0:
+        raise BrushworkError(f"--timeout must be positive, not {settings.request_timeout}")
+    max_pixels = (default_max_pixels() if settings.max_pixels is None
+                  else check_max_pixels(settings.max_pixels))
     device = resolve_device(settings.device)
     worker = Worker(settings)
+    # One semaphore per event loop: an asyncio primitive belongs to the loop that first
+    # waits on it, and a test may drive one app from several loops in turn.
+    semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+        weakref.WeakKeyDictionary())
+
+    def decoders() -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if loop not in semaphores:
+            semaphores[loop] = asyncio.Semaphore(max(1, settings.decoders))
+        return semaphores[loop]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -205,6 +276,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     )
     app.state.worker = worker
     app.add_middleware(BodyLimit, limit=settings.max_upload)
+    app.add_middleware(RequestTimeout, seconds=settings.request_timeout)  # the outermost
 
     # ------------------------------------------------------------------------- errors
 
@@ -240,7 +312,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         except UnknownStyle as error:
             raise ApiError(422, str(error)) from None
         except QueueFull as error:
-            raise ApiError(429, str(error), {"Retry-After": str(RETRY_AFTER)}) from None
+            raise busy(error) from None
+
+    def busy(error: BrushworkError) -> ApiError:
+        return ApiError(503, str(error), {"Retry-After": str(RETRY_AFTER)})
 
     async def upload_model(file: UploadFile) -> dict[str, Any]:
         data = await file.read()
@@ -249,7 +324,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         try:
             style, model = await wait(worker.add_model(data, file.filename or "model"))
         except QueueFull as error:
-            raise ApiError(429, str(error), {"Retry-After": str(RETRY_AFTER)}) from None
+            raise busy(error) from None
         except BrushworkError as error:
             raise ApiError(422, str(error)) from None
         return {**style.to_dict(), "architecture": model.metadata.get("architecture"),
@@ -269,8 +344,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                                     "/v1/models, or the 'model' field)")
             request.style = default
         request.preview = preview
-        photo = await _read_photo(form.file)
-        return Job(request=request, photo=photo, name=_safe_stem(form.file.filename))
+        if not worker.has_room():  # say so before the photo is decoded, not after
+            raise busy(QueueFull(f"{settings.queue} photos are already waiting (the limit): "
+                                 "try again in a moment"))
+        photo = await _read_photo(form.file, max_pixels, decoders())
+        return Job(request=request, photo=photo, name=_safe_stem(form.file.filename),
+                   frames=photo.info.get("frames", 1))
 
     def image_response(job: Job, download: bool = False) -> Response:
         if job.state == "error":
@@ -280,7 +359,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                                 f"/v1/jobs/{job.id}")
         r = job.request
         disposition = "attachment" if download else "inline"
-        return Response(job.result, media_type=r.media_type, headers={
+        extra = {"X-Brushwork-Frames": str(job.frames)} if job.frames > 1 else {}
+        return Response(job.result, media_type=r.media_type, headers={**extra,
             "Content-Disposition": f'{disposition}; filename="{job.filename}"',
             "X-Brushwork-Style": r.style, "X-Brushwork-Width": str(job.width),
             "X-Brushwork-Height": str(job.height),
@@ -303,7 +383,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         413: {"description": "body or image over the limits"},
         415: {"description": "not an image"},
         422: {"description": "a bad parameter or an unknown style"},
-        429: {"description": "the queue is full: retry after Retry-After seconds"},
+        503: {"description": "busy (the queue is full, the request timed out, or the server "
+                             "is shutting down): retry after Retry-After seconds"},
     }
 
     # ------------------------------------------------------------------------ routes
@@ -316,7 +397,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             "queue": worker.status(), "models_loaded": worker.models.loaded(),
             "heif": heif_available(),
             "limits": {"max_size": settings.max_size, "max_upload_bytes": settings.max_upload,
-                       "preview_size": PREVIEW_SIZE, "queue": settings.queue},
+                       "max_pixels": max_pixels, "preview_size": PREVIEW_SIZE,
+                       "queue": settings.queue, "timeout_seconds": settings.request_timeout},
         }
 
     @app.get("/v1/styles", tags=["styles"])
@@ -334,7 +416,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         except UnknownStyle as error:
             raise ApiError(404, str(error)) from None
         except QueueFull as error:
-            raise ApiError(429, str(error), {"Retry-After": str(RETRY_AFTER)}) from None
+            raise busy(error) from None
         return Response(data, media_type=media, headers={"Cache-Control": "max-age=3600"})
 
     @app.post("/v1/models", status_code=201, tags=["styles"])
@@ -356,7 +438,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         try:
             await wait(job.future)
         except OutOfMemory as error:
-            raise ApiError(503, str(error)) from None
+            raise ApiError(503, str(error), {"Retry-After": str(RETRY_AFTER)}) from None
         except BrushworkError as error:
             raise ApiError(422, str(error)) from None
         return image_response(job)

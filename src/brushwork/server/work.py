@@ -3,7 +3,8 @@
 One worker thread runs everything that uses the network (jobs and style thumbnails), one
 task at a time: on a CPU a second concurrent forward pass only halves the speed of both, and on
 a GPU it doubles the memory. A request waits in a bounded queue instead; when the queue is
-full the server says so at once (HTTP 429) rather than letting requests pile up. Thumbnails go
+full the server says so at once (HTTP 503 with Retry-After) rather than letting requests pile
+up. Thumbnails go
 to the front of the queue, since a page is waiting on them and they take a fraction of a
 second.
 
@@ -46,7 +47,7 @@ ORIGINAL_MAX_SIDE = 2048
 
 
 class QueueFull(BrushworkError):
-    """Too many jobs are waiting; the client should retry later (HTTP 429)."""
+    """Too many jobs are waiting; the client should retry later (HTTP 503, Retry-After)."""
 
 
 class UnknownStyle(BrushworkError):
@@ -72,6 +73,15 @@ class ServerSettings:
     device: str = "auto"
     precision: str = "auto"
     max_memory: int | None = None
+    #: Largest photo accepted, width x height (None: ``images.default_max_pixels()``, i.e.
+    #: $BRUSHWORK_MAX_PIXELS or Pillow's default); checked from the header, before decoding.
+    max_pixels: int | None = None
+    #: Seconds a request may take, queueing included; then 503 (ours: a 4096-px painting
+    #: behind a full queue on a 2-core CPU fits, a stuck client does not hold a slot forever).
+    request_timeout: float = 300.0
+    #: Photos decoded at once (ours): decoding a 64 MB upload can take ~1 GB for a moment, so
+    #: a burst of uploads waits its turn here instead of multiplying that.
+    decoders: int = 2
     #: Finished jobs whose results stay in memory (ours: a session's worth; a 4096-px PNG is
     #: ~30 MB, so this bounds the server's memory at a few hundred MB).
     keep_jobs: int = 16
@@ -226,6 +236,8 @@ class Job:
     request: Request
     photo: Image.Image | None
     name: str  # the photo's file name without its suffix, for the download's name
+    #: Frames in the photo: an animation (GIF, WebP) has its first frame painted, and says so
+    frames: int = 1
     id: str = field(default_factory=lambda: secrets.token_urlsafe(9))
     state: str = "queued"  # queued | running | done | error
     stage: str = "queued"  # queued | loading | preview | painting | encoding | done | error
@@ -274,7 +286,7 @@ class Job:
             "original": f"{url}/original" if self.original_jpeg else None,
             "filename": self.filename, "width": self.width or None,
             "height": self.height or None, "seconds": round(self.seconds, 3) or None,
-            "device": self.device or None, "error": self.error,
+            "device": self.device or None, "error": self.error, "frames": self.frames,
         }
 
 
@@ -343,6 +355,9 @@ class Worker:
                     future.set_result(task())
                 except BaseException as error:  # handed to whoever awaits the future
                     future.set_exception(error)
+            elif job is not None:  # its request gave up (timed out) while it waited
+                job.state = job.stage = "error"
+                job.error, job.photo = "cancelled: the request timed out before it ran", None
             with self._wake:
                 self._running = None
 
@@ -351,6 +366,12 @@ class Worker:
         with self._wake:
             waiting = [j for _, _, j in self._tasks if j is not None]
             return waiting.index(job) if job in waiting else None
+
+    def has_room(self) -> bool:
+        """Whether a job could be queued now: checked before a photo is decoded, so that a
+        full queue costs a client no more than its upload."""
+        with self._wake:
+            return not self._stopping and self._waiting_jobs < self.settings.queue
 
     def status(self) -> dict[str, Any]:
         with self._wake:
