@@ -32,7 +32,7 @@ from .data import PhotoStream, list_images
 from .devices import autocast, mixed_precision_supported, resolve_device
 from .errors import BrushworkError
 from .hyper_parameters import CONTENT_LAYER, TEXTURE_LAYERS, LossConfig, TrainConfig
-from .images import load_image, save_image, to_image, to_tensor
+from .images import atomic_write, load_image, save_image, to_image, to_tensor
 from .losses.perceptual import HierarchicalLoss
 from .losses.vgg import build_vgg
 from .model_files import load_state_into, read_model_file, save_model
@@ -98,7 +98,9 @@ def _log_record(iteration: int, lr: float, total: float, levels: list, seconds: 
 
 
 def _truncate_log(log_path: Path, iteration: int) -> None:
-    """Drop log lines after ``iteration``: that work was lost and will be redone."""
+    """Drop log lines after ``iteration``: that work was lost and will be redone.
+
+    Rewritten atomically: a kill at this moment must not lose the lines that are kept."""
     if not log_path.exists():
         return
     kept = []
@@ -108,7 +110,8 @@ def _truncate_log(log_path: Path, iteration: int) -> None:
                 kept.append(line)
         except (ValueError, KeyError):
             continue
-    log_path.write_text("".join(f"{line}\n" for line in kept))
+    text = "".join(f"{line}\n" for line in kept).encode()
+    atomic_write(log_path, lambda file: file.write(text))
 
 
 class _StopFlag:
