@@ -1,0 +1,280 @@
+"""The experiment scripts (issue 5) run end to end in smoke mode, resume, and keep their word.
+
+Each script runs in-process on a made-up world: four small photos (two held out), two random
+"artworks" and a training folder, all in a temporary folder, with the real VGG-19 weights.
+Smoke mode trains tiny networks for two iterations at 64 px, so the whole file takes seconds.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shlex
+import subprocess
+import sys
+from argparse import Namespace
+from dataclasses import replace
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from brushwork.cli import build_parser
+from brushwork.cli import main as brushwork_main
+from brushwork.errors import BrushworkError
+from brushwork.model_files import read_model_file, save_model
+from brushwork.networks import build_network
+from conftest import make_photo
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+@pytest.fixture(scope="module")
+def scripts() -> dict[str, ModuleType]:
+    """The experiment scripts as modules (they import ``common`` from their own folder)."""
+    names = ("common", "report", "fig4_levels", "fig5_singular", "fig6_scale", "table1")
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        yield {name: importlib.import_module(name) for name in names}
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+        for name in names:  # generic names ("common", "report"): leave no trace for others
+            sys.modules.pop(name, None)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> dict[str, Path]:
+    """Held-out photos and their list, artworks, training photos: flags for every script."""
+    root = tmp_path_factory.mktemp("world")
+    photos, train, styles = root / "photos", root / "train", root / "styles"
+    for folder in (photos, train, styles):
+        folder.mkdir()
+    make_photo((120, 80)).save(photos / "held-a.jpg")
+    make_photo((80, 100)).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(photos / "held-b.jpg")
+    for i in range(2):
+        make_photo((96, 80)).rotate(90 * i).save(train / f"train-{i}.jpg")
+    (root / "held-out.txt").write_text("# held out\nheld-a.jpg\nheld-b.jpg\n")
+    rng = np.random.default_rng(0)
+    for name in ("starry-night", "great-wave"):
+        blocks = (rng.random((30, 40, 3)) * 255).astype(np.uint8)
+        Image.fromarray(blocks).resize((160, 120), Image.Resampling.NEAREST).save(
+            styles / f"{name}.jpg")
+    return {"photos": photos, "train": train, "styles": styles, "held_out": root / "held-out.txt"}
+
+
+def flags(world: dict[str, Path], work: Path, training: bool = True) -> list[str]:
+    found = ["--smoke", "--photos-dir", str(world["photos"]), "--held-out",
+             str(world["held_out"]), "--styles-dir", str(world["styles"]), "--work", str(work)]
+    return found + (["--data", str(world["train"])] if training else [])
+
+
+def no_training(monkeypatch, scripts) -> None:
+    """Make any training or stylising fail: a re-run must find everything done."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a re-run trained or stylised again")
+
+    monkeypatch.setattr(scripts["common"], "train", refuse)
+    monkeypatch.setattr("brushwork.api.load_model", refuse)
+
+
+def log_lines(run: Path) -> int:
+    return len((run / "loss.jsonl").read_text().splitlines())
+
+
+def test_fig6_runs_resumes_and_answers_per_scale(scripts, world, tmp_path, monkeypatch):
+    fig6, work = scripts["fig6_scale"], tmp_path / "fig6"
+    assert fig6.main(flags(world, work)) == 0
+    reports = work / "reports"
+    text = (reports / "fig6.md").read_text()
+    assert "SMOKE RUN" in text and "Budget, equal for every network" in text
+    for scale in (32, 64):
+        assert f"style distance at {scale} px: **MT-Net" in text
+    assert "All 2 artworks together" in text and "## Answer" in text
+    data = json.loads((reports / "fig6.json").read_text())
+    assert set(data["scores"]) == {"starry-night", "great-wave"}
+    assert {m: len(s) for m, s in data["scores"]["great-wave"].items()} == {
+        "singular-256": 2, "singular-1024": 2, "mtnet": 2}
+    assert set(data["summary"]["mtnet_wins"]) == {"starry-night", "great-wave", "all"}
+    models = data["models"]["starry-night"]
+    assert {m["iterations"] for m in models.values()} == {2}
+    assert models["singular-1024"]["record"]["data"] == "train"
+    figure = Image.open(reports / "fig6" / "starry-night.png")
+    assert figure.width > 4 * 64  # photo + three methods side by side
+    assert "[Fig. 6" in (reports / "README.md").read_text()
+
+    # A hand-written discussion survives regeneration; a re-run trains and paints nothing.
+    written = text.replace("_To be written after reading", "Written by hand. _Before:")
+    (reports / "fig6.md").write_text(written)
+    with monkeypatch.context() as patch:
+        no_training(patch, scripts)
+        assert fig6.main(flags(world, work)) == 0
+    assert "Written by hand." in (reports / "fig6.md").read_text()
+
+    # A larger budget resumes the runs from their checkpoints instead of starting again
+    # (one artwork here, to keep the test short).
+    assert fig6.main([*flags(world, work), "--iterations", "3", "--styles", "great-wave"]) == 0
+    runs = sorted((work / "models").glob("great-wave-*.run"))
+    assert len(runs) == 3 and all(log_lines(run) == 3 for run in runs)
+    data = json.loads((reports / "fig6.json").read_text())
+    assert {m["status"] for m in data["models"]["great-wave"].values()} == {"resumed"}
+
+    # An existing MT-Net model stands in for a run only at the same settings and budget.
+    common = scripts["common"]
+    model = work / "models" / "starry-night-mtnet.safetensors"
+    assert fig6._reuse([f"starry-night={model}"]) == {"starry-night": model}
+    args = Namespace(smoke=True, iterations=2, crop_size=64, data=world["train"])
+    spec = fig6.specs(args, "starry-night", world["styles"] / "starry-night.jpg")["mtnet"]
+    assert common.reuse_model(spec, model).status == "reused"
+    for changed in (replace(spec, train=replace(spec.train, iterations=3)),
+                    replace(spec, loss=replace(spec.loss, texture_weights=(1.0, 1.0, 1.0))),
+                    replace(spec, style=world["styles"] / "great-wave.jpg")):
+        with pytest.raises(BrushworkError, match="cannot stand in"):
+            common.reuse_model(changed, model)
+
+
+def test_fig5_trains_three_singular_networks_and_rerun_is_free(scripts, world, tmp_path,
+                                                               monkeypatch, capsys):
+    fig5, work = scripts["fig5_singular"], tmp_path / "fig5"
+    assert fig5.main(flags(world, work)) == 0
+    text = (work / "reports" / "fig5.md").read_text()
+    for label in ("Johnson et al.", "Ulyanov et al.", "style subnet"):
+        assert f"| {label} |" in text
+    assert "style distance at 64 px: **style subnet" in text
+    assert (work / "reports" / "fig5" / "starry-night.png").is_file()
+    with monkeypatch.context() as patch:
+        no_training(patch, scripts)
+        assert fig5.main(flags(world, work)) == 0
+    # Other settings in the same folder: an error that says which, never a silent reuse.
+    capsys.readouterr()
+    assert scripts["common"].run_main(fig5.main, [*flags(world, work), "--style-size", "48"]) == 1
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_fig4_shows_every_level_and_what_each_changed(scripts, world, tmp_path, monkeypatch):
+    fig4, work = scripts["fig4_levels"], tmp_path / "fig4"
+    assert fig4.main(flags(world, work, training=False)) == 0
+    text = (work / "reports" / "fig4.md").read_text()
+    assert r"\|y3 - up(y2)\|" in text  # escaped inside the table
+    assert "| y3 |" in text and "photo itself (reference)" in text
+    data = json.loads((work / "reports" / "fig4.json").read_text())
+    assert len(data["mean_abs_change"]["held-a"]) == 3
+    assert all(v > 0 for v in data["mean_abs_change"]["held-a"])
+    levels = sorted((work / "levels").glob("held-a-y*.png"))
+    assert [Image.open(p).size for p in levels] == [(16, 11), (32, 21), (64, 43)]
+    assert Image.open(work / "reports" / "fig4" / "held-a.png").height > 4 * 16
+    with monkeypatch.context() as patch:
+        no_training(patch, scripts)
+        assert fig4.main(flags(world, work, training=False)) == 0
+
+
+def test_fig4_refuses_a_single_level_model(scripts, world, tmp_path, capsys):
+    common = scripts["common"]
+    johnson = tmp_path / "johnson.safetensors"
+    save_model(johnson, build_network("johnson", common.SMOKE_NETWORKS["johnson"].to_dict()),
+               {"architecture": "johnson",
+                "network": common.SMOKE_NETWORKS["johnson"].to_dict()})
+    argv = [*flags(world, tmp_path / "fig4", training=False), "--model", str(johnson)]
+    capsys.readouterr()
+    assert scripts["common"].run_main(scripts["fig4_levels"].main, argv) == 1
+    assert "not an MT-Net" in capsys.readouterr().err
+
+
+def test_table1_measures_once_and_sets_ratios_beside_the_papers(scripts, tmp_path, monkeypatch):
+    table1, work = scripts["table1"], tmp_path / "table1"
+    assert table1.main(["--smoke", "--work", str(work)]) == 0
+    text = (work / "reports" / "table1.md").read_text()
+    assert "| paper (1024, GTX 1080) | 1.29 | 1.29 | 1.50 | 2.79 |" in text
+    assert "| ours, 64, float32 |" in text and "GFLOP @64" in text
+    assert "- 64 px, float32: MT-Net takes" in text
+    data = json.loads((work / "reports" / "table1.json").read_text())
+    assert {r["name"] for r in data["results"]} == {"mtnet", "johnson", "ds-net"}
+    assert data["gflops"]["johnson"]["64"] == pytest.approx(2 * data["gflops"]["mtnet"]["64"],
+                                                            rel=0.01)
+    (work / "reports" / "table1.md").write_text(text.replace("_To be written", "Because. _"))
+    with monkeypatch.context() as patch:
+        patch.setattr(table1, "inference_table", lambda *a, **k: pytest.fail("measured again"))
+        assert table1.main(["--smoke", "--work", str(work)]) == 0
+    assert "Because." in (work / "reports" / "table1.md").read_text()
+
+
+def test_table1_report_with_memory(scripts):
+    table1 = scripts["table1"]
+    from brushwork.benchmark import Result
+
+    results = [Result("mtnet", 1024, "float32", [1.2], 1200, 1.2, 1.5),
+               Result("johnson", 1024, "float32", [1.0], 800, 1.0, 1.0),
+               Result("ds-net", 1024, "float32", [3.0], 2400, 3.0, 3.0)]
+    args = Namespace(smoke=False, warmup=1, runs=1, memory=True)
+    info = {"date": "d", "commit": "c", "brushwork": "b", "torch": "t", "device": "cpu"}
+    text = table1.render(args, [], results, table1.gflops([64]), info)
+    assert "| ours, 1024, float32 | 1.20 | 1.50 | 3.00 | 3.00 |" in text
+    assert ("MT-Net takes 1.20x the Johnson net's time (paper 1.29x) and 1.50x its peak "
+            "memory (paper 1.29x)") in text
+
+
+def test_smoke_output_never_goes_to_docs(scripts, world, tmp_path, capsys):
+    common = scripts["common"]
+    argv = [*flags(world, tmp_path / "w", training=False), "--reports",
+            str(common.DEFAULT_REPORTS)]
+    assert common.run_main(scripts["fig4_levels"].main, argv) == 1
+    assert "must not write into" in capsys.readouterr().err
+
+
+def test_full_run_commands_are_valid_brushwork_train_commands(scripts, tmp_path):
+    fig6 = scripts["fig6_scale"]
+    args = Namespace(smoke=False, iterations=1000, crop_size=512, data=tmp_path / "photos")
+    specs = fig6.specs(args, "starry-night", tmp_path / "starry-night.jpg")
+    parsed = {}
+    for method, spec in specs.items():
+        command = spec.command(tmp_path / f"{method}.safetensors")
+        assert command.startswith("brushwork train ")
+        parsed[method] = build_parser().parse_args(shlex.split(command)[1:])
+    assert parsed["singular-256"].match_mtnet and parsed["singular-256"].style_sizes == [256]
+    assert parsed["singular-1024"].style_sizes == [1024]
+    assert parsed["mtnet"].arch == "mtnet" and parsed["mtnet"].style_sizes == [256, 512, 1024]
+    assert {p.iterations for p in parsed.values()} == {1000}
+
+
+def test_match_mtnet_flag_trains_figure_6s_singular_network(tmp_path, sample_photo, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    sample_photo.rename(data / "photo.jpg")
+    style = tmp_path / "art.png"
+    Image.fromarray((np.random.default_rng(1).random((48, 64, 3)) * 255).astype(np.uint8)).save(
+        style)
+    out = tmp_path / "deep.safetensors"
+    assert brushwork_main(["train", "--arch", "singular", "--match-mtnet", "--style", str(style),
+                           "--data", str(data), "-o", str(out), "--iterations", "1",
+                           "--crop-size", "32", "--style-sizes", "64", "--quiet"]) == 0
+    _, metadata = read_model_file(out)
+    assert metadata["network"]["residual_blocks"] == 7  # SingularConfig.matching_mtnet()
+    assert brushwork_main(["train", "--arch", "mtnet", "--match-mtnet", "--style", str(style),
+                           "--data", str(data), "-o", str(tmp_path / "x.safetensors")]) == 1
+    assert "--match-mtnet applies to --arch singular only" in capsys.readouterr().err
+
+
+def test_helpers(scripts):
+    common = scripts["common"]
+    assert common.sign_test(0, 2) == 0.5
+    assert common.sign_test(10, 0) == pytest.approx(2 / 1024)
+    assert common.sign_test(5, 5) == 1.0
+    # The 1:1 crop goes where the photo has detail, wherever that is.
+    photo = Image.new("RGB", (200, 100), "gray")
+    stripes = Image.fromarray(((np.indices((100, 60)).sum(0) // 3 % 2) * 255).astype(np.uint8))
+    photo.paste(stripes.convert("RGB"), (130, 0))
+    left, top, right, bottom = common.detail_box(photo, (200, 100), 50)
+    assert left >= 125 and right - left == bottom - top == 50
+    assert common.markdown_table(["a|b"], [[1.23456]]) == "| a\\|b |\n|---|\n| 1.235 |"
+
+
+def test_scripts_run_as_commands_and_state_their_defaults(tmp_path):
+    help_text = " ".join(subprocess.run(
+        [sys.executable, str(EXPERIMENTS / "fig6_scale.py"), "--help"], capture_output=True,
+        text=True, check=True).stdout.split())
+    assert "default 1000" in help_text and "starry-night great-wave" in help_text
+    subprocess.run([sys.executable, str(EXPERIMENTS / "report.py"), str(tmp_path)],
+                   capture_output=True, text=True, check=True)
+    index = (tmp_path / "README.md").read_text()
+    assert "not run yet: `python experiments/fig6_scale.py`" in index
