@@ -211,3 +211,15 @@ def test_sigterm_saves_a_checkpoint_and_the_cli_exits_130(style, photos, tmp_pat
     assert "--resume" in stderr and "Traceback" not in stderr
     _, state, _ = load_checkpoint(tmp_path / "m.run")
     assert state["iteration"] >= 2
+
+
+def test_cpu_training_keeps_its_buffers_instead_of_unmapping_them():
+    import sys
+
+    from brushwork.devices import keep_cpu_buffers_allocated
+
+    # On glibc Linux (CI and these machines) the allocator change must take effect; it is a
+    # no-op elsewhere. Called twice (train() calls it per run), it stays in effect.
+    expected = sys.platform.startswith("linux")
+    assert keep_cpu_buffers_allocated() is expected
+    assert keep_cpu_buffers_allocated() is expected

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .devices import mixed_precision_supported, resolve_device
+from .devices import keep_cpu_buffers_allocated, mixed_precision_supported, resolve_device
 from .networks import build_network
 from .stylize import stylize_tensor
 
@@ -280,6 +280,8 @@ def training_case(crop: int, precision: str, device: torch.device) -> Callable[[
     from .networks.multimodal import MTNet
     from .training import training_step
 
+    if device.type == "cpu":
+        keep_cpu_buffers_allocated()  # as train() does (after the inference cases: it is for good)
     torch.manual_seed(0)
     net = MTNet().to(device)
     style = torch.rand(1, 3, 600, 760)

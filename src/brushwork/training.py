@@ -29,7 +29,12 @@ from PIL import Image
 from . import __version__
 from .checkpoints import load_checkpoint, save_checkpoint
 from .data import PhotoStream, list_images
-from .devices import autocast, mixed_precision_supported, resolve_device
+from .devices import (
+    autocast,
+    keep_cpu_buffers_allocated,
+    mixed_precision_supported,
+    resolve_device,
+)
 from .errors import BrushworkError
 from .hyper_parameters import CONTENT_LAYER, TEXTURE_LAYERS, LossConfig, TrainConfig
 from .images import atomic_write, load_image, save_image, to_image, to_tensor
@@ -211,6 +216,8 @@ def train(
         raise BrushworkError(f"{arch}: {error}") from error
 
     dev = resolve_device(device)
+    if dev.type == "cpu":
+        keep_cpu_buffers_allocated()  # ~16% faster iterations on CPU (see devices.py)
     use_bf16 = config.mixed_precision and mixed_precision_supported(dev)
     torch.manual_seed(config.seed)
     files = list_images(data)
