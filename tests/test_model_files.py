@@ -6,6 +6,7 @@ any other exception type through as a test error), and nothing is ever unpickled
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pickle
 import random
@@ -85,6 +86,7 @@ def test_round_trip_float16_and_metadata(tmp_path, tiny_network, tiny_metadata):
     tensors, metadata = read_model_file(path)
     # JSON turns the config's tuples into lists; from_dict turns them back.
     expected = json.loads(json.dumps({"format_version": FORMAT_VERSION, **tiny_metadata, **extra}))
+    assert len(metadata.pop("data_sha256")) == 64  # the weights' checksum, verified on load
     assert metadata == expected
     assert NetworkConfig.from_dict(metadata["network"]) == tiny_network.config
     assert set(tensors) == set(original)
@@ -93,7 +95,7 @@ def test_round_trip_float16_and_metadata(tmp_path, tiny_network, tiny_metadata):
         assert torch.equal(tensor, original[name].half().float()), name
 
     model = load_model(path, device="cpu", precision="float32")
-    assert model.metadata == metadata
+    assert model.metadata == {**metadata, "data_sha256": model.metadata["data_sha256"]}
     assert model.parameter_count == sum(p.numel() for p in tiny_network.parameters())
     assert isinstance(model.network, MTNet)
     assert model.network.config == tiny_network.config
@@ -403,3 +405,34 @@ def test_the_shipped_model_in_default_precision_stays_within_35_db_of_float32():
     fast = load_model("starry-night", device="cpu", precision="bfloat16").stylize(photo, 512)
     a, b = (np.asarray(image, dtype=np.float64) for image in (exact, fast))
     assert 10 * np.log10(255**2 / np.mean((a - b) ** 2)) >= 35
+
+
+def test_flipped_bits_in_the_weights_are_refused(tiny_model_file):
+    data = tiny_model_file.read_bytes()
+    data_start = 8 + int.from_bytes(data[:8], "little")
+    rng = random.Random(8)
+    for _ in range(10):
+        damaged = bytearray(data)
+        position = rng.randrange(data_start, len(data))
+        damaged[position] ^= 1 << rng.randrange(8)
+        tiny_model_file.write_bytes(bytes(damaged))
+        refuse(tiny_model_file, "damaged")
+
+
+def test_flipped_bits_anywhere_never_crash(tiny_model_file):
+    data = tiny_model_file.read_bytes()
+    rng = random.Random(9)
+    for _ in range(20):
+        damaged = bytearray(data)
+        damaged[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        tiny_model_file.write_bytes(bytes(damaged))
+        # Refused with a message, or (a flip in the header's free text) loaded: never a crash.
+        with contextlib.suppress(BrushworkError):
+            read_model_file(tiny_model_file)
+
+
+def test_a_header_with_a_huge_number_of_entries_is_refused(tmp_path):
+    entries = ", ".join(f'"t{i}": {{"dtype": "F16", "shape": [0], "data_offsets": [0, 0]}}'
+                        for i in range(60_000))
+    header = ('{"__metadata__": {"brushwork": "{\\"format_version\\": 1}"}, ' + entries + "}")
+    refuse(write_header(tmp_path / "many.safetensors", header.encode()))

@@ -5,11 +5,14 @@ A model file is a plain safetensors file; its header's ``__metadata__`` holds on
 configuration, training configuration and record, style image(s), package version. Loading
 reads the header with the safetensors library, which never executes anything: Brushwork never
 unpickles a file it is handed. Every tensor's name, shape and finiteness are checked against
-the architecture before the weights are used.
+the architecture before the weights are used, and the SHA-256 of the tensor bytes, stored in
+the metadata (``data_sha256``), is verified: a damaged download or a flipped bit on disk is
+refused instead of painting garbage (files written before the checksum existed load without).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -39,8 +42,18 @@ def save_model(path: str | Path, network: nn.Module, metadata: dict[str, Any]) -
         for name, tensor in network.state_dict().items()
     }
     document = {"format_version": FORMAT_VERSION, **metadata}
+    # The tensor bytes do not depend on the header (offsets are relative to the data), so
+    # serialise once to hash them, then again with the hash in the metadata.
+    draft = save_safetensors_bytes(tensors, metadata={"brushwork": json.dumps(document)})
+    document["data_sha256"] = _data_digest(draft)
     blob = save_safetensors_bytes(tensors, metadata={"brushwork": json.dumps(document)})
     atomic_write(path, lambda file: file.write(blob))
+
+
+def _data_digest(blob: bytes) -> str:
+    """SHA-256 of a safetensors file's data section (everything after its header)."""
+    header_size = int.from_bytes(blob[:8], "little")
+    return hashlib.sha256(memoryview(blob)[8 + header_size :]).hexdigest()
 
 
 def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -77,6 +90,12 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         raise BrushworkError(
             f"{path} uses model format {version}; this Brushwork reads up to {FORMAT_VERSION}: "
             "upgrade brushwork"
+        )
+    expected = metadata.get("data_sha256")
+    if expected is not None and expected != _data_digest(data):
+        raise BrushworkError(
+            f"{path} is damaged: its weights do not match the checksum written with them "
+            "(a broken download or disk?); get the file again"
         )
     return {name: t.float() for name, t in tensors.items()}, metadata
 
