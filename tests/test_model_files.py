@@ -436,3 +436,14 @@ def test_a_header_with_a_huge_number_of_entries_is_refused(tmp_path):
                         for i in range(60_000))
     header = ('{"__metadata__": {"brushwork": "{\\"format_version\\": 1}"}, ' + entries + "}")
     refuse(write_header(tmp_path / "many.safetensors", header.encode()))
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.float64, torch.uint8, torch.bool])
+def test_weights_of_a_non_float_or_unexpected_dtype_are_refused(tmp_path, tiny_network, dtype):
+    tensors = {n: t.detach().to(dtype) for n, t in tiny_network.state_dict().items()}
+    path = tmp_path / "odd.safetensors"
+    metadata = {"brushwork": json.dumps(
+        {"format_version": FORMAT_VERSION, "architecture": "mtnet",
+         "network": tiny_network.config.to_dict()})}
+    path.write_bytes(save_safetensors_bytes(tensors, metadata=metadata))
+    refuse(path, "model weights are float16")

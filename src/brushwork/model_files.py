@@ -33,6 +33,8 @@ MAX_HEADER_BYTES = 1 << 22
 #: Pickle protocol 2+ starts with 0x80, torch.save's zip format with "PK"; protocols 0-1 start
 #: with an opcode such as "(", "c" or "}" and are caught by the header-size check instead.
 _PICKLE_SIGNATURES = (b"\x80", b"PK\x03\x04")
+#: Weight dtypes a model file may hold (we write float16; the others are accepted from tools).
+_WEIGHT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
 def save_model(path: str | Path, network: nn.Module, metadata: dict[str, Any]) -> None:
@@ -90,6 +92,12 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         raise BrushworkError(
             f"{path} uses model format {version}; this Brushwork reads up to {FORMAT_VERSION}: "
             "upgrade brushwork"
+        )
+    odd = sorted(n for n, t in tensors.items() if t.dtype not in _WEIGHT_DTYPES)
+    if odd:
+        raise BrushworkError(
+            f"{path}: tensor {odd[0]} is {tensors[odd[0]].dtype}; model weights are float16, "
+            "bfloat16 or float32"
         )
     expected = metadata.get("data_sha256")
     if expected is not None and expected != _data_digest(data):
