@@ -447,3 +447,18 @@ def test_weights_of_a_non_float_or_unexpected_dtype_are_refused(tmp_path, tiny_n
          "network": tiny_network.config.to_dict()})}
     path.write_bytes(save_safetensors_bytes(tensors, metadata=metadata))
     refuse(path, "model weights are float16")
+
+
+def test_a_header_length_whose_first_byte_is_0x80_is_not_taken_for_a_pickle(
+        tmp_path, tiny_network, tiny_metadata):
+    # Pickles start with 0x80; so does a safetensors file whose header length is 128 mod 256
+    # (one model in 256). Pad the metadata until that happens, then load it.
+    for pad in range(300):
+        path = tmp_path / "model.safetensors"
+        save_model(path, tiny_network, {**tiny_metadata, "note": "x" * pad})
+        if path.read_bytes()[0] == 0x80:
+            break
+    else:
+        pytest.fail("no padding gave a header length of 128 mod 256")
+    tensors, _ = read_model_file(path)
+    assert set(tensors) == set(tiny_network.state_dict())

@@ -67,15 +67,18 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         data = path.read_bytes()
     except OSError as error:
         raise BrushworkError(f"cannot read model file {path}: {error.strerror or error}") from error
-    if data.startswith(_PICKLE_SIGNATURES):
+    header_size = int.from_bytes(data[:8], "little") if len(data) >= 8 else 0
+    plausible = 0 < header_size <= min(MAX_HEADER_BYTES, len(data) - 8) and data[8:9] == b"{"
+    # A safetensors file starts with its header's length, whose first byte may well be 0x80
+    # (as a pickle's does), so the pickle test comes only after the header test has failed.
+    if not plausible and data.startswith(_PICKLE_SIGNATURES):
         raise BrushworkError(
             f"{path} is a pickle / torch.save file, not a safetensors model; Brushwork never "
             "unpickles files (they can run code)"
         )
     if len(data) < 8:
         raise BrushworkError(f"{path} is not a Brushwork model file (too short)")
-    header_size = int.from_bytes(data[:8], "little")
-    if header_size > MAX_HEADER_BYTES or header_size > len(data) - 8:
+    if not plausible:
         raise BrushworkError(f"{path} is not a Brushwork model file (bad header)")
     try:
         header = json.loads(data[8 : 8 + header_size])
