@@ -83,7 +83,10 @@ def _content_inputs(
         # One tensor per distinct size, so the loss computes each target's features once
         # (levels 2 and 3 are both at the crop size in training).
         by_size: dict = {}
-        return [by_size.setdefault(tuple(size), resize(photo, size)) for size in sizes]
+        for size in sizes:
+            if tuple(size) not in by_size:
+                by_size[tuple(size)] = resize(photo, size)
+        return [by_size[tuple(size)] for size in sizes]
     if mode != "input":
         raise BrushworkError(f"content target must be 'input' or 'photo', not {mode!r}")
     previous = [photo, *outputs[:-1]]
