@@ -122,11 +122,10 @@ class HierarchicalLoss(nn.Module):
         for k, (features, target) in enumerate(zip(output_features, content_inputs)):
             if k > 0 and target is outputs[k - 1]:
                 target_features = output_features[k - 1][CONTENT_LAYER].detach()
-            elif id(target) in computed:
-                target_features = computed[id(target)]
             else:
-                target_features = computed.setdefault(id(target),
-                                                      self.content_features(target.detach()))
+                if id(target) not in computed:
+                    computed[id(target)] = self.content_features(target.detach())
+                target_features = computed[id(target)]
             content = cfg.content_weights[k] * content_loss(features[CONTENT_LAYER],
                                                             target_features)
             grams = [gram(features[layer]) for layer in TEXTURE_LAYERS]
