@@ -35,6 +35,8 @@ from .tiling import TiledRunner, memory_budget
 
 #: Sides of a network without a declared ``size_multiple`` are padded to a multiple of this.
 FULL_SIZE_MULTIPLE = 4 * SIZE_MULTIPLE
+#: Levels an MT-Net is trained with (style, enhance, refine); passes beyond are extra refines.
+TRAINED_LEVELS = 3
 #: Largest long side we accept (ours: 16384^2 RGB float32 is 3 GB before the network runs).
 MAX_SIZE = 16384
 
@@ -120,8 +122,12 @@ def stylize_tensor(
         runner = TiledRunner(memory_budget(max_memory, photo.device))
     outputs: list[torch.Tensor] = []
     previous = photo
-    for module, (vh, vw) in zip(modules, visible):
-        x = _pad(resize(previous, (vh, vw)), getattr(module, "size_multiple", 1))
+    for level, (module, (vh, vw)) in enumerate(zip(modules, visible)):
+        source = resize(previous, (vh, vw))
+        extra_pass = hierarchical and level >= TRAINED_LEVELS
+        source_mean = _channel_means(source) if extra_pass else None
+        x = _pad(source, getattr(module, "size_multiple", 1))
+        del source
         weight = next(module.parameters(), None)
         if weight is not None and x.dtype != weight.dtype:  # levels may differ in precision
             x = x.to(weight.dtype)
@@ -133,8 +139,30 @@ def stylize_tensor(
                 y = runner.run(module, x, held)
         del x
         previous = y[..., :vh, :vw]
+        if source_mean is not None:
+            previous = _keep_colour(previous, source_mean)
         outputs.append(previous)
     return outputs
+
+
+def _channel_means(image: torch.Tensor) -> torch.Tensor:
+    """Per-channel mean of (N, C, H, W) in float32, shaped to broadcast: (N, C, 1, 1)."""
+    return image.float().mean(dim=(-2, -1), keepdim=True)
+
+
+def _keep_colour(output: torch.Tensor, source_mean: torch.Tensor) -> torch.Tensor:
+    """Shift an extra refine pass's output back to its input's mean colour, in place.
+
+    The refine subnet was trained once, on the enhance subnet's output, and learned to lift
+    that darker picture towards the artwork's palette; run again on its own output (beyond
+    1024 px) it lifts again, and the picture turned paler and yellower with every pass (mean
+    RGB 89, 116, 129 at 1024 -> 149, 164, 162 at 4096). A pass beyond the trained ones is
+    there to add brushwork at a finer pixel scale, not to change the palette, so its mean
+    colour is reset to its input's. One global shift over the whole image (never per tile),
+    so tiled and untiled results stay equal; contrast and texture are untouched.
+    """
+    shift = (_channel_means(output) - source_mean).to(output.dtype)
+    return output.sub_(shift)
 
 
 class _LastLevel(nn.Module):
