@@ -38,9 +38,10 @@ SIZE = 1024
 CROP = 320  # px of the 1024 output shown 1:1
 
 
-def artworks_per_scale(name: str) -> dict[int, str]:
-    """Long side -> artwork file the model learned at that scale (from its own metadata)."""
-    _, metadata = read_model_file(resolve_model_path(name))
+def artworks_per_scale(model: str | Path) -> dict[int, str]:
+    """Long side -> artwork file the model (a built-in name or a model file) learned at that
+    scale, from its own metadata."""
+    _, metadata = read_model_file(resolve_model_path(model))
     files = [s["file"] for s in metadata.get("styles", [])]
     sizes = metadata.get("loss", {}).get("style_sizes", [256, 512, 1024])
     if len(files) == 1:
@@ -79,31 +80,42 @@ def gallery(names: list[str]) -> None:
     (GALLERY / "README.md").write_text("\n".join(lines))
 
 
+def held_out_photos(count: int | None = None) -> list[str]:
+    """The held-back photos (never trained on), the first ``count`` of them."""
+    return (ROOT / "docs" / "held-out-photos.txt").read_text().split()[:count]
+
+
+def score_model(model: str | Path, photos: list[str], label: str = "") -> dict:
+    """One model at 1024 px on the given held-back photos: per photo, the style distance at
+    each trained scale of the painting and of the unstylised photo, and the content distance."""
+    per_scale = artworks_per_scale(model)
+    scales_of: dict[str, list[int]] = {}
+    for scale, file in per_scale.items():
+        scales_of.setdefault(file, []).append(scale)
+    evaluators = {f: Evaluator(to_tensor(load_image(ARTWORKS / f)), scales=scales)
+                  for f, scales in scales_of.items()}
+    stylizer = load_model(model)
+    rows = []
+    for photo_name in photos:
+        photo = load_image(PHOTOS / photo_name)
+        painting = to_tensor(stylizer.stylize(photo, SIZE))
+        original = to_tensor(photo)
+        row: dict = {"photo": photo_name, "styled": {}, "photo_only": {}}
+        for scale, file in per_scale.items():
+            evaluator = evaluators[file]
+            row["styled"][scale] = evaluator.style_distance(painting, scale)
+            row["photo_only"][scale] = evaluator.style_distance(original, scale)
+        row["content"] = next(iter(evaluators.values())).content_distance(painting, original)
+        rows.append(row)
+        print(f"{label or model} {photo_name}: " + " ".join(
+            f"{s}: {row['styled'][s]:.3g} (photo {row['photo_only'][s]:.3g})"
+            for s in per_scale), flush=True)
+    return {"artworks": per_scale, "rows": rows}
+
+
 def evaluate(names: list[str]) -> dict:
-    photos = (ROOT / "docs" / "held-out-photos.txt").read_text().split()
-    results: dict = {}
-    for name in names:
-        per_scale = artworks_per_scale(name)
-        evaluators = {f: Evaluator(to_tensor(load_image(ARTWORKS / f)), scales=[s])
-                      for s, f in per_scale.items()}
-        stylizer = load_model(name)
-        rows = []
-        for photo_name in photos:
-            photo = load_image(PHOTOS / photo_name)
-            painting = to_tensor(stylizer.stylize(photo, SIZE))
-            original = to_tensor(photo)
-            row: dict = {"photo": photo_name, "styled": {}, "photo_only": {}}
-            for scale, file in per_scale.items():
-                evaluator = evaluators[file]
-                row["styled"][scale] = evaluator.style_distance(painting, scale)
-                row["photo_only"][scale] = evaluator.style_distance(original, scale)
-            row["content"] = next(iter(evaluators.values())).content_distance(painting, original)
-            rows.append(row)
-            print(f"{name} {photo_name}: " + " ".join(
-                f"{s}: {row['styled'][s]:.3g} (photo {row['photo_only'][s]:.3g})"
-                for s in per_scale), flush=True)
-        results[name] = {"artworks": per_scale, "rows": rows}
-    return results
+    photos = held_out_photos()
+    return {name: score_model(name, photos) for name in names}
 
 
 def write_evaluation(results: dict) -> None:

@@ -1,0 +1,79 @@
+"""The built-in styles' report scripts (issue 6): convergence tables from a run's snapshots.
+
+``experiments/convergence.py`` scores every snapshot of a zoo run on held-back photos with
+``styles_report.score_model`` (the real metric, the real VGG-19) and caches the scores, so a
+run trained further is scored only on its new snapshots. Here: tiny models at 96 px.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+from brushwork.model_files import save_model
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+ARTWORK = "starry-night.jpg"
+
+
+@pytest.fixture
+def convergence(monkeypatch, tmp_path):
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        module = importlib.import_module("convergence")
+        report = importlib.import_module("styles_report")
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    if not (report.ARTWORKS / ARTWORK).is_file() or not report.PHOTOS.is_dir():
+        pytest.skip("the shared artworks and photos are not here")
+    monkeypatch.setattr(report, "SIZE", 96)
+    monkeypatch.setattr(module, "RUNS", tmp_path / "zoo")
+    monkeypatch.setattr(module, "DOCS_STYLES", tmp_path / "docs")
+    return module, report
+
+
+def write_snapshot(folder: Path, iteration: int, network, metadata: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    save_model(folder / f"iter-{iteration:06d}.safetensors", network,
+               {**metadata, "styles": [{"file": ARTWORK}]})
+
+
+def test_convergence_scores_each_snapshot_once_and_reports_the_change(
+        convergence, monkeypatch, tiny_network, tiny_metadata, tmp_path):
+    module, report = convergence
+    snapshots = tmp_path / "zoo" / "demo.run" / "snapshots"
+    write_snapshot(snapshots, 500, tiny_network, tiny_metadata)
+    photos = report.held_out_photos(1)
+    first = module.snapshot_scores("demo", photos)
+    assert list(first) == [500]
+    assert set(first[500]["artworks"]) == {"256", "512", "1024"}
+    row = first[500]["rows"][0]
+    assert row["content"] > 0 and all(v > 0 for v in row["styled"].values())
+
+    # one more snapshot: only it is scored, the first comes from the cache
+    scored = []
+    real = module.score_model
+    monkeypatch.setattr(module, "score_model",
+                        lambda *a, **k: scored.append(a[0].name) or real(*a, **k))
+    with __import__("torch").no_grad():
+        for p in tiny_network.parameters():
+            p.mul_(0.5)
+    write_snapshot(snapshots, 1000, tiny_network, tiny_metadata)
+    results = module.snapshot_scores("demo", photos)
+    assert scored == ["iter-001000.safetensors"]
+    assert results[500] == first[500]
+
+    module.write_report("demo", results)
+    text = (tmp_path / "docs" / "demo-convergence.md").read_text()
+    lines = [line for line in text.splitlines() if line.startswith("| 1,000 |")]
+    assert len(lines) == 1 and "%)" in lines[0]  # the change since 500 iterations
+    assert "| 500 |" in text and "unstylised photo" in text
+
+
+def test_convergence_without_snapshots_says_so(convergence):
+    module, _ = convergence
+    with pytest.raises(SystemExit, match="no snapshots"):
+        module.snapshot_scores("missing", ["x.jpg"])
