@@ -223,3 +223,17 @@ def test_cpu_training_keeps_its_buffers_instead_of_unmapping_them():
     expected = sys.platform.startswith("linux")
     assert keep_cpu_buffers_allocated() is expected
     assert keep_cpu_buffers_allocated() is expected
+
+
+def test_texture_warmup_rises_linearly_and_is_logged(style, photos, tmp_path):
+    from brushwork.training import texture_scale
+
+    assert [texture_scale(i, 4) for i in (1, 2, 3, 5, 6, 100)] == [0.0, 0.25, 0.5, 1.0, 1.0, 1.0]
+    assert texture_scale(1, 0) == 1.0
+    run(style, photos, tmp_path / "warm.safetensors", iterations=3, texture_warmup=2)
+    rows = [json.loads(line) for line in (tmp_path / "warm.run" / "loss.jsonl")
+            .read_text().splitlines()]
+    assert [r.get("texture_scale", 1.0) for r in rows] == [0.0, 0.5, 1.0]
+    assert rows[0]["texture"] == [0.0, 0.0, 0.0] and all(t > 0 for t in rows[1]["texture"])
+    with pytest.raises(BrushworkError, match="texture-warmup"):
+        run(style, photos, tmp_path / "bad.safetensors", iterations=3, texture_warmup=-1)

@@ -696,6 +696,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--match-mtnet", action="store_true",
                    help="with --arch singular: the deeper style subnet with MT-Net's parameter "
                         "count (paper Fig. 6; SingularConfig.matching_mtnet)")
+    t.add_argument("--texture-warmup", type=int, metavar="N",
+                   help="raise the texture weights linearly from 0 over the first N "
+                        f"iterations (0: off), default {defaults_t.texture_warmup}")
     t.add_argument("--seed", type=int, help=f"default {defaults_t.seed}")
     t.add_argument("--checkpoint-every", type=_positive_int,
                    help=f"default {defaults_t.checkpoint_every}")

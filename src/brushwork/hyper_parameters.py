@@ -141,6 +141,12 @@ class TrainConfig(_Config):
     #: how far from converged a model is; 0 keeps none). A checkpoint is written with each.
     snapshot_every: int = 500
     log_every: int = 1  # ours: every iteration goes to the loss log
+    #: Iterations over which the texture weights rise linearly from 0 to their value (ours; 0:
+    #: off, the paper's schedule). The network first learns to give back the photo, which a
+    #: subnet does in ~150 iterations with content alone, and then learns to paint it; from
+    #: scratch, MT-Net's three texture losses can win before any content is learned
+    #: (docs/styles/calibration.md).
+    texture_warmup: int = 0
     mixed_precision: bool = True  # ours: bf16 autocast where the CPU supports it
 
 

@@ -180,8 +180,8 @@ def train(
     config = config or TrainConfig()
     if config.iterations < 1 or config.crop_size < 32 or config.crop_size % 32:
         raise BrushworkError("iterations must be >= 1 and the crop size a multiple of 32")
-    if config.snapshot_every < 0:
-        raise BrushworkError("--snapshot-every must be >= 0")
+    if config.snapshot_every < 0 or config.texture_warmup < 0:
+        raise BrushworkError("--snapshot-every and --texture-warmup must be >= 0")
     if not output.parent.is_dir():
         raise BrushworkError(f"output folder does not exist: {output.parent}")
 
@@ -287,7 +287,9 @@ def train(
         for iteration in range(start + 1, config.iterations + 1):
             began = time.perf_counter()
             photo = next(photos).to(dev)
-            total, levels = training_step(net, criterion, optimizer, photo, sizes, use_bf16)
+            scale = texture_scale(iteration, config.texture_warmup)
+            total, levels = training_step(net, criterion, optimizer, photo, sizes, use_bf16,
+                                          scale)
             lr = scheduler.get_last_lr()[0]
             scheduler.step()
             seconds = time.perf_counter() - began
@@ -299,6 +301,8 @@ def train(
                     "or the texture weights, and --resume from the last checkpoint"
                 )
             record = _log_record(iteration, lr, value, levels, seconds)
+            if scale < 1:
+                record["texture_scale"] = scale
             log.write(json.dumps(record) + "\n")
             log.flush()
             emit(TrainingEvent("iteration", iteration, config.iterations, losses=record,
@@ -325,15 +329,21 @@ def train(
     return output
 
 
+def texture_scale(iteration: int, warmup: int) -> float:
+    """Multiplier of the texture weights at ``iteration`` (from 1): a linear rise over the
+    first ``warmup`` iterations (``TrainConfig.texture_warmup``), 1 after, 1 when off."""
+    return 1.0 if warmup <= 0 else min(1.0, (iteration - 1) / warmup)
+
+
 def training_step(
     net: torch.nn.Module, criterion: HierarchicalLoss, optimizer: torch.optim.Optimizer,
-    photo: torch.Tensor, sizes: list, mixed_precision: bool,
+    photo: torch.Tensor, sizes: list, mixed_precision: bool, texture_scale: float = 1.0,
 ) -> tuple[torch.Tensor, list]:
     """One iteration: the hierarchy's outputs, L_H, its gradient, one optimiser step."""
     with autocast(photo.device, mixed_precision):
         outputs = net(photo, sizes)
         targets = _content_inputs(photo, outputs, sizes, criterion.config.content_target)
-        total, levels = criterion(outputs, targets)
+        total, levels = criterion(outputs, targets, texture_scale)
     optimizer.zero_grad(set_to_none=True)
     total.backward()
     optimizer.step()

@@ -106,13 +106,15 @@ class HierarchicalLoss(nn.Module):
             return self.vgg(image)[CONTENT_LAYER]
 
     def forward(
-        self, outputs: Sequence[torch.Tensor], content_inputs: Sequence[torch.Tensor]
+        self, outputs: Sequence[torch.Tensor], content_inputs: Sequence[torch.Tensor],
+        texture_scale: float = 1.0,
     ) -> tuple[torch.Tensor, list[LevelLoss]]:
         """Loss of every level's output against its content input and its style target.
 
         ``content_inputs[k]`` is the content target image of level k (the input of the subnet
         that produced ``outputs[k]``, or the photo; see ``LossConfig.content_target``). When
         it is the very tensor of the previous output, that output's features are reused.
+        ``texture_scale`` multiplies every texture weight (``TrainConfig.texture_warmup``).
         """
         cfg = self.config
         output_features = self._batched_features(outputs)
@@ -129,7 +131,8 @@ class HierarchicalLoss(nn.Module):
             content = cfg.content_weights[k] * content_loss(features[CONTENT_LAYER],
                                                             target_features)
             grams = [gram(features[layer]) for layer in TEXTURE_LAYERS]
-            texture = cfg.texture_weights[k] * texture_loss(grams, self.target_grams[k])
+            texture = (texture_scale * cfg.texture_weights[k]
+                       * texture_loss(grams, self.target_grams[k]))
             level = LevelLoss(content, texture)
             levels.append(level)
             total = total + cfg.level_weights[k] * level.total
