@@ -45,6 +45,7 @@ def style(tmp_path) -> Path:
 
 
 def run(style, photos, output, iterations, resume=False, events=None, **overrides):
+    overrides = {"texture_warmup": 0, **overrides}  # the paper's schedule unless a test asks
     config = TrainConfig(iterations=iterations, crop_size=32, checkpoint_every=2,
                          preview_every=1000, mixed_precision=False, **overrides)
     return train(style, photos, output, network=TINY, loss=LossConfig(style_sizes=(16, 32, 64)),
