@@ -1,7 +1,8 @@
 """Fig. 6: singular transfer trained with the artwork at 256 vs at 1024 px, against MT-Net.
 
     python experiments/fig6_scale.py                      # defaults below: hours of CPU time
-    python experiments/fig6_scale.py --mtnet-model starry-night=starry-night   # reuse a model
+    python experiments/fig6_scale.py --mtnet-model \
+        starry-night=runs/zoo/starry-night.run/snapshots/iter-001000.safetensors  # reuse one
     python experiments/fig6_scale.py --smoke              # seconds, in a temporary folder
 
 The paper's central claim (section 4, Fig. 6): a singular transfer network with MT-Net's
@@ -40,8 +41,9 @@ from brushwork.evaluation import EVAL_SCALES
 from brushwork.hyper_parameters import LossConfig, TrainConfig
 
 NAME = "fig6"
-#: Full-run defaults (see ``--help``): 1,000 iterations is the built-in starry-night model's
-#: budget, so it can stand in for the MT-Net run of that style (``--mtnet-model``).
+#: Full-run defaults (see ``--help``): 1,000 iterations, so the zoo's starry-night run (same
+#: settings, snapshot every 500 iterations) can stand in for the MT-Net run of that style
+#: (``--mtnet-model``; the settings and the budget are checked).
 ITERATIONS, CROP, PHOTOS, SIZE = 1000, 512, 20, 1024
 STYLES = ("starry-night", "great-wave")
 METHODS = ("singular-256", "singular-1024", "mtnet")
@@ -56,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Writes REPORTS/fig6.md, REPORTS/fig6/STYLE.png, REPORTS/fig6.json. Cost of the "
                "defaults on a 2-core CPU (~4 s per MT-Net iteration, ~2.6 s per iteration of the "
                "deeper singular network): about 6 h (5 h with --mtnet-model "
-               "starry-night=starry-night, the built-in model trained 1,000 iterations alike).")
+               "starry-night=runs/zoo/starry-night.run/snapshots/iter-001000.safetensors, the "
+               "zoo run's 1,000-iteration snapshot, trained alike).")
     common.add_common_arguments(parser, PHOTOS, SIZE)
     common.add_training_arguments(parser, ITERATIONS, CROP)
     parser.add_argument("--styles", nargs="+", default=list(STYLES), metavar="ART",
