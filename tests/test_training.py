@@ -238,3 +238,15 @@ def test_texture_warmup_rises_linearly_and_is_logged(style, photos, tmp_path):
     assert rows[0]["texture"] == [0.0, 0.0, 0.0] and all(t > 0 for t in rows[1]["texture"])
     with pytest.raises(BrushworkError, match="texture-warmup"):
         run(style, photos, tmp_path / "bad.safetensors", iterations=3, texture_warmup=-1)
+
+
+def test_a_stored_config_without_a_later_setting_keeps_the_old_behaviour():
+    """Checkpoints and model files written before the warm-up and the photo content target
+    existed were trained without them: rebuilding their configs must not switch them on."""
+    old_train = {k: v for k, v in TrainConfig().to_dict().items() if k != "texture_warmup"}
+    old_loss = {k: v for k, v in LossConfig().to_dict().items() if k != "content_target"}
+    assert TrainConfig.from_dict(old_train).texture_warmup == 0
+    assert LossConfig.from_dict(old_loss).content_target == "input"
+    # a stored value always wins, and a fresh config has today's defaults
+    assert TrainConfig.from_dict(TrainConfig().to_dict()) == TrainConfig()
+    assert TrainConfig().texture_warmup == 200 and LossConfig().content_target == "photo"

@@ -11,7 +11,7 @@ and rebuilt exactly (``to_dict`` / ``from_dict``).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 T = TypeVar("T")
 
@@ -46,11 +46,18 @@ class _Config:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # type: ignore[call-overload]
 
+    #: Values of settings added after files were first written: a stored configuration that
+    #: lacks one was made before the setting existed, i.e. with the old behaviour, whatever
+    #: today's default is (a resumed old run must go on as it began).
+    LEGACY: ClassVar[dict[str, Any]] = {}
+
     @classmethod
     def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-        """Rebuild from a dict, turning JSON lists back into tuples and ignoring extra keys."""
+        """Rebuild from a dict, turning JSON lists back into tuples and ignoring extra keys;
+        a missing key added later takes its ``LEGACY`` value, any other its default."""
         known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+        merged = {**cls.LEGACY, **data}  # type: ignore[attr-defined]
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in merged.items()
                   if k in known}
         return cls(**values)
 
@@ -101,6 +108,10 @@ class LossConfig(_Config):
     #: drift; it gave the lower content distance in calibration (4.29e5 vs 4.55e5).
     content_target: str = "photo"
 
+    #: Before session 3 the default was the paper's reading, "input" (and files of session 1
+    #: do not record it).
+    LEGACY: ClassVar[dict[str, Any]] = {"content_target": "input"}
+
     @classmethod
     def single_level(cls, style_size: int = 256) -> LossConfig:
         """One stylisation loss, for the singular baselines (paper 4: Fig. 5 trains them "on
@@ -149,6 +160,9 @@ class TrainConfig(_Config):
     #: warm-up paint recognisable mountains and skylines, with lower content *and* style
     #: distances on held-back photos (docs/styles/calibration.md).
     texture_warmup: int = 200
+
+    #: Runs before session 3 had no warm-up.
+    LEGACY: ClassVar[dict[str, Any]] = {"texture_warmup": 0}
     mixed_precision: bool = True  # ours: bf16 autocast where the CPU supports it
 
 
