@@ -2,7 +2,8 @@
 
 ``experiments/convergence.py`` scores every snapshot of a zoo run on held-back photos with
 ``styles_report.score_model`` (the real metric, the real VGG-19) and caches the scores, so a
-run trained further is scored only on its new snapshots. Here: tiny models at 96 px.
+run trained further is scored only on its new snapshots. Here: tiny models at 96 px, on a
+made-up artwork and photo (CI has no ../shared).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from brushwork.model_files import save_model
+from conftest import make_photo
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 ARTWORK = "starry-night.jpg"
+PHOTO = "held-back.jpg"
 
 
 @pytest.fixture
@@ -27,8 +30,13 @@ def convergence(monkeypatch, tmp_path):
         report = importlib.import_module("styles_report")
     finally:
         sys.path.remove(str(EXPERIMENTS))
-    if not (report.ARTWORKS / ARTWORK).is_file() or not report.PHOTOS.is_dir():
-        pytest.skip("the shared artworks and photos are not here")
+    # A made-up artwork and photo in place of the shared ones (CI has no ../shared).
+    (tmp_path / "art").mkdir()
+    (tmp_path / "photos").mkdir()
+    make_photo((120, 90)).save(tmp_path / "art" / ARTWORK)
+    make_photo().save(tmp_path / "photos" / PHOTO)
+    monkeypatch.setattr(report, "ARTWORKS", tmp_path / "art")
+    monkeypatch.setattr(report, "PHOTOS", tmp_path / "photos")
     monkeypatch.setattr(report, "SIZE", 96)
     monkeypatch.setattr(module, "RUNS", tmp_path / "zoo")
     monkeypatch.setattr(module, "DOCS_STYLES", tmp_path / "docs")
@@ -46,7 +54,8 @@ def test_convergence_scores_each_snapshot_once_and_reports_the_change(
     module, report = convergence
     snapshots = tmp_path / "zoo" / "demo.run" / "snapshots"
     write_snapshot(snapshots, 500, tiny_network, tiny_metadata)
-    photos = report.held_out_photos(1)
+    photos = [PHOTO]
+    assert len(report.held_out_photos(1)) == 1 and len(report.held_out_photos()) >= 20
     first = module.snapshot_scores("demo", photos)
     assert list(first) == [500]
     assert set(first[500]["artworks"]) == {"256", "512", "1024"}
