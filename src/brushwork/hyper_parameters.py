@@ -160,10 +160,10 @@ class TrainConfig(_Config):
     #: warm-up paint recognisable mountains and skylines, with lower content *and* style
     #: distances on held-back photos (docs/styles/calibration.md).
     texture_warmup: int = 200
+    mixed_precision: bool = True  # ours: bf16 autocast where the CPU supports it
 
     #: Runs before session 3 had no warm-up.
     LEGACY: ClassVar[dict[str, Any]] = {"texture_warmup": 0}
-    mixed_precision: bool = True  # ours: bf16 autocast where the CPU supports it
 
 
 
