@@ -10,6 +10,8 @@ from brushwork.cli import main
 from brushwork.errors import BrushworkError
 from brushwork.evaluation import Evaluator
 from brushwork.optimization import OptimizeConfig, optimize
+from brushwork.images import to_tensor
+from conftest import make_photo
 from test_evaluation import strokes
 
 
@@ -32,6 +34,19 @@ def test_optimisation_moves_the_photo_towards_the_style(photo, method, multiscal
     assert len(steps) == 12
     evaluator = Evaluator(style, scales=(96,))
     assert evaluator.style_distance(result, 96) < 0.3 * evaluator.style_distance(photo, 96)
+
+
+def test_lbfgs_keeps_descending_at_photo_size():
+    """A regression: L-BFGS stepped one iteration per ``step()`` call stalled on real photo
+    sizes (the loss of a 256-px photo stayed at its first value), while the 96-px case above
+    still passed. Coarse to fine, as ``--multiscale`` runs it, from a drawn 256-px photo."""
+    photo = to_tensor(make_photo((256, 192)))
+    style = strokes(256)
+    losses = []
+    optimize(photo, style, OptimizeConfig(size=256, steps=16, multiscale=True),
+             callback=lambda step: losses.append(step.loss))
+    full_size = losses[8:]  # the last stage: 256 px
+    assert len(losses) == 16 and full_size[-1] < 0.7 * full_size[0]
 
 
 def test_bad_settings_are_refused(photo):
