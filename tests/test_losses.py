@@ -170,3 +170,20 @@ def test_level_3_texture_target_is_the_largest_style_scale(vgg):
     criterion = HierarchicalLoss(vgg, [style] * 3, LossConfig(style_sizes=(32, 64, 128)))
     relu1 = [level[0] for level in criterion.target_grams]
     assert not torch.allclose(relu1[0], relu1[2])
+
+
+def test_each_level_learns_from_its_own_artwork(vgg):
+    """Paper Fig. 7: coarse levels from one artwork, the fine level from another. Level k's
+    Gram targets are those of artwork k at level k's size, so swapping the fine artwork changes
+    level 3's targets only."""
+    coarse, fine, other = texture_image(4, 128), texture_image(5, 128), texture_image(6, 128)
+    sizes = LossConfig(style_sizes=(32, 64, 128))
+    mixed = HierarchicalLoss(vgg, [coarse, coarse, fine], sizes)
+    swapped = HierarchicalLoss(vgg, [coarse, coarse, other], sizes)
+    for level in (0, 1):
+        for a, b in zip(mixed.target_grams[level], swapped.target_grams[level]):
+            assert torch.equal(a, b)
+    assert not torch.allclose(mixed.target_grams[2][0], swapped.target_grams[2][0])
+    alone = HierarchicalLoss(vgg, [fine] * 3, sizes)
+    for a, b in zip(mixed.target_grams[2], alone.target_grams[2]):
+        torch.testing.assert_close(a, b)
