@@ -24,6 +24,8 @@ EXPERIMENTS = {
              "python experiments/fig6_scale.py"),
     "table1": ("Table 1: speed and memory of MT-Net, Johnson Net and DS Net",
                "python experiments/table1.py"),
+    "baselines": ("DS Net and the deep singular networks of Fig. 6 train and paint",
+                  "python experiments/baselines.py"),
 }
 DEFAULT_REPORTS = Path(__file__).resolve().parents[1] / "docs" / "experiments"
 

@@ -34,7 +34,8 @@ EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 @pytest.fixture(scope="module")
 def scripts() -> dict[str, ModuleType]:
     """The experiment scripts as modules (they import ``common`` from their own folder)."""
-    names = ("common", "report", "fig4_levels", "fig5_singular", "fig6_scale", "table1")
+    names = ("common", "report", "fig4_levels", "fig5_singular", "fig6_scale", "table1",
+             "baselines")
     sys.path.insert(0, str(EXPERIMENTS))
     try:
         yield {name: importlib.import_module(name) for name in names}
@@ -150,6 +151,25 @@ def test_fig5_trains_three_singular_networks_and_rerun_is_free(scripts, world, t
     capsys.readouterr()
     assert scripts["common"].run_main(fig5.main, [*flags(world, work), "--style-size", "48"]) == 1
     assert "other settings" in capsys.readouterr().err
+
+
+def test_baselines_train_ds_net_and_the_deep_singular_networks(scripts, world, tmp_path,
+                                                                monkeypatch):
+    baselines, work = scripts["baselines"], tmp_path / "baselines"
+    assert baselines.main(flags(world, work)) == 0
+    text = (work / "reports" / "baselines.md").read_text()
+    for label in ("DS Net", "singular 256", "singular 1024"):
+        assert f"| {label} |" in text
+    summary = json.loads((work / "reports" / "baselines.json").read_text())
+    models = summary["models"]["starry-night"]
+    assert set(models) == {"ds-net", "singular-256", "singular-1024"}
+    assert all(m["iterations"] == 2 for m in models.values())
+    # DS Net has MT-Net's structure: the smoke MT-Net's parameter count.
+    mtnet = build_network("mtnet", scripts["common"].SMOKE_NETWORKS["mtnet"].to_dict())
+    assert models["ds-net"]["parameters"] == sum(p.numel() for p in mtnet.parameters())
+    with monkeypatch.context() as patch:
+        no_training(patch, scripts)
+        assert baselines.main(flags(world, work)) == 0
 
 
 def test_fig4_shows_every_level_and_what_each_changed(scripts, world, tmp_path, monkeypatch):
