@@ -13,8 +13,8 @@ held-out photos at 512 px, and are scored with ``brushwork eval``'s metric, unch
 
 Networks (``--arch`` of ``brushwork train``, default widths): ``johnson``, ``texture-net``,
 ``singular`` (the style subnet alone). Loss: one level, ``LossConfig.single_level`` (content
-weight 1, texture weight 20, the artwork at ``--style-size``). Re-running skips finished work
-and resumes unfinished training runs; ``--iterations`` may be raised later.
+weight 1, texture weight 1.5 as MT-Net's level 1, the artwork at ``--style-size``). Re-running
+skips finished work and resumes unfinished training runs; ``--iterations`` may be raised later.
 """
 
 from __future__ import annotations

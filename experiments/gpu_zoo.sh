@@ -7,6 +7,7 @@
 #               carry=["data/gpu"])   # within the machine's 30 s warm window: /tmp/zoo is there
 #           ... export the next three, then the last one (8 files / 64 MB per call come back)
 #   here:   python experiments/zoo.py package NAME --model F.safetensors --loss-log F-loss.jsonl.gz
+#   device: run(command="bash experiments/gpu_zoo.sh fig6", carry=["data/gpu"])  # issue 5
 #
 # `train` stops every run with a checkpoint at DEADLINE seconds (default 420, so the call ends
 # well inside its 600 s limit) and prints how far each got; ITERATIONS (default 10000, the
@@ -24,10 +25,17 @@ case "${1:-}" in
       --iterations "${ITERATIONS:-10000}" "$@"
     "${zoo[@]}" status
     for log in /tmp/zoo/*.log; do echo "== $log"; tail -n 3 "$log"; done ;;
+  fig6)
+    # Issue 5's Fig. 6 at the script's full budget (1,000 iterations x 3 networks x 2 artworks,
+    # 10 held-back photos at 1024); the report, its JSON and figures come back in $OUT.
+    shift
+    python3 experiments/fig6_scale.py --device cuda --photos 10 --photos-dir data/gpu/photos \
+      --styles-dir data/gpu/styles --data data/gpu/train-photos --work /tmp/fig6 \
+      --reports "${OUT:?OUT is not set (the device tool sets it)}" "$@" ;;
   export)
     shift
     "${zoo[@]}" export --to "${OUT:?OUT is not set (the device tool sets it)}" "$@" ;;
   *)
-    echo "usage: $0 train [NAME ...] | export NAME ..." >&2
+    echo "usage: $0 train [NAME ...] | export NAME ... | fig6 [FLAGS]" >&2
     exit 2 ;;
 esac
