@@ -22,7 +22,7 @@ case "${1:-}" in
     shift
     nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
     "${zoo[@]}" train --parallel --device cuda --deadline "${DEADLINE:-420}" \
-      --iterations "${ITERATIONS:-10000}" "$@"
+      --iterations "${ITERATIONS:-10000}" --checkpoint-every 1000 "$@"
     "${zoo[@]}" status
     for log in /tmp/zoo/*.log; do echo "== $log"; tail -n 3 "$log"; done ;;
   fig6)
