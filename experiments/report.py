@@ -55,6 +55,10 @@ def stitch(reports: Path) -> Path:
         lines.append(f"| [{summary.get('title', title)}]({summary.get('report', name + '.md')})"
                      f"{smoke} | {summary.get('budget', '?')} | {made.get('date', '?')}, "
                      f"{made.get('device', '?')} |")
+    if (reports / "optimize.md").is_file():
+        lines += ["", "Also: [Gatys et al. optimisation](optimize.md) (`brushwork optimize`, "
+                  "L-BFGS and Adam) against the unstylised photo, made by hand from the commands "
+                  "it lists."]
     lines += [
         "",
         "Fig. 7 (one artwork for the coarse levels, another for the fine) is not here: it needs "
