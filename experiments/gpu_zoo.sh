@@ -21,10 +21,14 @@ case "${1:-}" in
   train)
     shift
     nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+    code=0
     "${zoo[@]}" train --parallel --device cuda --deadline "${DEADLINE:-420}" \
-      --iterations "${ITERATIONS:-10000}" --checkpoint-every 1000 "$@"
+      --iterations "${ITERATIONS:-10000}" --checkpoint-every 1000 "$@" || code=$?
     "${zoo[@]}" status
-    for log in /tmp/zoo/*.log; do echo "== $log"; tail -n 3 "$log"; done ;;
+    for log in /tmp/zoo/*.log; do  # a failed run says why here; a running one, how fast
+      echo "== $log"; tail -n 5 "$log"; tail -n 1 "${log%.log}.run/loss.jsonl" 2>/dev/null || true
+    done
+    exit "$code" ;;
   fig6)
     # Issue 5's Fig. 6 at the script's full budget (1,000 iterations x 3 networks x 2 artworks,
     # 10 held-back photos at 1024); the report, its JSON and figures come back in $OUT.
