@@ -8,6 +8,7 @@
 #           ... export the next three, then the last one (8 files / 64 MB per call come back)
 #   here:   python experiments/zoo.py package NAME --model F.safetensors --loss-log F-loss.jsonl.gz
 #   device: run(command="bash experiments/gpu_zoo.sh fig6", carry=["data/gpu"])  # issue 5
+#           (and "... baselines": DS Net and the deep singular networks at 1,000 iterations)
 #
 # `train` stops every run with a checkpoint at DEADLINE seconds (default 420, so the call ends
 # well inside its 600 s limit) and prints how far each got; ITERATIONS (default 10000, the
@@ -29,17 +30,21 @@ case "${1:-}" in
       echo "== $log"; tail -n 5 "$log"; tail -n 1 "${log%.log}.run/loss.jsonl" 2>/dev/null || true
     done
     exit "$code" ;;
-  fig6)
-    # Issue 5's Fig. 6 at the script's full budget (1,000 iterations x 3 networks x 2 artworks,
-    # 10 held-back photos at 1024); the report, its JSON and figures come back in $OUT.
+  fig6 | baselines)
+    # Issue 5: Fig. 6 at the script's full budget (1,000 iterations x 3 networks x 2 artworks,
+    # 10 held-back photos at 1024), or the baselines report (DS Net and the deep singular
+    # networks) at 1,000 iterations; the report, its JSON and figures come back in $OUT.
+    script=$([ "$1" = fig6 ] && echo fig6_scale.py || echo baselines.py)
+    budget=$([ "$1" = baselines ] && echo "--iterations 1000" || true)
     shift
-    python3 experiments/fig6_scale.py --device cuda --photos 10 --photos-dir data/gpu/photos \
-      --styles-dir data/gpu/styles --data data/gpu/train-photos --work /tmp/fig6 \
+    # shellcheck disable=SC2086
+    python3 "experiments/$script" --device cuda --photos 10 --photos-dir data/gpu/photos $budget \
+      --styles-dir data/gpu/styles --data data/gpu/train-photos --work "/tmp/$script" \
       --reports "${OUT:?OUT is not set (the device tool sets it)}" "$@" ;;
   export)
     shift
     "${zoo[@]}" export --to "${OUT:?OUT is not set (the device tool sets it)}" "$@" ;;
   *)
-    echo "usage: $0 train [NAME ...] | export NAME ... | fig6 [FLAGS]" >&2
+    echo "usage: $0 train [NAME ...] | export NAME ... | fig6 [FLAGS] | baselines [FLAGS]" >&2
     exit 2 ;;
 esac
