@@ -9,8 +9,8 @@ from PIL import Image
 from brushwork.cli import main
 from brushwork.errors import BrushworkError
 from brushwork.evaluation import Evaluator
-from brushwork.optimization import OptimizeConfig, optimize
 from brushwork.images import to_tensor
+from brushwork.optimization import OptimizeConfig, optimize
 from conftest import make_photo
 from test_evaluation import strokes
 

@@ -59,12 +59,16 @@ def zoo(monkeypatch, tmp_path):
     return module
 
 
-def test_parallel_runs_finish_or_stop_at_the_deadline_with_a_checkpoint(zoo, tmp_path, capsys):
-    code = zoo.train_parallel(["demo-a", "demo-mix"], device="cpu", deadline=20)
+def test_parallel_runs_finish_or_stop_at_the_deadline_with_a_checkpoint(
+        zoo, tmp_path, capsys, monkeypatch):
+    # One thread each: two 2-thread runs on a 2-core machine spin against each other (OpenMP
+    # busy-waits; DEVELOPERS.md), which once left one run at 1 iteration in 20 s.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    code = zoo.train_parallel(["demo-a", "demo-mix"], device="cpu", deadline=30)
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "demo-mix: 2 iterations, exit 0 (finished)" in out
-    assert "deadline of 20 s" in out and "demo-a:" in out and "exit 130" in out
+    assert "demo-mix: 2 iterations, exit 0 (finished)" in out, out
+    assert "deadline of 30 s" in out and "demo-a:" in out and "exit 130" in out, out
     stopped = zoo.done_iterations(zoo.RECIPES["demo-a"])
     assert stopped >= 1 and (tmp_path / "zoo" / "demo-a.run" / "checkpoint.safetensors").is_file()
 
