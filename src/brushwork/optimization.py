@@ -150,4 +150,5 @@ def _run_lbfgs(
 
     optimizer.step(closure)
     if reported < steps:  # stopped early (evaluation budget): the bar still ends
-        progress(steps, float(objective().detach()))
+        with torch.no_grad():
+            progress(steps, float(objective()))
