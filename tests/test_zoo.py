@@ -34,7 +34,7 @@ def zoo(monkeypatch, tmp_path):
     (shared / "photos").mkdir()
     (tmp_path / "train").mkdir()
     for name, size in (("a.jpg", (120, 90)), ("b.jpg", (90, 120))):
-        make_photo(size).rotate(90 if name == "b.jpg" else 0).save(shared / "styles" / name)
+        make_photo(size).save(shared / "styles" / name)
     (shared / "styles" / "STYLES.tsv").write_text(
         TSV_HEADER + "a.jpg\tArt A\tPainter\t1889\tpublic domain\t120\t90\n"
         "b.jpg\tArt B\tPainter\t1890\tpublic domain\t90\t120\n")
