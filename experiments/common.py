@@ -92,7 +92,7 @@ SMOKE_MATCHING_SINGULAR = SingularConfig(style_rgb=(4, 8, 8), style_l=(2, 4, 4),
 
 #: Training settings that must agree between a spec and an existing run or model for it to
 #: count as the same experiment (the rest is bookkeeping: checkpoint and preview intervals).
-COMPARED_TRAIN_FIELDS = ("batch_size", "crop_size", "learning_rate", "lr_decay",
+COMPARED_TRAIN_FIELDS = ("batch_size", "crop_size", "photo_size", "learning_rate", "lr_decay",
                          "lr_decay_every", "seed", "mixed_precision", "texture_warmup")
 
 

@@ -53,7 +53,7 @@ def report(event):
         print(event.kind, event.iteration, event.message, file=sys.stderr, flush=True)
 
 train(style, photos, output, network=network, loss=LossConfig(style_sizes=(16, 32, 64)),
-      config=TrainConfig(iterations=int(iterations), crop_size=32,
+      config=TrainConfig(iterations=int(iterations), crop_size=32, photo_size=32,
                          checkpoint_every=int(every), preview_every=1000,
                          mixed_precision=False),
       resume=resume == "1", callback=report)

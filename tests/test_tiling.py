@@ -1,7 +1,8 @@
 """Tiled inference equals untiled inference, within a memory budget (high-resolution issue).
 
 Tiny networks (the layout of MT-Net, a few thousand parameters) on images of ~100-200 px,
-with tiles forced down to 16-32 px, so every test takes a fraction of a second.
+with tiles forced down to 16-32 px, so most tests take a fraction of a second (the ones that
+tile every architecture twice, in float64 and float32, take a few).
 """
 
 from __future__ import annotations
@@ -18,8 +19,15 @@ from brushwork import tiling
 from brushwork.api import load_model
 from brushwork.cli import main
 from brushwork.errors import BrushworkError
-from brushwork.networks.blocks import Conv, ResidualBlock, ResizeConv
-from brushwork.networks.multimodal import MTNet
+from brushwork.hyper_parameters import (
+    JohnsonConfig,
+    NetworkConfig,
+    SingularConfig,
+    TextureNetConfig,
+)
+from brushwork.networks import ARCHITECTURES, build_network
+from brushwork.networks.blocks import Conv, ResidualBlock, ResizeConv, Run, add_input, call
+from brushwork.networks.multimodal import MTNet, RefineSubnet
 from conftest import make_photo
 
 stylize_module = importlib.import_module("brushwork.stylize")  # the package exports a function
@@ -103,6 +111,11 @@ def test_per_tile_statistics_would_leave_seams(tiny_network):
     """What the whole-image statistics are for: the same tiles, each normalised by its own
     statistics, give a visibly different picture."""
     module = tiny_network.eval().refine
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        # An output layer that paints, like a trained one: a new network's starts out
+        # nearly constant (start_output_layer), which would hide the seams.
+        torch.manual_seed(0)
+        module.decoder[-1][1].reset_parameters()
     x = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = module(x)
@@ -131,6 +144,137 @@ def test_norm_terms_match_pytorchs_instance_norm_bit_for_bit():
         tolerance = 1e-6 if dtype == torch.float32 else 0.0  # bf16 rounds where PyTorch does
         torch.testing.assert_close(tiling._affine(x, alpha, beta), expected, rtol=0,
                                    atol=tolerance)
+
+
+# ------------------------------------------------------------- one forward for both runs
+
+#: A tiny configuration for every registered architecture (a new one needs an entry here).
+TINY_MT = NetworkConfig(style_rgb=(4, 8, 8), style_l=(2, 4, 4), enhance_rgb=(4, 8, 8, 8),
+                        enhance_l=(2, 4, 4, 4), refine=(4, 4, 4), residual_blocks=1)
+TINY = {
+    "mtnet": TINY_MT,
+    "johnson": JohnsonConfig(widths=(4, 8, 8), residual_blocks=1),
+    "texture-net": TextureNetConfig(scales=3, width=2),
+    "singular": SingularConfig(style_rgb=(4, 8, 8), style_l=(2, 4, 4), residual_blocks=1),
+    "ds-net": TINY_MT,
+}
+
+
+class SmallTiles(RecordingRunner):
+    """A runner that tiles everything, in tiles of at most 16 px, whatever the budget."""
+
+    def __init__(self, budget: int | None, records: dict | None = None,
+                 tile: int | None = None) -> None:
+        super().__init__(budget, records, tile=16)
+
+
+@pytest.fixture
+def small_tiles(monkeypatch) -> list[tiling.TiledRunner]:
+    RecordingRunner.made = []
+    monkeypatch.setattr(stylize_module, "TiledRunner", SmallTiles)
+    return RecordingRunner.made
+
+
+def painting(net: nn.Module) -> nn.Module:
+    """``net`` with RGB output layers that paint, as trained ones do. A new network's output
+    layers start nearly constant (``start_output_layer``), which would hide a wrong tile in
+    a later level and, each level's input being nearly flat, make its instance norms
+    amplify rounding (by ~700x between the enhance and refine levels)."""
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(1)
+        for module in net.modules():
+            if isinstance(module, nn.Conv2d) and module.out_channels == 3:
+                module.reset_parameters()
+    return net.eval()
+
+
+def assert_tiled_equals_untiled(net: nn.Module, made: list[tiling.TiledRunner],
+                                size: int) -> None:
+    """Every level of ``net`` on a 4:3 photo of long side ``size``, tiled by the
+    ``small_tiles`` runner and untiled, through ``stylize_tensor`` as the app runs it.
+
+    In float64, tiled must equal untiled to 1e-10: a mistake of the tiler is ~1e-3 or more,
+    rounding ~1e-13 (measured: at most 1.5e-13). In float32 a hierarchy with random weights
+    amplifies rounding: the tiny MT-Net's final level is 1.5e-3 from float64 untiled, and
+    tiled and untiled differ by up to 2.5e-4. So each float32 level's tolerance is 1e-4 plus
+    4 times that level's untiled float32 distance from float64.
+    """
+    photo = torch.rand(1, 3, size * 3 // 4, size, generator=torch.Generator().manual_seed(0))
+    runs = {}
+    for dtype in (torch.float64, torch.float32):  # converting back to float32 is exact
+        net.to(dtype)
+        with torch.no_grad():
+            runs[dtype] = (stylize_module.stylize_tensor(net, photo.to(dtype), size),
+                           stylize_module.stylize_tensor(net, photo.to(dtype), size,
+                                                         max_memory="1GB"))
+    assert made and all(max(min(grid(t)) for t in runner.tilings) >= 2 for runner in made)
+    (exact, tiled64), (untiled, tiled) = runs[torch.float64], runs[torch.float32]
+    assert len(tiled64) == len(exact) == len(tiled) == len(untiled)
+    for level64, truth, level, reference in zip(tiled64, exact, tiled, untiled):
+        torch.testing.assert_close(level64, truth, rtol=0, atol=1e-10)
+        rounding = (reference.double() - truth).abs().max().item()
+        torch.testing.assert_close(level, reference, rtol=0, atol=1e-4 + 4 * rounding)
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_every_architecture_tiled_equals_untiled(arch, small_tiles):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = painting(build_network(arch, TINY[arch].to_dict()))
+    assert_tiled_equals_untiled(net, small_tiles, 48 if arch == "ds-net" else 96)
+
+
+class NegatedRefine(RefineSubnet):
+    """A refine subnet composed unlike ``RefineSubnet``: it encodes its input negated and
+    adds its input twice. The tiler is not told; it runs this ``compose`` as it is."""
+
+    def __init__(self, widths: tuple[int, ...], blocks: int) -> None:
+        super().__init__(widths, blocks)
+        self.runs: list[Run] = []
+
+    def compose(self, x: torch.Tensor, run: Run) -> torch.Tensor:
+        self.runs.append(run)
+        negated = -x
+        encoded = run(self.encoder, negated, x.nbytes)
+        del negated
+        decoded = run(self.decoder, encoded, x.nbytes)
+        del encoded
+        return add_input(add_input(decoded, x), x)
+
+
+class OwnForwardRefine(RefineSubnet):
+    """A refine subnet that overrides ``forward`` rather than ``compose``: the tiler must not
+    run ``compose`` (it would miss the halving), so it tiles the subnet as one opaque piece."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) * 0.5
+
+
+@pytest.mark.parametrize("variant", [NegatedRefine, OwnForwardRefine])
+def test_a_changed_subnet_is_tiled_by_its_own_forward(variant, small_tiles):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = MTNet(TINY_MT)
+        net.refine = variant(TINY_MT.refine, TINY_MT.residual_blocks)
+    assert_tiled_equals_untiled(painting(net), small_tiles, 96)
+    if variant is NegatedRefine:  # run whole by forward, and child by child by the tiler
+        assert call in net.refine.runs and any(run is not call for run in net.refine.runs)
+
+
+def test_the_composed_forward_keeps_autograd_and_its_input(tiny_network):
+    """Training differentiates the plain forward: the identity connections add out of place
+    there, and in place only where no graph can need the tensor (the result is the same)."""
+    refine = tiny_network.refine
+    x = torch.rand(1, 3, 32, 48, generator=torch.Generator().manual_seed(0))
+    kept = x.clone()
+    with torch.no_grad():
+        in_place = refine(x)
+    assert torch.equal(x, kept)
+    x.requires_grad_(True)
+    y = refine(x)
+    assert torch.equal(y.detach(), in_place)
+    y.square().sum().backward()
+    assert x.grad is not None and all(p.grad is not None for p in refine.parameters())
 
 
 # ------------------------------------------------------------------------------- geometry

@@ -46,7 +46,8 @@ def style(tmp_path) -> Path:
 
 def run(style, photos, output, iterations, resume=False, events=None, **overrides):
     overrides = {"texture_warmup": 0, **overrides}  # the paper's schedule unless a test asks
-    config = TrainConfig(iterations=iterations, crop_size=32, checkpoint_every=2,
+    config = TrainConfig(iterations=iterations, crop_size=32, photo_size=32,
+                         checkpoint_every=2,
                          preview_every=1000, mixed_precision=False, **overrides)
     return train(style, photos, output, network=TINY, loss=LossConfig(style_sizes=(16, 32, 64)),
                  config=config, resume=resume, callback=None if events is None else events.append)
@@ -127,16 +128,19 @@ def test_a_second_run_into_the_same_folder_needs_resume(style, photos, tmp_path)
         run(style, photos, tmp_path / "m.safetensors", iterations=2)
 
 
-def test_each_level_loss_falls(style, photos, tmp_path):
+def test_each_level_learns_both_content_and_texture(style, photos, tmp_path):
+    """Both terms of every level fall, each on its own: a summed loss can fall on the
+    texture term alone while the photo is lost (the first built-in model did). Seeded; on
+    this setting the terms fall to 0.57/0.85/0.81 (content) and 0.45/0.54/0.34 (texture)."""
     events = []
     run(style, photos, tmp_path / "m.safetensors", iterations=30, events=events,
         learning_rate=1e-2)
-    levels = [e.losses["level"] for e in events if e.kind == "iteration"]
-    first, last = levels[:5], levels[-5:]
-    for k in range(3):
-        before = sum(row[k] for row in first) / 5
-        after = sum(row[k] for row in last) / 5
-        assert after < 0.5 * before, (k, before, after)
+    rows = [e.losses for e in events if e.kind == "iteration"]
+    for term, most in (("content", 0.9), ("texture", 0.7)):
+        for k in range(3):
+            before = sum(row[term][k] for row in rows[:5]) / 5
+            after = sum(row[term][k] for row in rows[-5:]) / 5
+            assert after < most * before, (term, k, before, after)
 
 
 @pytest.mark.parametrize("arch", ["johnson", "singular", "ds-net", "texture-net"])
@@ -152,7 +156,8 @@ def test_baselines_train_with_one_loss_and_stylise(arch, style, photos, tmp_path
     }[arch]
     out = train(style, photos, tmp_path / "m.safetensors", arch=arch, network=tiny,
                 loss=LossConfig.single_level(style_size=32),
-                config=TrainConfig(iterations=2, crop_size=32, mixed_precision=False))
+                config=TrainConfig(iterations=2, crop_size=32, photo_size=32,
+                                   mixed_precision=False))
     model = load_model(out, device="cpu")
     assert model.metadata["architecture"] == arch
     assert model.stylize(Image.new("RGB", (60, 40), "red"), size=64).size == (64, 43)
@@ -161,7 +166,8 @@ def test_baselines_train_with_one_loss_and_stylise(arch, style, photos, tmp_path
 def test_a_loss_with_the_wrong_number_of_levels_is_refused(style, photos, tmp_path):
     with pytest.raises(BrushworkError, match="3 level"):
         train(style, photos, tmp_path / "m.safetensors", network=TINY,
-              loss=LossConfig.single_level(), config=TrainConfig(iterations=1, crop_size=32))
+              loss=LossConfig.single_level(),
+              config=TrainConfig(iterations=1, crop_size=32, photo_size=32))
 
 
 def test_snapshots_are_kept_as_model_files(style, photos, tmp_path):
@@ -174,7 +180,8 @@ def test_snapshots_are_kept_as_model_files(style, photos, tmp_path):
 
 def test_fine_tuning_starts_from_a_trained_models_weights(style, photos, tmp_path):
     first = run(style, photos, tmp_path / "a.safetensors", iterations=2)
-    config = TrainConfig(iterations=1, crop_size=32, mixed_precision=False, learning_rate=1e-9)
+    config = TrainConfig(iterations=1, crop_size=32, photo_size=32, mixed_precision=False,
+                         learning_rate=1e-9)
     tuned = train(style, photos, tmp_path / "b.safetensors", network=TINY,
                   loss=LossConfig(style_sizes=(16, 32, 64)), config=config, init_from=first)
     a, _ = read_model_file(first)
@@ -243,10 +250,14 @@ def test_texture_warmup_rises_linearly_and_is_logged(style, photos, tmp_path):
 def test_a_stored_config_without_a_later_setting_keeps_the_old_behaviour():
     """Checkpoints and model files written before the warm-up and the photo content target
     existed were trained without them: rebuilding their configs must not switch them on."""
-    old_train = {k: v for k, v in TrainConfig().to_dict().items() if k != "texture_warmup"}
-    old_loss = {k: v for k, v in LossConfig().to_dict().items() if k != "content_target"}
-    assert TrainConfig.from_dict(old_train).texture_warmup == 0
-    assert LossConfig.from_dict(old_loss).content_target == "input"
+    later_train = ("texture_warmup", "photo_size", "minutes")
+    old_train = {k: v for k, v in TrainConfig().to_dict().items() if k not in later_train}
+    later_loss = ("content_target", "texture_normalisation")
+    old_loss = {k: v for k, v in LossConfig().to_dict().items() if k not in later_loss}
+    rebuilt = TrainConfig.from_dict(old_train)
+    assert (rebuilt.texture_warmup, rebuilt.photo_size, rebuilt.minutes) == (0, 0, 0.0)
+    rebuilt_loss = LossConfig.from_dict(old_loss)
+    assert (rebuilt_loss.content_target, rebuilt_loss.texture_normalisation) == ("input", "none")
     # a stored value always wins, and a fresh config has today's defaults
     assert TrainConfig.from_dict(TrainConfig().to_dict()) == TrainConfig()
     assert TrainConfig().texture_warmup == 200 and LossConfig().content_target == "photo"

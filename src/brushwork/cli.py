@@ -54,6 +54,10 @@ def _float(text: str, minimum_exclusive: bool) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    return _float(text, minimum_exclusive=False)
+
+
 def _positive_float(text: str) -> float:
     return _float(text, minimum_exclusive=True)
 
@@ -353,6 +357,15 @@ def _serve(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------ train
 
 
+def _time_left(event: Any) -> str:
+    """' left=M:SS' of the time budget for the progress bar ('' without one); tqdm's own
+    estimate counts iterations, which the budget may cut short."""
+    if not event.budget:
+        return ""
+    left = max(0, round(event.budget - event.elapsed))
+    return f" budget left {left // 60}:{left % 60:02d}"
+
+
 def _train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -366,6 +379,7 @@ def _train(args: argparse.Namespace) -> int:
                 overrides[group][f.name] = value
     if args.no_mixed_precision:
         overrides["train"]["mixed_precision"] = False
+    base_train = TrainConfig.paper() if args.paper else TrainConfig()
     network_class, config_class = ARCHITECTURES[args.arch]
     if args.refine_widths:
         if "refine" not in {f.name for f in fields(config_class)}:
@@ -391,7 +405,8 @@ def _train(args: argparse.Namespace) -> int:
             levels = event.losses["level"]
             bar.set_postfix_str(
                 " ".join(f"L{k + 1}={v:.3g}" for k, v in enumerate(levels))
-                + f" lr={event.learning_rate:.2g}", refresh=False)
+                + f" lr={event.learning_rate:.2g}" + _time_left(event),
+                refresh=False)
             bar.update(1)
         elif event.kind in ("warning", "resumed"):
             tqdm.write(f"brushwork: {event.message}", file=sys.stderr)
@@ -401,7 +416,7 @@ def _train(args: argparse.Namespace) -> int:
             args.style, args.data, args.output, run_dir=args.run_dir, arch=args.arch,
             network=config_class.from_dict({**config_class().to_dict(), **overrides["network"]}),
             loss=LossConfig.from_dict({**base_loss.to_dict(), **overrides["loss"]}),
-            config=TrainConfig.from_dict({**TrainConfig().to_dict(), **overrides["train"]}),
+            config=TrainConfig.from_dict({**base_train.to_dict(), **overrides["train"]}),
             device=args.device, vgg_weights=args.vgg_weights, resume=args.resume,
             preview_photo=args.preview_photo, init_from=args.init_from, callback=report,
         )
@@ -481,18 +496,20 @@ def _eval(args: argparse.Namespace) -> int:
         began = time.perf_counter()
         scores = evaluator.score(image, photo)
         rows.append({"image": name, "style": scores.style, "content": scores.content,
+                     "structure": scores.structure,
                      "seconds": round(time.perf_counter() - began, 3)})
     if args.json:
         for row in rows:
             print(json.dumps(row))
         return 0
     scales = evaluator.scales
-    print("| image | " + " | ".join(f"style @{s}" for s in scales) + " | content |")
-    print("|---" * (len(scales) + 2) + "|")
+    print("| image | " + " | ".join(f"style @{s}" for s in scales) + " | content | structure |")
+    print("|---" * (len(scales) + 3) + "|")
     for row in rows:
         content = "-" if row["content"] is None else f"{row['content']:.4g}"
+        shape = "-" if row["structure"] is None else f"{row['structure']:.3f}"
         cells = " | ".join(f"{row['style'][s]:.4g}" for s in scales)
-        print(f"| {row['image']} | {cells} | {content} |")
+        print(f"| {row['image']} | {cells} | {content} | {shape} |")
     return 0
 
 
@@ -676,6 +693,16 @@ def build_parser() -> argparse.ArgumentParser:
     defaults_t, defaults_l = TrainConfig(), LossConfig()
     t.add_argument("--iterations", type=_positive_int, help=f"default {defaults_t.iterations}")
     t.add_argument("--crop-size", type=_positive_int, help=f"default {defaults_t.crop_size}")
+    t.add_argument("--photo-size", type=_positive_int, metavar="PX",
+                   help="short side each photo is scaled to before cropping (the pixel scale "
+                        f"strokes are learned at), default {defaults_t.photo_size}")
+    t.add_argument("--minutes", type=_non_negative_float,
+                   help="time budget: stop after this many minutes of training and write the "
+                        f"model (0: none, the iteration count decides), default "
+                        f"{defaults_t.minutes:g}")
+    t.add_argument("--paper", action="store_true",
+                   help="the paper's schedule: 10,000 iterations on 512 px crops (explicit "
+                        "flags still win)")
     t.add_argument("--learning-rate", "--lr", type=_positive_float,
                    help=f"default {defaults_t.learning_rate}")
     t.add_argument("--lr-decay", type=_positive_float, help=f"default {defaults_t.lr_decay}")
@@ -691,6 +718,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"long side of the artwork per level, default {defaults_l.style_sizes}")
     t.add_argument("--content-target", choices=("input", "photo"),
                    help=f"default {defaults_l.content_target!r}")
+    t.add_argument("--texture-normalisation", choices=("relative", "none"),
+                   help="weigh each texture layer by its error relative to the painting's "
+                        "Gram ('relative'), or sum the raw errors as the paper ('none'; "
+                        f"colour then barely counts), default "
+                        f"{defaults_l.texture_normalisation!r}")
     t.add_argument("--refine-widths", nargs="+", type=_positive_int, metavar="C",
                    help=f"refine subnet widths, default {NetworkConfig().refine}")
     t.add_argument("--match-mtnet", action="store_true",

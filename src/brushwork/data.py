@@ -35,17 +35,23 @@ class PhotoStream:
     """An endless, resumable stream of (1, 3, crop, crop) training crops in [0, 1].
 
     Each epoch visits every photo once in a fresh seeded permutation. A photo is scaled so its
-    short side equals the crop size (no photo is squashed), then a random square is cut out
-    and flipped left-right with probability 1/2 (ours: the paper only says "cropped ... and
-    resized to 512x512").
+    short side equals ``photo_size`` (no photo is squashed), then a random ``crop_size``
+    square is cut out and flipped left-right with probability 1/2 (ours: the paper only says
+    "cropped ... and resized to 512x512").
+
+    ``photo_size`` fixes the pixel scale the network learns its texture at, ``crop_size``
+    only how much of the photo one iteration sees: a 256 px crop of a photo scaled to 512
+    trains the texture scale of the paper's 512 px crops at a quarter of the cost. 0 (or
+    anything below the crop size) means the crop size, the behaviour before issue 14.
     """
 
     def __init__(
         self, files: list[Path], crop_size: int, seed: int,
-        on_warning: Callable[[str], None] | None = None,
+        on_warning: Callable[[str], None] | None = None, photo_size: int = 0,
     ) -> None:
         self.files = list(files)
         self.crop_size = crop_size
+        self.photo_size = max(photo_size, crop_size)
         self.on_warning = on_warning or (lambda message: None)
         self.order_rng = torch.Generator().manual_seed(seed)
         self.augment_rng = torch.Generator().manual_seed(seed + 1)
@@ -85,7 +91,7 @@ class PhotoStream:
     def _crop(self, photo: torch.Tensor) -> torch.Tensor:
         size = self.crop_size
         h, w = photo.shape[-2:]
-        scale = size / min(h, w)
+        scale = self.photo_size / min(h, w)
         new = (max(size, round(h * scale)), max(size, round(w * scale)))
         photo = F.interpolate(photo, size=new, mode="bilinear", align_corners=False,
                               antialias=scale < 1)

@@ -21,8 +21,10 @@ How the statistics are computed, cheapest first (``TiledRunner`` picks per piece
    activation in between fits the budget. A conv then runs tile by tile into a whole-image
    tensor, and the instance norm and ReLU after it run in place on that tensor, with its
    exact statistics. Each layer is computed once. Residual blocks and the MT-Net subnets,
-   whose forward is more than a chain, are taken apart by small splitters that repeat
-   their forward (``_SPLITTERS``; the tests compare against the real forward).
+   whose forward is more than a chain, are ``Composite`` modules (networks/blocks.py): their
+   forward is ``compose(x, run)`` with a plain ``run``, and the runner calls that same
+   ``compose`` with its own ``run``, so each child is run (and tiled) on its own while the
+   composition itself, whatever it is, is the network's. Nothing here knows what it does.
 3. Streamed statistics: where no activation in a stretch fits, the stretch runs as one
    tiled piece. For each norm layer in forward order, one pass runs the tiles up to that
    layer (the earlier layers already using their fixed whole-image statistics) and adds up
@@ -66,13 +68,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TypeGuard
 
 import torch
 from torch import nn
 
 from .errors import BrushworkError
-from .networks.blocks import ResidualBlock
-from .networks.multimodal import MultimodalSubnet, RefineSubnet, luminance
+from .networks.blocks import Composite
 
 GIB = 1024**3
 #: Cap of the automatic budget (ours): 4096x4096 output then stays under 3 GB resident on
@@ -400,7 +402,8 @@ def _moments(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
     total = t.new_zeros((n, c), dtype=torch.float64)
     squares = t.new_zeros((n, c), dtype=torch.float64)
     for top in range(0, h, rows):
-        chunk = t[:, :, top:top + rows].double()
+        # A copy even when t is float64 already: the squares are formed in place below.
+        chunk = t[:, :, top:top + rows].to(torch.float64, copy=True)
         total += chunk.sum(dim=(2, 3))
         squares += chunk.mul_(chunk).sum(dim=(2, 3))
     return total, squares, h * w
@@ -653,7 +656,10 @@ def _around(scale: Fraction, reach: int) -> Callable[[int, int], tuple[int, int]
 # ------------------------------------------------------------------------------------- runner
 
 
-Splitter = Callable[["TiledRunner", nn.Module, torch.Tensor, int], torch.Tensor]
+def _composite(module: nn.Module) -> TypeGuard[Composite]:
+    """Whether ``module(x)`` is ``module.compose(x, call)``, so that the runner may call
+    ``compose`` with its own ``run``; a subclass that overrides ``forward`` is opaque."""
+    return isinstance(module, Composite) and type(module).forward is Composite.forward
 
 
 class TiledRunner:
@@ -687,9 +693,8 @@ class TiledRunner:
         piece = self._piece((module,))
         if self.fits(piece.peak * piece.ratio(x.shape), held):
             return module(x)
-        splitter = _SPLITTERS.get(type(module))
-        if splitter is not None:
-            return splitter(self, module, x, held)
+        if _composite(module):  # its own forward, each child run within the budget
+            return module.compose(x, lambda child, t, kept: self.run(child, t, held + kept))
         layers = _flatten(module)
         if len(layers) > 1:
             return self._chain(layers, x, held)
@@ -800,7 +805,7 @@ class TiledRunner:
         if self.fits(piece.peak * ratio, held):
             return "untiled", piece.flops * ratio
         out_bytes = math.prod(shape_out) * item if shape_out else in_bytes
-        if len(segment) == 1 and type(segment[0]) in _SPLITTERS:
+        if len(segment) == 1 and _composite(segment[0]):
             room = self._room(held + in_bytes + out_bytes)
             return ("split", piece.flops * ratio) if room else None
         try:
@@ -907,45 +912,6 @@ class TiledRunner:
                 out[(..., *tile.placed(scale))] = y[(..., *tile.crop(scale))]
         assert out is not None
         return out
-
-
-# ---------------------------------------------------------------------------------- splitters
-# Each repeats its module's forward with the children run through the runner, so that the
-# children can be tiled separately; tests compare every one against the real forward.
-
-
-def _split_residual(
-    runner: TiledRunner, block: nn.Module, x: torch.Tensor, held: int
-) -> torch.Tensor:
-    return runner.run(block.body, x, held).add_(x)  # x + body(x)
-
-
-def _split_multimodal(
-    runner: TiledRunner, subnet: nn.Module, x: torch.Tensor, held: int
-) -> torch.Tensor:
-    rgb = runner.run(subnet.rgb_block, x, held)
-    lum = luminance(x)
-    l_features = runner.run(subnet.l_block, lum, held + x.nbytes + rgb.nbytes)
-    del lum
-    features = torch.cat([rgb, l_features], dim=1)
-    del rgb, l_features
-    return runner.run(subnet.conv_block, features, held + x.nbytes)
-
-
-def _split_refine(
-    runner: TiledRunner, subnet: nn.Module, x: torch.Tensor, held: int
-) -> torch.Tensor:
-    encoded = runner.run(subnet.encoder, x, held)
-    decoded = runner.run(subnet.decoder, encoded, held + x.nbytes)
-    del encoded
-    return decoded.add_(x)  # x + decoder(encoder(x))
-
-
-_SPLITTERS: dict[type, Splitter] = {
-    ResidualBlock: _split_residual,
-    MultimodalSubnet: _split_multimodal,
-    RefineSubnet: _split_refine,
-}
 
 
 def run_tiled(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -56,6 +57,9 @@ class TrainingEvent:
     losses: dict[str, Any] = field(default_factory=dict)
     learning_rate: float = 0.0
     seconds: float = 0.0
+    #: Training seconds so far, over resumes, and the time budget (0: none; TrainConfig.minutes).
+    elapsed: float = 0.0
+    budget: float = 0.0
 
 
 Callback = Callable[[TrainingEvent], None]
@@ -180,8 +184,10 @@ def train(
     config = config or TrainConfig()
     if config.iterations < 1 or config.crop_size < 32 or config.crop_size % 32:
         raise BrushworkError("iterations must be >= 1 and the crop size a multiple of 32")
-    if config.snapshot_every < 0 or config.texture_warmup < 0:
-        raise BrushworkError("--snapshot-every and --texture-warmup must be >= 0")
+    if config.snapshot_every < 0 or config.texture_warmup < 0 or config.photo_size < 0:
+        raise BrushworkError("--snapshot-every, --texture-warmup and --photo-size must be >= 0")
+    if not config.minutes >= 0:
+        raise BrushworkError("--minutes must be >= 0")
     if not output.parent.is_dir():
         raise BrushworkError(f"output folder does not exist: {output.parent}")
 
@@ -195,7 +201,12 @@ def train(
         network = state["network"]
         loss = LossConfig.from_dict(state["loss"])
         iterations = max(config.iterations, state["iteration"])
-        config = TrainConfig.from_dict({**state["train"], "iterations": iterations})
+        # Only the iteration count and the time budget may change on resume, and only up:
+        # a budget of 0 (none) on either side means none.
+        stored = float(state["train"].get("minutes", 0.0))
+        minutes = 0.0 if 0 in (stored, config.minutes) else max(stored, config.minutes)
+        config = TrainConfig.from_dict({**state["train"], "iterations": iterations,
+                                        "minutes": minutes})
         styles = state["styles"]
     elif (run_dir / "checkpoint.safetensors").exists():
         raise BrushworkError(
@@ -227,6 +238,7 @@ def train(
     photos = PhotoStream(
         files, config.crop_size, config.seed,
         on_warning=lambda message: emit(TrainingEvent("warning", 0, config.iterations, message)),
+        photo_size=config.photo_size,
     )
     style_tensors = _style_images(styles, len(sizes))
 
@@ -264,7 +276,7 @@ def train(
 
     # Previews at twice the crop: the test-time levels then run at the sizes the subnets are
     # trained at (style at crop/2, enhance at crop), as a user's 1024 px stylisation does.
-    preview = _preview_tensor(preview_photo, files, 2 * config.crop_size)
+    preview = _preview_tensor(preview_photo, files, 2 * photos.photo_size)
     style_record = [
         {"file": Path(p).name, "width": t.shape[-1], "height": t.shape[-2]}
         for p, t in zip(styles, style_tensors)
@@ -301,18 +313,23 @@ def train(
                     "or the texture weights, and --resume from the last checkpoint"
                 )
             record = _log_record(iteration, lr, value, levels, seconds)
+            ratio = adam_memory_ratio(optimizer)
+            if ratio is not None:
+                record["adam_ratio"] = round(ratio, 3)
             if scale < 1:
                 record["texture_scale"] = scale
             log.write(json.dumps(record) + "\n")
             log.flush()
             emit(TrainingEvent("iteration", iteration, config.iterations, losses=record,
-                               learning_rate=lr, seconds=seconds))
+                               learning_rate=lr, seconds=seconds, elapsed=elapsed,
+                               budget=60 * config.minutes))
+            out_of_time = bool(config.minutes) and elapsed >= 60 * config.minutes
             if iteration % config.preview_every == 0 or iteration == config.iterations:
                 path = _write_preview(net, preview, run_dir, iteration)
                 emit(TrainingEvent("preview", iteration, config.iterations, str(path)))
             snapshot_due = bool(config.snapshot_every) and iteration % config.snapshot_every == 0
             if (iteration % config.checkpoint_every == 0 or iteration == config.iterations
-                    or snapshot_due):
+                    or snapshot_due or out_of_time):
                 checkpoint(iteration)
             if snapshot_due:  # a model file exported from the checkpoint just written
                 snapshot = run_dir / "snapshots" / f"iter-{iteration:06d}.safetensors"
@@ -324,9 +341,42 @@ def train(
                     f"stopped at iteration {iteration}; checkpoint saved in {run_dir}: "
                     "run the same command with --resume to continue"
                 )
+            if out_of_time:
+                emit(TrainingEvent(
+                    "warning", iteration, config.iterations,
+                    f"the {config.minutes:g}-minute budget ran out at iteration {iteration} of "
+                    f"{config.iterations}; the model is written (--resume with a larger "
+                    "--minutes goes on)"))
+                if iteration % config.preview_every and iteration != config.iterations:
+                    _write_preview(net, preview, run_dir, iteration)
+                break
 
     export_model(run_dir, output)
     return output
+
+
+def adam_memory_ratio(optimizer: torch.optim.Optimizer) -> float | None:
+    """Median over parameter tensors of sqrt(v_hat) / RMS(gradient) after an Adam step.
+
+    Adam divides each step by sqrt(v_hat), its running estimate of the gradient's size. When it
+    matches today's gradient the ratio is ~1 and the step is ~the learning rate; a ratio of
+    ~1,000 means Adam still remembers a start-up spike and steps ~1,000x too short (the stall
+    of issue 14, docs/training-stall.md). Logged every iteration as ``adam_ratio``; None for
+    other optimisers or before the first step.
+    """
+    ratios = []
+    for group in optimizer.param_groups:
+        beta2 = group.get("betas", (0.0, 0.0))[1]
+        for p in group["params"]:
+            state = optimizer.state.get(p, {})
+            if p.grad is None or "exp_avg_sq" not in state:
+                continue
+            step = float(state["step"])
+            v_hat = state["exp_avg_sq"] / (1 - beta2**step)
+            grad = float(p.grad.float().pow(2).mean().sqrt())
+            if grad > 0:
+                ratios.append(float(v_hat.sqrt().mean()) / grad)
+    return statistics.median(ratios) if ratios else None
 
 
 def texture_scale(iteration: int, warmup: int) -> float:

@@ -11,6 +11,7 @@ subnet k <= i. Only the *targets* are constants.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,8 +19,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..hyper_parameters import CONTENT_LAYER, TEXTURE_LAYERS, LossConfig
+from ..hyper_parameters import (
+    CONTENT_LAYER,
+    RELATIVE_TEXTURE_UNIT,
+    TEXTURE_LAYERS,
+    LossConfig,
+)
 from .vgg import VGG19Features
+
+
+def full_precision(tensor: torch.Tensor) -> contextlib.AbstractContextManager:
+    """Autocast switched off on ``tensor``'s device, so what runs inside stays float32.
+
+    Under bf16 autocast ``torch.bmm`` re-casts its inputs to bf16 even after ``.float()``
+    (GUIDE 5): a Gram "in float32" was in fact summed in bf16, with up to 0.33% relative
+    error, which is the size of the differences the loss must resolve near its targets.
+    """
+    return torch.autocast(device_type=tensor.device.type, enabled=False)
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -29,26 +45,46 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     serves a 256 and a 1024 px target. float32 because bf16 sums of H*W products lose digits.
     """
     n, c, h, w = features.shape
-    flat = features.reshape(n, c, h * w).float()
-    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+    with full_precision(features):
+        flat = features.reshape(n, c, h * w).float()
+        return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
 
 
 def content_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Eq. 2 as a mean squared error between feature maps."""
-    return F.mse_loss(output.float(), target.float())
+    """Eq. 2 as a mean squared error between feature maps, in float32."""
+    with full_precision(output):
+        return F.mse_loss(output.float(), target.float())
 
 
 def texture_loss(
-    output_grams: Sequence[torch.Tensor], target_grams: Sequence[torch.Tensor]
+    output_grams: Sequence[torch.Tensor], target_grams: Sequence[torch.Tensor],
+    layer_scales: Sequence[float] | None = None,
 ) -> torch.Tensor:
-    """Eq. 4: sum over layers of the mean squared Gram difference.
+    """Eq. 4: sum over layers of the mean squared Gram difference, in float32.
 
-    Target Grams have batch size 1 and broadcast over the output batch.
+    Each layer's term is multiplied by its ``layer_scales`` entry when given (see
+    ``relative_layer_scales``). Target Grams have batch size 1 and broadcast over the batch.
     """
-    total = output_grams[0].new_zeros(())
-    for out, target in zip(output_grams, target_grams):
-        total = total + F.mse_loss(out, target.expand_as(out))
+    total = output_grams[0].new_zeros((), dtype=torch.float32)
+    scales = layer_scales or [1.0] * len(target_grams)
+    with full_precision(total):
+        for out, target, scale in zip(output_grams, target_grams, scales):
+            total = total + scale * F.mse_loss(out.float(), target.float().expand_as(out))
     return total
+
+
+def relative_layer_scales(target_grams: Sequence[torch.Tensor]) -> list[float]:
+    """Per-layer multipliers that turn each layer's Gram error into a relative one.
+
+    ``RELATIVE_TEXTURE_UNIT / mean(target**2)``: every layer then counts by how far its Gram
+    is from the painting's *in proportion to that Gram*. Summed raw, the layers differ by three
+    orders of magnitude on 0-255 Caffe-convention VGG features (Starry Night at 256 px: mean
+    squared Gram 539 at relu1_1, 9.5e5 at relu4_1), so relu4_1 was ~97% of the texture loss
+    and relu1_1, the layer that carries colour, 0.03%: networks matched the painting's strokes
+    but never its palette (docs/training-stall.md, "The missing palette").
+    """
+    return [RELATIVE_TEXTURE_UNIT / max(float(torch.mean(g.float() ** 2)), 1e-12)
+            for g in target_grams]
 
 
 @dataclass
@@ -93,6 +129,13 @@ class HierarchicalLoss(nn.Module):
             for style, size in zip(styles, config.style_sizes):
                 features = vgg(resize_long_side(style.float(), size))
                 self.target_grams.append([gram(features[layer]) for layer in TEXTURE_LAYERS])
+        if config.texture_normalisation not in ("relative", "none"):
+            raise ValueError(f"texture normalisation must be 'relative' or 'none', not "
+                             f"{config.texture_normalisation!r}")
+        #: Per level, each texture layer's multiplier (LossConfig.texture_normalisation).
+        self.layer_scales: list[list[float] | None] = [
+            relative_layer_scales(grams) if config.texture_normalisation == "relative" else None
+            for grams in self.target_grams]
 
     def to(self, *args, **kwargs):  # type: ignore[override]
         module = super().to(*args, **kwargs)
@@ -132,7 +175,7 @@ class HierarchicalLoss(nn.Module):
                                                             target_features)
             grams = [gram(features[layer]) for layer in TEXTURE_LAYERS]
             texture = (texture_scale * cfg.texture_weights[k]
-                       * texture_loss(grams, self.target_grams[k]))
+                       * texture_loss(grams, self.target_grams[k], self.layer_scales[k]))
             level = LevelLoss(content, texture)
             levels.append(level)
             total = total + cfg.level_weights[k] * level.total

@@ -23,8 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..hyper_parameters import JohnsonConfig, NetworkConfig, SingularConfig, TextureNetConfig
-from .blocks import Conv, ResizeConv, downsampling_branch
+from ..hyper_parameters import (
+    PAINTER_START_VALUE,
+    JohnsonConfig,
+    NetworkConfig,
+    SingularConfig,
+    TextureNetConfig,
+)
+from .blocks import Conv, ResizeConv, downsampling_branch, start_output_layer
 from .multimodal import MTNet, MultimodalSubnet, resize
 
 Size = tuple[int, int]
@@ -89,6 +95,7 @@ class JohnsonNet(SingleLevelNet):
             *(ResizeConv(wide, narrow) for wide, narrow in itertools.pairwise(widths[::-1])),
             Conv(widths[0], 3, 9, norm=False, relu=False),
         )
+        start_output_layer(self.decoder[-1], PAINTER_START_VALUE)  # as MT-Net's subnets
 
     def generate(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))
@@ -149,6 +156,7 @@ class TextureNet(SingleLevelNet):
         self.branches = nn.ModuleList(_texture_block(3, width) for _ in range(scales))
         self.joins = nn.ModuleList(_Join(k * width, width) for k in range(1, scales))
         self.output = Conv(scales * width, 3, 1, norm=False, relu=False)
+        start_output_layer(self.output, PAINTER_START_VALUE)  # as MT-Net's subnets
 
     def generate(self, x: torch.Tensor) -> torch.Tensor:
         factors = [2**k for k in reversed(range(self.config.scales))]

@@ -3,14 +3,27 @@
 All convolutions use reflection padding: zero padding makes the network see a dark frame
 around every image and paints visible borders (GUIDE 5). Every non-residual convolution is
 followed by instance normalisation (Ulyanov et al. 2016) and ReLU, except the output layer.
+
+Modules whose forward is more than a chain of layers (the residual block, MT-Net's subnets)
+are ``Composite``: their forward is written once, in ``compose``, with every child run
+through a function it is given. The plain forward gives ``call``; the tiler
+(``brushwork.tiling``) gives its own, which runs each child within a memory budget.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import torch
 from torch import nn
+
+from ..hyper_parameters import OUTPUT_INIT_GAIN
+
+#: How a ``Composite`` runs a child: ``run(child, x, held)`` -> ``child(x)``. ``held``: bytes
+#: of the other tensors the composite keeps alive meanwhile (its own input, unless ``x`` is
+#: that), which a runner under a memory budget must leave room for; ``call`` ignores it.
+Run = Callable[[nn.Module, torch.Tensor, int], torch.Tensor]
 
 
 class Conv(nn.Sequential):
@@ -31,7 +44,46 @@ class Conv(nn.Sequential):
         super().__init__(*layers)
 
 
-class ResidualBlock(nn.Module):
+def call(child: nn.Module, x: torch.Tensor, held: int = 0) -> torch.Tensor:
+    """The plain ``Run``: ``child(x)``, whatever the memory."""
+    return child(x)
+
+
+class Composite(nn.Module):
+    """A module whose forward is ``compose(x, call)``.
+
+    Subclasses define ``compose`` (not ``forward``), running each child through ``run`` and
+    dropping what they no longer need before the next child runs (``del``), so a runner can
+    keep big images within a budget. The tiler calls ``compose`` with its own ``run``, so the
+    plain and the tiled forward are one piece of code: a change of composition (in this
+    package or in a subclass) needs no change there. A subclass that overrides ``forward``
+    is run by the tiler as an opaque module instead (exact too, only slower).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.compose(x, call)
+
+    def compose(self, x: torch.Tensor, run: Run) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def add_input(output: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``output + x``, the identity connection: in place into ``output`` where that is safe.
+
+    In place saves a whole-image tensor at inference (a 4096 px float32 RGB image is 200 MB,
+    a residual block's activation many times that). It is safe when no autograd graph can
+    need ``output`` as it was (training keeps the out-of-place add) and ``output`` is not
+    ``x``'s memory (a child that returns its input, or a view of it).
+    """
+    in_place = (
+        not (torch.is_grad_enabled() and (output.requires_grad or x.requires_grad))
+        and output.shape == x.shape and output.dtype == x.dtype
+        and output.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
+    )
+    return output.add_(x) if in_place else output + x
+
+
+class ResidualBlock(Composite):
     """conv-IN-ReLU-conv-IN plus the identity (He et al. 2016, as used by Johnson et al.)."""
 
     def __init__(self, channels: int) -> None:
@@ -41,8 +93,8 @@ class ResidualBlock(nn.Module):
             Conv(channels, channels, 3, relu=False),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+    def compose(self, x: torch.Tensor, run: Run) -> torch.Tensor:
+        return add_input(run(self.body, x, 0), x)  # x + body(x)
 
 
 class ResizeConv(nn.Sequential):
@@ -89,3 +141,24 @@ def upsampling_head(
         channels = width
     layers.append(Conv(channels, 3, 3, norm=False, relu=False))
     return nn.Sequential(*layers)
+
+
+def start_output_layer(layer: nn.Module, bias: float) -> None:
+    """Make an output layer start from an almost constant picture (``bias`` everywhere).
+
+    With PyTorch's default initialisation the RGB output conv paints high-contrast noise at
+    iteration 1 (std ~0.4, values -1.7..2.7); VGG scores that as enormously far from every
+    target, the first gradients are ~1,000x the later ones, and Adam's second moment
+    (beta2 = 0.999) remembers them for thousands of iterations, so every later step is a
+    small fraction of the learning rate (issue 14, docs/training-stall.md). Shrinking the
+    weights by ``OUTPUT_INIT_GAIN`` and starting from a constant removes the spike; the
+    layer still receives full gradients, so it learns at once.
+    """
+    convs = [m for m in layer.modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ValueError("the output layer has no convolution")
+    conv = convs[-1]
+    with torch.no_grad():
+        conv.weight.mul_(OUTPUT_INIT_GAIN)
+        if conv.bias is not None:
+            conv.bias.fill_(bias)

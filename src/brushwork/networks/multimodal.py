@@ -23,8 +23,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..hyper_parameters import LUMA_WEIGHTS, SIZE_MULTIPLE, NetworkConfig
-from .blocks import downsampling_branch, upsampling_head
+from ..hyper_parameters import (
+    LUMA_WEIGHTS,
+    PAINTER_START_VALUE,
+    RESIDUAL_START_VALUE,
+    SIZE_MULTIPLE,
+    NetworkConfig,
+)
+from .blocks import (
+    Composite,
+    Run,
+    add_input,
+    downsampling_branch,
+    start_output_layer,
+    upsampling_head,
+)
 
 Size = tuple[int, int]
 
@@ -51,7 +64,7 @@ def resize(image: torch.Tensor, size: Size) -> torch.Tensor:
     return resized.to(image.dtype)
 
 
-class MultimodalSubnet(nn.Module):
+class MultimodalSubnet(Composite):
     """RGB-Block + L-Block joined by a Conv-Block: the style and enhance subnets."""
 
     def __init__(self, rgb_widths: tuple[int, ...], l_widths: tuple[int, ...], blocks: int):
@@ -62,25 +75,35 @@ class MultimodalSubnet(nn.Module):
         self.l_block = downsampling_branch(1, l_widths, blocks)
         joined = rgb_widths[-1] + l_widths[-1]
         self.conv_block = upsampling_head(joined, rgb_widths, blocks)
+        start_output_layer(self.conv_block[-1], PAINTER_START_VALUE)
         #: Sides must be multiples of this for the stride-2 convs to halve exactly.
         self.size_multiple = 2 ** (len(rgb_widths) - 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = torch.cat([self.rgb_block(x), self.l_block(luminance(x))], dim=1)
-        return self.conv_block(features)
+    def compose(self, x: torch.Tensor, run: Run) -> torch.Tensor:
+        rgb = run(self.rgb_block, x, 0)
+        lum = luminance(x)
+        l_features = run(self.l_block, lum, x.nbytes + rgb.nbytes)
+        del lum
+        features = torch.cat([rgb, l_features], dim=1)
+        del rgb, l_features  # the branches' outputs are copied into features
+        return run(self.conv_block, features, x.nbytes)
 
 
-class RefineSubnet(nn.Module):
+class RefineSubnet(Composite):
     """Shallow encoder-decoder with an identity connection from its input to its output."""
 
     def __init__(self, widths: tuple[int, ...], blocks: int):
         super().__init__()
         self.encoder = downsampling_branch(3, widths, 0)
         self.decoder = upsampling_head(widths[-1], widths, blocks)
+        start_output_layer(self.decoder[-1], RESIDUAL_START_VALUE)
         self.size_multiple = 2 ** (len(widths) - 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.decoder(self.encoder(x))
+    def compose(self, x: torch.Tensor, run: Run) -> torch.Tensor:
+        encoded = run(self.encoder, x, 0)
+        decoded = run(self.decoder, encoded, x.nbytes)
+        del encoded
+        return add_input(decoded, x)  # x + decoder(encoder(x))
 
 
 class MTNet(nn.Module):

@@ -1,0 +1,107 @@
+"""Is the painting's palette within the loss's reach? A probe on a trained model (issue 14).
+
+    python experiments/palette_probe.py MODEL [--style ART] [--photos 10] [--size 256]
+
+A model that keeps the photo but paints it in one tone (Starry Night in teal, without its
+yellows) could be there for two reasons: the loss prefers that tone (the content term pulls the
+colours towards the photo's harder than the texture term pulls them towards the painting's), or
+the loss would prefer the painting's palette but training has not found it yet. The probe tells
+which, without training: it takes the model's output y on held-back photos and the same output
+recoloured to the painting's colour statistics, y' (mean and covariance of RGB matched; shapes
+and strokes untouched), and scores both with the training loss of level 1 (relu4_2 content
+against the photo, Gram texture against the painting, both at ``--size``, the level's weights).
+If y' has a clearly lower total loss, the palette is within reach and the loss wants it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common
+
+from brushwork.api import load_model
+from brushwork.hyper_parameters import CONTENT_LAYER, TEXTURE_LAYERS, LossConfig
+from brushwork.images import load_image, to_tensor
+from brushwork.losses.perceptual import content_loss, gram, resize_long_side, texture_loss
+from brushwork.losses.vgg import build_vgg
+
+
+def colour_statistics(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    pixels = image[0].reshape(3, -1).double()
+    mean = pixels.mean(dim=1, keepdim=True)
+    centred = pixels - mean
+    return mean, centred @ centred.T / centred.shape[1]
+
+
+def matrix_power(covariance: torch.Tensor, power: float) -> torch.Tensor:
+    values, vectors = torch.linalg.eigh(covariance + 1e-6 * torch.eye(3, dtype=covariance.dtype))
+    return vectors @ torch.diag(values.clamp_min(1e-8) ** power) @ vectors.T
+
+
+def recolour(image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``image`` with the mean and covariance of ``target``'s RGB (a linear map per pixel)."""
+    mean, cov = colour_statistics(image)
+    target_mean, target_cov = colour_statistics(target)
+    transform = matrix_power(target_cov, 0.5) @ matrix_power(cov, -0.5)
+    pixels = image[0].reshape(3, -1).double()
+    mapped = transform @ (pixels - mean) + target_mean
+    return mapped.reshape(image.shape).float().clamp(0, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model")
+    parser.add_argument("--style", type=Path,
+                        default=common.DEFAULT_STYLES / "starry-night.jpg")
+    parser.add_argument("--photos", type=int, default=10)
+    parser.add_argument("--size", type=int, default=256)
+    args = parser.parse_args(argv)
+    torch.set_grad_enabled(False)
+    loss = LossConfig()
+    alpha, beta = loss.content_weights[0], loss.texture_weights[0]
+    vgg = build_vgg((*TEXTURE_LAYERS, CONTENT_LAYER))
+    art = to_tensor(load_image(args.style))
+    art_small = resize_long_side(art, args.size)
+    target_grams = [gram(f) for f in (vgg(art_small)[layer] for layer in TEXTURE_LAYERS)]
+    model = load_model(args.model)
+    rows = []
+    for path in common.held_out_photos(common.DEFAULT_HELD_OUT, common.DEFAULT_PHOTOS,
+                                       args.photos):
+        image = load_image(path)
+        photo = resize_long_side(to_tensor(image), args.size)
+        output = resize_long_side(to_tensor(model.stylize(image, 4 * args.size)), args.size)
+        photo_content = vgg(photo)[CONTENT_LAYER]
+        row = {}
+        for name, y in (("model", output), ("recoloured", recolour(output, art))):
+            features = vgg(y)
+            content = alpha * float(content_loss(features[CONTENT_LAYER], photo_content))
+            texture = beta * float(texture_loss([gram(features[layer])
+                                                 for layer in TEXTURE_LAYERS], target_grams))
+            layer1 = float(torch.mean((gram(features["relu1_1"]) - target_grams[0]) ** 2))
+            row[name] = (content, texture, layer1)
+        rows.append(row)
+        common.log(f"{path.name}: " + "; ".join(
+            f"{n} content {c:.3g} texture {t:.3g} (relu1_1 {g:.3g})" for n, (c, t, g) in
+            row.items()))
+    print(f"{args.model}, painting {args.style.name}, {len(rows)} held-back photos at "
+          f"{args.size} px, level-1 weights alpha {alpha}, beta {beta}; medians:")
+    print("| output | content | texture | relu1_1 Gram | total |\n|---|---|---|---|---|")
+    for name in ("model", "recoloured"):
+        c, t, g = (statistics.median(r[name][i] for r in rows) for i in range(3))
+        total = statistics.median(r[name][0] + r[name][1] for r in rows)
+        print(f"| {name} | {c:.3g} | {t:.3g} | {g:.3g} | {total:.3g} |")
+    better = sum(r["recoloured"][0] + r["recoloured"][1] < r["model"][0] + r["model"][1]
+                 for r in rows)
+    print(f"recoloured has the lower total loss on {better}/{len(rows)} photos")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

