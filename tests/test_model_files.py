@@ -7,9 +7,12 @@ any other exception type through as a test error), and nothing is ever unpickled
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import pickle
 import random
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -462,3 +465,242 @@ def test_a_header_length_whose_first_byte_is_0x80_is_not_taken_for_a_pickle(
         pytest.fail("no padding gave a header length of 128 mod 256")
     tensors, _ = read_model_file(path)
     assert set(tensors) == set(tiny_network.state_dict())
+
+
+# ------------------------------------------------------- hostile architectures (issue 18)
+#
+# A model file's header says what network to build. Before issue 18 it was built at whatever
+# size it asked for, before the weights were looked at: a 168-byte file asking for
+# ``style_rgb: [32, 64, 1536]`` allocated ~1 GB. Every file below is refused, through
+# ``load_model`` (what the CLI and the server call too), with the process's peak memory
+# rising by less than ``HOSTILE_RSS_BOUND`` (measured: the peak RSS is reset first).
+
+#: Peak RSS growth allowed while a hostile file is refused (the issue's acceptance bound).
+HOSTILE_RSS_BOUND = 50 * 2**20
+WIDE = [512] * 6  # every width and count at its bound: allowed field by field, huge in all
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+#: What each refusal must say: the field out of range, not a number, too many widths, a network
+#: too large in all, or nesting.
+RANGE, WHOLE, COUNT, SIZE, NEST = ("outside the range", "whole number", "widths; Brushwork "
+                                   "builds", "parameters", "nested")
+#: case -> (what the refusal says, architecture, network configuration)
+HOSTILE = {
+    # MT-Net (the issue's file first)
+    "mtnet style_rgb [32, 64, 1536]": (RANGE, "mtnet", {"style_rgb": [32, 64, 1536]}),
+    "mtnet enhance_rgb a width of 100,000": (RANGE, "mtnet",
+                                             {"enhance_rgb": [32, 64, 128, 100_000]}),
+    "mtnet refine a width of 1e9": (RANGE, "mtnet", {"refine": [10**9, 4, 4]}),
+    "mtnet a width of 2**64": (RANGE, "mtnet", {"refine": [2**64, 4, 4]}),
+    "mtnet a 400-digit width": (RANGE, "mtnet", {"refine": [10**400, 4, 4]}),
+    "mtnet a million residual blocks": (RANGE, "mtnet", {"residual_blocks": 10**6}),
+    "mtnet 1e12 residual blocks": (RANGE, "mtnet", {"residual_blocks": 10**12}),
+    "mtnet residual blocks as a float": (WHOLE, "mtnet", {"residual_blocks": 1e9}),
+    "mtnet residual blocks true": (WHOLE, "mtnet", {"residual_blocks": True}),
+    "mtnet 1,000 widths per branch": (COUNT, "mtnet", {"style_rgb": [4] * 1000,
+                                                       "style_l": [2] * 1000}),
+    "mtnet 64 downsamplings": (COUNT, "mtnet", {"refine": [4] * 64}),
+    "mtnet every field at its bound": (SIZE, "mtnet", {
+        "style_rgb": WIDE, "style_l": WIDE, "enhance_rgb": WIDE, "enhance_l": WIDE,
+        "refine": WIDE, "residual_blocks": 16}),
+    "mtnet a width nested 500 deep": (NEST, "mtnet",
+                                      {"style_rgb": [_nested(500), 64, 128]}),
+    # the baselines
+    "johnson a width of a million": (RANGE, "johnson", {"widths": [32, 64, 10**6]}),
+    "johnson ten million residual blocks": (RANGE, "johnson", {"residual_blocks": 10**7}),
+    "johnson 64 widths": (COUNT, "johnson", {"widths": [8] * 64}),
+    "johnson 512-wide with 16 blocks": (SIZE, "johnson", {"widths": WIDE[:3],
+                                                          "residual_blocks": 16}),
+    "texture-net a million scales": (RANGE, "texture-net", {"scales": 10**6}),
+    "texture-net 64 scales": (RANGE, "texture-net", {"scales": 64}),
+    "texture-net width a million": (RANGE, "texture-net", {"width": 10**6}),
+    "texture-net 8 scales of width 512": (SIZE, "texture-net", {"scales": 8, "width": 512}),
+    "singular style_rgb 8192": (RANGE, "singular", {"style_rgb": [8192, 8192, 8192],
+                                                    "style_l": [2, 4, 4]}),
+    "singular a million residual blocks": (RANGE, "singular", {"residual_blocks": 10**6}),
+    "ds-net refine 65536": (RANGE, "ds-net", {"refine": [65536, 4, 4]}),
+    "ds-net every field at its bound": (SIZE, "ds-net", {
+        "style_rgb": WIDE, "style_l": WIDE, "enhance_rgb": WIDE, "enhance_l": WIDE,
+        "refine": WIDE, "residual_blocks": 16}),
+}
+
+
+def _status_bytes(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    raise LookupError(key)
+
+
+def peak_growth(action) -> int:
+    """Bytes by which the process's peak RSS rises above its RSS before ``action()``.
+
+    Writing 5 to /proc/self/clear_refs resets the peak (VmHWM) to the current RSS (Linux
+    4.0+); where that is not possible, the RSS after ``action`` is compared instead.
+    """
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs Linux's /proc to measure memory")
+    gc.collect()
+    before = _status_bytes("VmRSS")
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        key = "VmHWM"
+    except OSError:
+        key = "VmRSS"
+    action()
+    return _status_bytes(key) - before
+
+
+def hostile_file(path: Path, document_text: str, tensors: dict | None = None) -> Path:
+    """A model file whose brushwork metadata is ``document_text`` (a few hundred bytes)."""
+    path.write_bytes(save_safetensors_bytes(tensors or {},
+                                            metadata={"brushwork": document_text}))
+    return path
+
+
+def test_there_are_at_least_20_hostile_architectures():
+    assert len(HOSTILE) >= 20
+
+
+@dataclass
+class HostileOutcome:
+    """What loading one of the HOSTILE files did (for the test and for the report)."""
+
+    case: str
+    file_bytes: int
+    message: str  # the refusal ("" if it loaded)
+    growth: int  # peak RSS growth, bytes
+    seconds: float
+
+    def problems(self) -> list[str]:
+        reason = HOSTILE[self.case][0]
+        found = []
+        if not self.message:
+            found.append("loaded")
+        elif reason not in self.message:
+            found.append(f"refused for another reason than {reason!r}")
+        if "\n" in self.message or len(self.message) > 400:
+            found.append("not a short one-line message")
+        if self.growth >= HOSTILE_RSS_BOUND:
+            found.append(f"peak RSS rose by {self.growth / 2**20:.0f} MiB")
+        if self.seconds >= 10:
+            found.append(f"took {self.seconds:.1f} s")
+        return found
+
+
+def refuse_hostile(case: str, folder: Path) -> HostileOutcome:
+    """Write ``HOSTILE[case]`` as a model file in ``folder`` and load it with ``load_model``
+    (what the CLI and the server call), measuring the process's peak memory."""
+    _, arch, network = HOSTILE[case]
+    doc = {"format_version": FORMAT_VERSION, "architecture": arch, "network": network}
+    path = hostile_file(folder / "hostile.safetensors", json.dumps(doc))
+    messages: list[str] = []
+
+    def attempt() -> None:
+        try:
+            load_model(path, device="cpu")
+            messages.append("")
+        except BrushworkError as error:
+            messages.append(str(error).replace(str(path), "FILE"))
+
+    began = time.monotonic()
+    growth = peak_growth(attempt)
+    return HostileOutcome(case, path.stat().st_size, messages[0], growth,
+                          time.monotonic() - began)
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_a_hostile_architecture_is_refused_without_allocating(tmp_path, tiny_model_file, case):
+    load_model(tiny_model_file, device="cpu")  # warm up: imports, first allocations
+    outcome = refuse_hostile(case, tmp_path)
+    assert outcome.file_bytes < 8192  # a few hundred bytes asking for gigabytes
+    assert not outcome.problems(), (outcome.problems(), outcome.message)
+
+
+@pytest.mark.parametrize("where", ["metadata", "header", "network config"])
+def test_a_deeply_nested_header_is_refused(tmp_path, where):
+    """Issue 18: JSON nested ~100,000 deep was a RecursionError (a 500 from the server)."""
+    deep = "[" * 100_000 + "]" * 100_000
+    path = tmp_path / "nested.safetensors"
+    if where == "metadata":
+        hostile_file(path, deep)
+    elif where == "header":
+        header = ('{"__metadata__": {"brushwork": "{}"}, "x": ' + deep + "}").encode()
+        write_header(path, header)
+    else:
+        hostile_file(path, '{"format_version": 1, "architecture": "mtnet", "network": '
+                           '{"style_rgb": ' + deep + "}}")
+    growth = peak_growth(lambda: refuse(path))
+    assert growth < HOSTILE_RSS_BOUND
+    with pytest.raises(BrushworkError, match=r"nested|not a valid"):
+        read_model_file(path)
+
+
+def test_metadata_nested_deeper_than_the_bound_is_refused(tmp_path, tiny_network,
+                                                          tiny_metadata):
+    from brushwork.model_files import MAX_METADATA_DEPTH
+
+    path = write_raw(tmp_path / "deep.safetensors", fp16_state(tiny_network),
+                     document(tiny_metadata, note=_nested(MAX_METADATA_DEPTH + 1)))
+    refuse(path, match="nested")
+    shallow = write_raw(tmp_path / "ok.safetensors", fp16_state(tiny_network),
+                        document(tiny_metadata, note=_nested(MAX_METADATA_DEPTH - 2)))
+    load_model(shallow, device="cpu")
+
+
+def test_an_architecture_within_bounds_is_checked_against_the_weights_before_it_is_built(
+        tmp_path, tiny_network, tiny_metadata, monkeypatch):
+    """A plausible configuration with the wrong weights is refused from the plan (meta
+    device): the real network is never built."""
+    import brushwork.model_files as model_files
+
+    built = []
+    real = model_files.build_network
+    monkeypatch.setattr(model_files, "build_network",
+                        lambda *a, **k: built.append(a) or real(*a, **k))
+    config = {**tiny_metadata["network"], "refine": [256, 256, 256], "residual_blocks": 8}
+    path = write_raw(tmp_path / "m.safetensors", fp16_state(tiny_network),
+                     document(tiny_metadata, network=config))
+    refuse(path, match="weights do not match|shape")
+    assert built == []
+
+
+def test_a_long_architecture_name_is_quoted_short(tmp_path):
+    doc = {"format_version": FORMAT_VERSION, "architecture": "x" * 1_000_000}
+    path = hostile_file(tmp_path / "long.safetensors", json.dumps(doc))
+    error = refuse(path, match="unknown architecture")
+    assert len(str(error)) < 400 and "1,000,000 characters" in str(error)
+
+
+def test_the_bounds_admit_every_network_a_recipe_trains():
+    """The bounds are the trainer's ranges with a margin: every built-in configuration,
+    Fig. 6's deepened singular net included, is planned and built."""
+    from brushwork.hyper_parameters import SingularConfig
+    from brushwork.networks import ARCHITECTURES, MAX_PARAMETERS, plan_network
+
+    for arch, (_, config_class) in ARCHITECTURES.items():
+        plan = plan_network(arch, config_class().to_dict())
+        assert 0 < sum(p.numel() for p in plan.parameters()) < MAX_PARAMETERS / 4
+    plan_network("singular", SingularConfig.matching_mtnet().to_dict())
+
+
+def test_the_cli_refuses_the_issues_file_in_one_line(tmp_path, capsys, sample_photo):
+    from brushwork.cli import main
+
+    doc = {"format_version": FORMAT_VERSION, "architecture": "mtnet",
+           "network": {"style_rgb": [32, 64, 1536]}}
+    path = hostile_file(tmp_path / "hostile.safetensors", json.dumps(doc))
+    code: list[int] = []
+    growth = peak_growth(lambda: code.append(main(
+        ["stylize", str(sample_photo), "--model", str(path), "-o", str(tmp_path / "o.jpg"),
+         "--device", "cpu", "--quiet"])))
+    err = capsys.readouterr().err
+    assert code == [1] and len(err.splitlines()) == 1 and "1536" in err, err
+    assert growth < HOSTILE_RSS_BOUND

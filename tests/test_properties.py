@@ -275,8 +275,8 @@ def test_http_parameters_are_200_or_422_json(builtin_styles, sample_photo, field
     from brushwork.server import ServerSettings, create_app
 
     app = create_app(ServerSettings(device="cpu", precision="float32", max_size=48))
-    with torch.random.fork_rng(devices=[]), TestClient(app,
-                                                       raise_server_exceptions=False) as client:
+    with torch.random.fork_rng(devices=[]), TestClient(
+            app, base_url="http://localhost", raise_server_exceptions=False) as client:
         data = {"size": "32", field: text}
         response = client.post("/v1/stylize", data=data,
                                files={"file": (sample_photo.name, sample_photo.read_bytes())})

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -53,9 +54,12 @@ def no_builtin_styles(tmp_path: Path, monkeypatch) -> Path:
     return folder
 
 
-def make_client(**settings) -> TestClient:
+def make_client(base_url: str = "http://localhost", **settings) -> TestClient:
+    """A client of a fresh app; it asks for ``localhost`` (the server refuses TestClient's
+    default Host, "testserver", as it refuses any name that is not its own)."""
     options = {"device": "cpu", "precision": "float32", **settings}
-    return TestClient(create_app(ServerSettings(**options)), raise_server_exceptions=False)
+    return TestClient(create_app(ServerSettings(**options)), base_url=base_url,
+                      raise_server_exceptions=False)
 
 
 @pytest.fixture
@@ -555,7 +559,7 @@ def test_brushwork_serve_answers_on_loopback(tiny_model_file, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "brushwork.cli", "serve", "--port", str(port), "--model",
-         str(tiny_model_file), "--device", "cpu"],
+         str(tiny_model_file), "--device", "cpu", "--header-timeout", "1"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 90
@@ -571,6 +575,21 @@ def test_brushwork_serve_answers_on_loopback(tiny_model_file, tmp_path):
                 time.sleep(0.3)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as answer:
             assert b"Brushwork" in answer.read()
+        # issue 18, on a real socket: another Host name is refused (DNS rebinding) ...
+        rebound = urllib.request.Request(f"http://127.0.0.1:{port}/v1/styles",
+                                         headers={"Host": f"evil.example:{port}"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(rebound, timeout=5)
+        assert refused.value.code == 403
+        assert "DNS rebinding" in json.load(refused.value)["detail"]
+        # ... and a client that stalls in its headers is cut off (--header-timeout 1)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as stalled:
+            stalled.sendall(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            began = time.monotonic()
+            reply = stalled.recv(4096)
+            assert reply.startswith(b"HTTP/1.1 408"), reply
+            assert stalled.recv(4096) == b""  # closed
+            assert time.monotonic() - began < 5
     finally:
         process.terminate()
         _, err = process.communicate(timeout=30)

@@ -297,7 +297,8 @@ def test_a_request_over_the_timeout_gets_503_json(builtin_styles, sample_photo):
     from brushwork.server import ServerSettings, create_app
 
     settings = ServerSettings(device="cpu", precision="float32", request_timeout=0.3)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with TestClient(create_app(settings), base_url="http://localhost",
+                    raise_server_exceptions=False) as client:
         files = {"file": (sample_photo.name, sample_photo.read_bytes())}
         slow = client.post("/v1/stylize", files=files, data={"size": "2048"})
         assert slow.status_code == 503, slow.text

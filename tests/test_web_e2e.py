@@ -12,12 +12,15 @@ with a message saying how to install it.
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import os
 import shutil
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,6 +46,10 @@ CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ]
+#: Chromium's own guard against public pages reaching loopback, off (a test of the server's).
+NO_PRIVATE_NETWORK_ACCESS = (
+    "--disable-features=BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights,"
+    "PrivateNetworkAccessRespectPreflightResults,LocalNetworkAccessChecks",)
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 TIMEOUT_MS = 90_000  # a busy 2-core machine; the tiny model itself takes well under a second
@@ -94,14 +101,16 @@ def server(builtin_styles) -> Iterator[str]:
 
 @pytest.fixture
 def browser(tmp_path: Path):
-    """A function that opens a fresh Chromium (new profile) with a viewport; closes them all."""
+    """A function that opens a fresh Chromium (new profile) with a viewport and any further
+    command-line flags; closes them all."""
     executable = chromium_path()
     contexts = []
     with sync_api.sync_playwright() as playwright:
-        def open_page(viewport: dict) -> sync_api.Page:
+        def open_page(viewport: dict, flags: tuple[str, ...] = ()) -> sync_api.Page:
             profile = tmp_path / f"profile-{len(contexts)}"
             context = playwright.chromium.launch_persistent_context(
-                str(profile), executable_path=executable, headless=True, args=CHROMIUM_FLAGS,
+                str(profile), executable_path=executable, headless=True,
+                args=[*CHROMIUM_FLAGS, *flags],
                 viewport=viewport, accept_downloads=True, timeout=TIMEOUT_MS)
             contexts.append(context)
             context.set_default_timeout(TIMEOUT_MS)
@@ -252,3 +261,50 @@ def test_screenshots_are_pictures():
         with Image.open(io.BytesIO(path.read_bytes())) as shot:
             assert shot.format == "PNG"
             assert shot.width == viewport["width"]
+
+
+def test_the_api_docs_load_offline(server, browser):
+    """Issue 18: /docs loaded Swagger UI from a CDN although the page promises to work
+    offline. Now every request the documentation makes is to this server."""
+    page = browser(DESKTOP)
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(server + "/docs")
+    page.wait_for_selector(".opblock")  # Swagger UI has rendered the operations
+    assert page.locator(".opblock").count() >= 10
+    elsewhere = [u for u in requests if not u.startswith((server, "data:", "blob:"))]
+    assert not elsewhere, elsewhere
+
+
+def test_a_page_from_another_site_cannot_use_the_server(server, browser, tmp_path,
+                                                        tiny_model_file):
+    """Issue 18: any page the user opens could upload models (and push the user's own out)
+    and make the machine paint. A page served as http://evil.example (Playwright answers for
+    that name; nothing leaves the machine) posts to the server as such a page would: the
+    request reaches the server and is refused with 403, and nothing is stored.
+
+    Chromium itself blocks a public page's requests to loopback (Private Network Access);
+    Firefox and Safari do not, and neither did Chromium before 2024. The check must not rely
+    on it, so it is switched off here: this is the browser of a user who has no such guard.
+    """
+    page = browser(DESKTOP, NO_PRIVATE_NETWORK_ACCESS)
+    model = base64.b64encode(tiny_model_file.read_bytes()).decode()
+    evil = f"""<!doctype html><script>
+      const bytes = Uint8Array.from(atob("{model}"), c => c.charCodeAt(0));
+      const form = new FormData();
+      form.append("file", new Blob([bytes]), "mine.safetensors");
+      fetch("{server}/v1/models", {{method: "POST", body: form, mode: "no-cors"}})
+        .finally(() => document.body.dataset.done = "yes");
+    </script><body></body>"""
+    page.route("http://evil.example/", lambda route: route.fulfill(
+        body=evil, content_type="text/html"))
+    statuses: list[int] = []
+    page.on("response", lambda response: statuses.append(response.status)
+            if response.url.endswith("/v1/models") else None)
+    page.goto("http://evil.example/")
+    page.wait_for_selector("body[data-done=yes]", state="attached")
+    page.wait_for_timeout(200)
+    assert statuses == [403], statuses  # it reached the server, which refused it
+    with urllib.request.urlopen(server + "/v1/styles", timeout=10) as answer:
+        listed = [s["id"] for s in json.load(answer)["styles"]]
+    assert listed == ["tiny-style"]

@@ -29,8 +29,7 @@ from .devices import mixed_precision_supported, resolve_device
 from .errors import BrushworkError
 from .hyper_parameters import COARSE_SIZE
 from .images import to_image, to_tensor
-from .model_files import load_state_into, read_model_file
-from .networks import build_network
+from .model_files import network_from_file, read_model_file
 from .networks.multimodal import resize
 from .stylize import (
     _pad,
@@ -245,11 +244,7 @@ def load_model(
         raise BrushworkError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     path = resolve_model_path(name_or_path)
     tensors, metadata = read_model_file(path)
-    architecture = metadata.get("architecture")
-    if not isinstance(architecture, str):
-        raise BrushworkError(f"{path}: the metadata names no architecture")
-    network = build_network(architecture, metadata.get("network"), source=str(path))
-    load_state_into(network, tensors, str(path))
+    network = network_from_file(tensors, metadata, str(path))  # bounded before it is built
     dev = resolve_device(device)
     dtype = prepare_for_inference(network, dev, precision)
     name = path.stem if path.parent == STYLES_DIR else str(path)

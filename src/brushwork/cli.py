@@ -331,6 +331,8 @@ def _serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from .server import ServerSettings, create_app
+        from .server.connections import uvicorn_options
+        from .server.guard import is_loopback
     except ImportError as error:
         raise BrushworkError(f"brushwork serve needs the server extra ({error.name} is "
                              "missing): pip install 'brushwork[server]'") from None
@@ -338,10 +340,11 @@ def _serve(args: argparse.Namespace) -> int:
         models=[Path(m) for m in args.model], max_size=args.max_size,
         max_upload=args.max_upload, queue=args.queue, device=args.device,
         precision=args.precision, max_memory=args.max_memory, max_pixels=args.max_pixels,
-        request_timeout=args.timeout,
+        request_timeout=args.timeout, host=args.host, allowed_hosts=tuple(args.allowed_host),
+        header_timeout=args.header_timeout, idle_timeout=args.idle_timeout,
     )
     app = create_app(settings)  # checks the --model files before the port is taken
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    if not is_loopback(args.host):
         print(f"brushwork: warning: serving on {args.host}: anyone who can reach it can use "
               "this machine's CPU/GPU, and there is no authentication", file=sys.stderr)
     shown = f"[{args.host}]" if ":" in args.host else args.host
@@ -349,8 +352,10 @@ def _serve(args: argparse.Namespace) -> int:
           file=sys.stderr)
     # SIGTERM / Ctrl-C: uvicorn stops accepting, lets the requests in flight finish (a
     # painting included) for up to one request timeout, then the worker stops.
+    # Stalled clients are cut off (request heads, bodies, idle keep-alive: server.connections).
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
-                timeout_graceful_shutdown=int(args.timeout) + 5)
+                timeout_graceful_shutdown=int(args.timeout) + 5,
+                **uvicorn_options(args.header_timeout, args.idle_timeout))
     return 0
 
 
@@ -398,10 +403,9 @@ def _train(args: argparse.Namespace) -> int:
         nonlocal bar
         if event.kind == "iteration":
             if bar is None:
-                bar = tqdm(total=None, unit="it", dynamic_ncols=True, disable=args.quiet)
-            if bar.total != event.iterations:
-                bar.reset(total=event.iterations)
-                bar.update(event.iteration - 1)
+                # Starts at the resumed iteration, so its rate counts this session's work only.
+                bar = tqdm(total=event.iterations, initial=event.iteration - 1, unit="it",
+                           dynamic_ncols=True, disable=args.quiet)
             levels = event.losses["level"]
             bar.set_postfix_str(
                 " ".join(f"L{k + 1}={v:.3g}" for k, v in enumerate(levels))
@@ -654,7 +658,9 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="the web app and HTTP API (needs brushwork[server])",
         description="Serve the Brushwork web page and HTTP API (/v1/styles, /v1/stylize, "
                     "/v1/health; OpenAPI at /docs). Binds to loopback unless --host says "
-                    "otherwise: the API has no authentication.",
+                    "otherwise: the API has no authentication. Requests must name this "
+                    "server in their Host header (--allowed-host adds names), and other web "
+                    "sites' pages may not use it.",
     )
     sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     sv.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0: any)")
@@ -672,6 +678,16 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--timeout", type=_seconds, default=300.0, metavar="SECONDS",
                     help="longest a request may take, queueing included; then 503 "
                          "(default 300)")
+    sv.add_argument("--header-timeout", type=_seconds, default=10.0, metavar="SECONDS",
+                    help="longest a client may take to send a request's headers; then the "
+                         "connection is closed (default 10)")
+    sv.add_argument("--idle-timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                    help="longest an upload may stall without a byte; then the connection "
+                         "is closed (default 30)")
+    sv.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                    help="also answer to this Host name, e.g. a proxy's (repeatable; '*': "
+                         "any). By default only the --host address (and localhost for a "
+                         "loopback one) is answered, against DNS rebinding")
     sv.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     sv.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
     sv.add_argument("--max-memory", type=_memory, metavar="BYTES",

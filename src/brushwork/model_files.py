@@ -8,6 +8,11 @@ unpickles a file it is handed. Every tensor's name, shape and finiteness are che
 the architecture before the weights are used, and the SHA-256 of the tensor bytes, stored in
 the metadata (``data_sha256``), is verified: a damaged download or a flipped bit on disk is
 refused instead of painting garbage (files written before the checksum existed load without).
+
+The metadata is untrusted too (issue 18): its nesting is bounded (a deeply nested header was
+a ``RecursionError``, i.e. a 500 from the server), and ``network_from_file`` checks the
+architecture it asks for against ``networks``' bounds and the tensors' names and shapes
+against a plan of the network before the network itself is built (``networks.plan_network``).
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 
-from .errors import BrushworkError
+from .errors import BrushworkError, quoted
 from .images import atomic_write
+from .networks import build_network, plan_network
 
 #: Version of the metadata layout; bump when an older Brushwork could not read a new file.
 FORMAT_VERSION = 1
@@ -35,6 +41,9 @@ MAX_HEADER_BYTES = 1 << 22
 _PICKLE_SIGNATURES = (b"\x80", b"PK\x03\x04")
 #: Weight dtypes a model file may hold (we write float16; the others are accepted from tools).
 _WEIGHT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+#: Deepest nesting of lists and objects in the metadata (ours): Brushwork's own is 3 deep
+#: (document -> styles -> one style); the margin is for tools that add their own records.
+MAX_METADATA_DEPTH = 16
 
 
 def save_model(path: str | Path, network: nn.Module, metadata: dict[str, Any]) -> None:
@@ -84,23 +93,29 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         header = json.loads(data[8 : 8 + header_size])
         metadata = json.loads(header.get("__metadata__", {}).get("brushwork", "null"))
         tensors = load_safetensors_bytes(data)
+    except RecursionError:  # json's own limit on nesting (~1,000 levels)
+        raise BrushworkError(f"{path} is not a valid model file (its header is nested too "
+                             "deeply)") from None
     except (SafetensorError, ValueError, UnicodeDecodeError, TypeError, AttributeError) as error:
         raise BrushworkError(f"{path} is not a valid model file ({error})") from error
     if not isinstance(metadata, dict):
         raise BrushworkError(f"{path} is a safetensors file without Brushwork metadata")
+    if _depth(metadata) > MAX_METADATA_DEPTH:
+        raise BrushworkError(f"{path}: its metadata is nested more than {MAX_METADATA_DEPTH} "
+                             "levels deep; Brushwork's own is 3")
     version = metadata.get("format_version")
     if type(version) is not int or version < 1:
         raise BrushworkError(f"{path}: missing or invalid format_version in its metadata")
     if version > FORMAT_VERSION:
         raise BrushworkError(
-            f"{path} uses model format {version}; this Brushwork reads up to {FORMAT_VERSION}: "
-            "upgrade brushwork"
+            f"{path} uses model format {str(version)[:20]}; this Brushwork reads up to "
+            f"{FORMAT_VERSION}: upgrade brushwork"
         )
     odd = sorted(n for n, t in tensors.items() if t.dtype not in _WEIGHT_DTYPES)
     if odd:
         raise BrushworkError(
-            f"{path}: tensor {odd[0]} is {tensors[odd[0]].dtype}; model weights are float16, "
-            "bfloat16 or float32"
+            f"{path}: tensor {quoted(odd[0])} is {tensors[odd[0]].dtype}; model weights are "
+            "float16, bfloat16 or float32"
         )
     expected = metadata.get("data_sha256")
     if expected is not None and expected != _data_digest(data):
@@ -111,16 +126,51 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     return {name: t.float() for name, t in tensors.items()}, metadata
 
 
-def load_state_into(network: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
-    """Copy ``tensors`` into ``network`` after checking names, shapes and finiteness."""
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_METADATA_DEPTH:
+            break
+        children = item.values() if isinstance(item, dict) else item if isinstance(
+            item, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def network_from_file(
+    tensors: dict[str, torch.Tensor], metadata: dict[str, Any], source: str
+) -> nn.Module:
+    """The network a model file describes, with its weights: what every loader calls.
+
+    The architecture is checked (bounds, size) and planned without storage, and the tensors'
+    names and shapes are checked against the plan, before the network is built: a file
+    whose header asks for a huge network is refused having cost nothing, and one that is
+    built costs no more than its own weights.
+    """
+    architecture = metadata.get("architecture")
+    if not isinstance(architecture, str):
+        raise BrushworkError(f"{source}: the metadata names no architecture")
+    config = metadata.get("network")
+    check_names_and_shapes(plan_network(architecture, config, source), tensors, source)
+    network = build_network(architecture, config, source)
+    load_state_into(network, tensors, source)
+    return network
+
+
+def check_names_and_shapes(network: nn.Module, tensors: dict[str, torch.Tensor],
+                           source: str) -> None:
+    """The tensors are exactly ``network``'s (a plan on the meta device will do)."""
     expected = network.state_dict()
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
     if missing or extra:
         raise BrushworkError(
             f"{source}: weights do not match the architecture "
-            f"({len(missing)} missing, e.g. {missing[:2]}; "
-            f"{len(extra)} unexpected, e.g. {extra[:2]})"
+            f"({len(missing)} missing, e.g. {_names(missing)}; "
+            f"{len(extra)} unexpected, e.g. {_names(extra)})"
         )
     for name, tensor in tensors.items():
         if tuple(tensor.shape) != tuple(expected[name].shape):
@@ -128,6 +178,17 @@ def load_state_into(network: nn.Module, tensors: dict[str, torch.Tensor], source
                 f"{source}: tensor {name} has shape {tuple(tensor.shape)}, "
                 f"expected {tuple(expected[name].shape)}"
             )
+
+
+def _names(names: list[str]) -> str:
+    """The first two tensor names for a message, each cut short (a file names its own)."""
+    return "[" + ", ".join(quoted(n) for n in names[:2]) + "]"
+
+
+def load_state_into(network: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Copy ``tensors`` into ``network`` after checking names, shapes and finiteness."""
+    check_names_and_shapes(network, tensors, source)
+    for name, tensor in tensors.items():
         if not torch.isfinite(tensor).all():
             raise BrushworkError(f"{source}: tensor {name} holds NaN or infinite values")
     network.load_state_dict(tensors)

@@ -2,7 +2,8 @@
 
 ``create_app`` builds the FastAPI application from ``ServerSettings``; ``work`` holds the
 model cache and the job queue, ``app`` the routes, ``static/`` the page (no CDN: every asset is
-served from the package).
+served from the package), ``guard`` the Host and Origin checks that keep other web pages out,
+and ``connections`` the uvicorn protocol that cuts off stalled clients (issue 18).
 """
 
 from .app import create_app

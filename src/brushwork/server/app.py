@@ -1,6 +1,8 @@
 """The HTTP API and the web page: ``create_app(settings)`` builds the FastAPI application.
 
-Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``, FastAPI's defaults):
+Endpoints (OpenAPI at ``/openapi.json``; Swagger UI at ``/docs``, served from the copy in the
+``fastapi-offline`` package, so it works without a network; FastAPI's ReDoc page is off, as
+ReDoc fetches its logo from a CDN even from a local copy):
 
 * ``GET /v1/health``: status, version, device, queue, limits.
 * ``GET /v1/styles``: the styles on offer (built-in, ``--model`` files, uploads) with their
@@ -22,7 +24,13 @@ longer than ``--timeout``, or the server is shutting down. Any other 5xx is a bu
 Limits of our own, none of which Starlette or uvicorn sets: the request body (``--max-upload``,
 ``BodyLimit``), the photo's pixels (``--max-pixels``, read from its header before decoding),
 the photos decoded at once (``ServerSettings.decoders``), the jobs waiting (``--queue``) and
-the time a request may take (``--timeout``, ``RequestTimeout``).
+the time a request may take (``--timeout``, ``RequestTimeout``); stalled connections are cut
+off by ``connections`` (``--header-timeout``, ``--idle-timeout``).
+
+Other web pages are kept out (issue 18, ``guard``): a request whose Host is not this
+server's, or a write from another site's page, gets 403. Messages quote what a client sent
+cut short (``errors.quoted``), and the cheap fields (size, style) are checked before a photo
+is decoded.
 """
 
 from __future__ import annotations
@@ -39,7 +47,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -58,6 +67,7 @@ from ..images import (
 )
 from ..stylize import MAX_SIZE
 from ..tiling import format_memory
+from .guard import NO_FRAMING, HostPolicy, LocalGuard
 from .work import (
     STATIC_DIR,
     Job,
@@ -73,6 +83,11 @@ from .work import Request as JobRequest
 #: Seconds a client told "queue full" should wait before trying again (ours).
 RETRY_AFTER = 5
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+#: Longest error message answered (ours): every message quotes client input cut short
+#: (``errors.quoted``); this is the backstop for a message that quotes something else long.
+MAX_DETAIL = 1000
+#: Where the offline API documentation's assets are served.
+DOCS_ASSETS = "/docs-assets"
 
 
 class ApiError(Exception):
@@ -85,7 +100,34 @@ class ApiError(Exception):
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None,
            **extra: Any) -> JSONResponse:
+    if len(message) > MAX_DETAIL:
+        message = message[: MAX_DETAIL - 1] + "…"
     return JSONResponse({"detail": message, **extra}, status_code=status, headers=headers)
+
+
+def _clipped(value: Any) -> Any:
+    """A validation error's details with every string cut short: pydantic puts the whole
+    input in them (a 1,000,000-character field came back whole, issue 18)."""
+    if isinstance(value, str):
+        return value if len(value) <= 80 else value[:79] + "…"
+    if isinstance(value, dict):
+        return {k: _clipped(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clipped(v) for v in value]
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    return _clipped(str(value))
+
+
+def _docs_assets() -> Path:
+    """The Swagger UI files that ``fastapi-offline`` ships (the server extra): MIT, Swagger UI
+    5 under Apache-2.0; only its files are used, not its app factory."""
+    try:
+        import fastapi_offline
+    except ImportError as error:
+        raise BrushworkError("brushwork serve needs fastapi-offline for its offline API "
+                             "documentation: pip install 'brushwork[server]'") from error
+    return Path(fastapi_offline.__file__).parent / "static"
 
 
 class BodyLimit:
@@ -246,8 +288,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
     if not 1 <= settings.max_size <= MAX_SIZE:
         raise BrushworkError(f"--max-size must be from 1 to {MAX_SIZE}, not {settings.max_size}")
-    if not settings.request_timeout > 0:
-        raise BrushworkError(f"--timeout must be positive, not {settings.request_timeout}")
+    for flag, seconds in (("--timeout", settings.request_timeout),
+                          ("--header-timeout", settings.header_timeout),
+                          ("--idle-timeout", settings.idle_timeout)):
+        if not seconds > 0:
+            raise BrushworkError(f"{flag} must be positive, not {seconds}")
+    docs_assets = _docs_assets()
     max_pixels = (default_max_pixels() if settings.max_pixels is None
                   else check_max_pixels(settings.max_pixels))
     device = resolve_device(settings.device)
@@ -273,10 +319,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         description="Fast artistic style transfer (MT-Net, Wang et al., CVPR 2017): paint "
                     "photos in a built-in or uploaded style. Errors are JSON: "
                     '{"detail": message}.',
+        docs_url=None, redoc_url=None,  # FastAPI's load from a CDN; /docs is below
     )
     app.state.worker = worker
     app.add_middleware(BodyLimit, limit=settings.max_upload)
-    app.add_middleware(RequestTimeout, seconds=settings.request_timeout)  # the outermost
+    app.add_middleware(RequestTimeout, seconds=settings.request_timeout)
+    app.add_middleware(LocalGuard, policy=HostPolicy.for_bind(  # the outermost: first
+        settings.host, settings.allowed_hosts))
 
     # ------------------------------------------------------------------------- errors
 
@@ -289,9 +338,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         problems = []
         for item in error.errors():
             where = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
-            problems.append(f"{where}: {item.get('msg', 'invalid')}")
+            problems.append(f"{where[:40]}: {str(item.get('msg', 'invalid'))[:200]}")
         return _error(422, "; ".join(problems) or "invalid request",
-                      errors=json.loads(json.dumps(error.errors(), default=str)))
+                      errors=_clipped(json.loads(json.dumps(error.errors(), default=str))))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -299,7 +348,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> JSONResponse:
-        return _error(500, f"internal error: {type(error).__name__}: {error} (please report it)")
+        return _error(500, f"internal error: {type(error).__name__}: {str(error)[:300]} "
+                           "(please report it)")
 
     # ----------------------------------------------------------------------- helpers
 
@@ -343,6 +393,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                 raise ApiError(422, "no style is installed: upload a model file (POST "
                                     "/v1/models, or the 'model' field)")
             request.style = default
+        try:  # the cheap checks first: an unknown style costs no decoding
+            worker.styles.get(request.style)
+        except UnknownStyle as error:
+            raise ApiError(422, str(error)) from None
         request.preview = preview
         if not worker.has_room():  # say so before the photo is decoded, not after
             raise busy(QueueFull(f"{settings.queue} photos are already waiting (the limit): "
@@ -487,11 +541,28 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             raise ApiError(409, f"not ready ({job.stage})")
         return Response(job.original_jpeg, media_type="image/jpeg")
 
+    # ------------------------------------------------------------- the documentation
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        page = get_swagger_ui_html(
+            openapi_url="/openapi.json", title="Brushwork API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+            # no badge from the public validator: the page makes no request elsewhere
+            swagger_ui_parameters={"validatorUrl": None})
+        page.headers.update(NO_FRAMING)
+        return page
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=docs_assets), name="docs-assets")
+
     # --------------------------------------------------------------------- the page
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+        return FileResponse(STATIC_DIR / "index.html",
+                            headers={"Cache-Control": "no-cache", **NO_FRAMING})
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -34,7 +34,7 @@ from PIL import Image
 
 from .. import api
 from ..api import PREVIEW_SIZE, Stylizer
-from ..errors import BrushworkError
+from ..errors import BrushworkError, quoted
 from ..images import MIME_TYPES, encode_image, load_image, output_format_named
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -89,6 +89,18 @@ class ServerSettings:
     max_uploads: int = 8
     #: Models kept loaded at once; the least recently used is dropped first.
     cached_models: int = 4
+    #: The address the server is bound to: a request's Host must name it (or, for a loopback
+    #: address, localhost), so that a web page cannot reach it by DNS rebinding (``guard``).
+    host: str = "127.0.0.1"
+    #: More names to answer to (--allowed-host): a proxy's public name; "*" turns the Host
+    #: check off. Pages from these names may also write (upload, paint).
+    allowed_hosts: tuple[str, ...] = ()
+    #: Seconds a client may take to send a request head (ours: a browser sends it in one
+    #: packet; 10 s is room for a slow link, and a stalled client is cut off; ``connections``).
+    header_timeout: float = 10.0
+    #: Seconds a request body may stall without a byte (ours: a mobile upload that pauses for
+    #: this long has failed; a slow but steady one is never cut off).
+    idle_timeout: float = 30.0
 
 
 @dataclass
@@ -147,33 +159,39 @@ class Styles:
             if style.id == style_id:
                 return style
         known = ", ".join(s.id for s in self.all()) or "none: upload a model file"
-        raise UnknownStyle(f"unknown style {style_id!r}; available: {known}")
+        raise UnknownStyle(f"unknown style {quoted(style_id)}; available: {known}")
 
-    def add_upload(self, data: bytes, filename: str) -> tuple[Style, list[str]]:
-        """Store an uploaded model file; returns its style and the ids it pushed out."""
+    def stage_upload(self, data: bytes, filename: str) -> Style:
+        """Store an uploaded model file, not yet offered: it is listed (``list_upload``)
+        only once it has loaded, so a file that is refused never appears in /v1/styles."""
         digest = hashlib.sha256(data).hexdigest()[:16]
         style_id = f"upload-{digest}"
-        path = self.upload_dir / f"{style_id}.safetensors"
-        title = Path(filename).stem or style_id
         with self._lock:
             if style_id in self._uploads:
-                self._uploads.move_to_end(style_id)
-                return self._uploads[style_id], []
-            path.write_bytes(data)
-            style = Style(style_id, "upload", path, {"title": title, "source": filename})
-            self._uploads[style_id] = style
-            dropped = []
+                return self._uploads[style_id]
+        path = self.upload_dir / f"{style_id}.safetensors"
+        path.write_bytes(data)
+        name = Path(filename).name[:80]
+        title = Path(name).stem or style_id
+        return Style(style_id, "upload", path, {"title": title, "source": name})
+
+    def list_upload(self, style: Style) -> list[str]:
+        """Offer a staged upload (newest first); returns the ids it pushed out."""
+        dropped = []
+        with self._lock:
+            self._uploads[style.id] = style
+            self._uploads.move_to_end(style.id)
             while len(self._uploads) > self.max_uploads:
                 old_id, old = self._uploads.popitem(last=False)
                 Path(old.source).unlink(missing_ok=True)
                 dropped.append(old_id)
-        return style, dropped
+        return dropped
 
-    def remove_upload(self, style_id: str) -> None:
+    def discard_upload(self, style: Style) -> None:
+        """Delete a staged upload that did not load (a listed one is left alone)."""
         with self._lock:
-            style = self._uploads.pop(style_id, None)
-        if style is not None:
-            Path(style.source).unlink(missing_ok=True)
+            if style.id not in self._uploads:
+                Path(style.source).unlink(missing_ok=True)
 
 
 class ModelCache:
@@ -401,7 +419,7 @@ class Worker:
     def job(self, job_id: str) -> Job:
         job = self.jobs.get(job_id)
         if job is None:
-            raise UnknownJob(f"no job {job_id!r} (finished jobs are kept for the last "
+            raise UnknownJob(f"no job {quoted(job_id)} (finished jobs are kept for the last "
                              f"{self.settings.keep_jobs})")
         return job
 
@@ -480,19 +498,24 @@ class Worker:
         return self._put(paint, None, urgent=True)
 
     def add_model(self, data: bytes, filename: str) -> concurrent.futures.Future:
-        """Store and load an uploaded model file (in the worker, like every load)."""
-        style, dropped = self.styles.add_upload(data, filename)
-        for old in dropped:
-            self.models.drop(old)
-            self._thumbnails.pop(old, None)
+        """Store and load an uploaded model file (in the worker, like every load); it is
+        offered as a style only if it loads."""
 
         def load() -> tuple[Style, Stylizer]:
+            style = self.styles.stage_upload(data, filename)
             try:
-                return style, self.models.get(style)
+                model = self.models.get(style)
             except BrushworkError as error:
-                self.styles.remove_upload(style.id)
+                self.styles.discard_upload(style)
                 raise BrushworkError(
-                    f"{filename or 'the upload'}: not a model Brushwork can use "
+                    f"{quoted(filename or 'the upload')}: not a model Brushwork can use "
                     f"({str(error).replace(str(style.source), 'file')})") from None
+            except BaseException:  # a bug: answered 500, but the file is not offered either
+                self.styles.discard_upload(style)
+                raise
+            for old in self.styles.list_upload(style):
+                self.models.drop(old)
+                self._thumbnails.pop(old, None)
+            return style, model
 
         return self._put(load, None, urgent=True)
