@@ -105,17 +105,22 @@ def summary(rows: dict[str, list[dict]], names: list[str]) -> tuple[str, dict[st
 
 def contact_sheet(columns: dict[str, list[Image.Image]], path: Path) -> None:
     names = list(columns)
-    count = len(columns[names[0]])
     label = 18
-    sheet = Image.new("RGB", (THUMB * len(names), label + THUMB * count), "white")
+    thumbs = {name: [image.copy() for image in images] for name, images in columns.items()}
+    for images in thumbs.values():
+        for thumb in images:
+            thumb.thumbnail((THUMB, THUMB), Image.Resampling.LANCZOS)
+    heights = [max(thumbs[name][r].height for name in names)
+               for r in range(len(thumbs[names[0]]))]
+    sheet = Image.new("RGB", (THUMB * len(names), label + sum(heights)), "white")
     draw = ImageDraw.Draw(sheet)
     for c, name in enumerate(names):
-        draw.text((c * THUMB + 4, 3), name[:40], fill="black")
-        for r, image in enumerate(columns[name]):
-            thumb = image.copy()
-            thumb.thumbnail((THUMB, THUMB), Image.Resampling.LANCZOS)
+        draw.text((c * THUMB + 4, 3), Path(name).name[:40], fill="black")
+        top = label
+        for r, thumb in enumerate(thumbs[name]):
             sheet.paste(thumb, (c * THUMB + (THUMB - thumb.width) // 2,
-                                label + r * THUMB + (THUMB - thumb.height) // 2))
+                                top + (heights[r] - thumb.height) // 2))
+            top += heights[r]
     path.parent.mkdir(parents=True, exist_ok=True)
     save_image(sheet, path, quality=85)
 

@@ -86,3 +86,31 @@ def test_convergence_without_snapshots_says_so(convergence):
     module, _ = convergence
     with pytest.raises(SystemExit, match="no snapshots"):
         module.snapshot_scores("missing", ["x.jpg"])
+
+
+def test_peer_compare_bar_needs_content_no_worse_and_style_lower_at_512_and_1024():
+    """issue 14's bar, from made-up scores: content may tie the peer's mean, the style
+    distances at 512 and 1024 must be lower; 256 and structure are shown, not judged."""
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        module = importlib.import_module("peer_compare")
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+
+    def rows(content, s512, s1024, s256=1.0):
+        return [{"content": c, "structure": 0.9, "256": s256, "512": a, "1024": b}
+                for c, a, b in zip(content, s512, s1024)]
+
+    peer = rows([10, 20], [5, 5], [5, 5])
+    table = {module.PEER: peer, "photo": rows([0, 0], [9, 9], [9, 9])}
+    cases = {
+        "ties-content": (rows([20, 10], [4, 4], [4, 4]), True),
+        "worse-content": (rows([20, 11], [4, 4], [4, 4]), False),
+        "same-style-512": (rows([1, 1], [5, 5], [4, 4]), False),
+        "worse-1024": (rows([1, 1], [4, 4], [4, 7]), False),
+    }
+    for name, (model_rows, _) in cases.items():
+        table[name] = model_rows
+    text, verdicts = module.summary(table, list(cases))
+    assert verdicts == {name: expected for name, (_, expected) in cases.items()}
+    assert "ties-content" in text and "1/2" in text  # per-photo wins are shown
