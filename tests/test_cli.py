@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -490,3 +491,22 @@ def test_console_script_fails_cleanly(tmp_path):
     assert lines[0].startswith("brushwork: error: ")
     assert result.stdout == ""
     assert not (tmp_path / "out.jpg").exists()
+
+
+def test_train_for_real_with_a_time_budget_shows_the_time_left(capsys, tmp_path, sample_photo,
+                                                              photo_folder):
+    """The real trainer through the command line (default widths, tiny crops): the bar counts
+    the budget down, and the model it writes loads and paints."""
+    from brushwork.api import load_model
+
+    output = tmp_path / "model.safetensors"
+    code, stdout, err = cli(capsys, "train", "--style", sample_photo, "--data", photo_folder,
+                            "-o", output, "--iterations", 2, "--crop-size", 32,
+                            "--photo-size", 64, "--minutes", 30, "--no-mixed-precision")
+    assert code == 0, err
+    assert stdout == f"model written to {output}\n"
+    assert re.search(r"budget left (29:[0-5]\d|30:00)", err), err
+    model = load_model(output, device="cpu")
+    assert model.metadata["train"]["photo_size"] == 64
+    assert model.metadata["train"]["minutes"] == 30
+    assert model.metadata["record"]["iterations"] == 2
