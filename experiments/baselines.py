@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def specs(args: argparse.Namespace, style: str, art: Path) -> dict[str, common.TrainSpec]:
-    config = replace(TrainConfig(), iterations=args.iterations, crop_size=args.crop_size)
+    config = replace(TrainConfig(), iterations=args.iterations, crop_size=args.crop_size,
+                     minutes=0.0)  # an iteration budget: the time budget is off
     stem = Path(style).stem
     singular = common.network_config("singular", args.smoke, match_mtnet=True)
     mtnet_shape = common.network_config("mtnet", args.smoke)  # DS Net has MT-Net's structure

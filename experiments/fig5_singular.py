@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def specs(args: argparse.Namespace, style: str, art: Path) -> dict[str, common.TrainSpec]:
     """The three networks for one artwork, at one budget and one loss."""
-    config = replace(TrainConfig(), iterations=args.iterations, crop_size=args.crop_size)
+    config = replace(TrainConfig(), iterations=args.iterations, crop_size=args.crop_size,
+                     minutes=0.0)  # an iteration budget: the time budget is off
     loss = LossConfig.single_level(args.style_size)
     return {method: common.TrainSpec(f"{Path(style).stem}-{method}", method,
                                      common.network_config(method, args.smoke), loss, config,

@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def specs(args: argparse.Namespace, style: str, art: Path) -> dict[str, common.TrainSpec]:
     """The three networks for one artwork, at one budget."""
-    config = replace(TrainConfig(), iterations=args.iterations, crop_size=args.crop_size)
+    config = replace(TrainConfig(), iterations=args.iterations, crop_size=args.crop_size,
+                     minutes=0.0)  # an iteration budget: the time budget is off
     singular = common.network_config("singular", args.smoke, match_mtnet=True)
     stem = Path(style).stem
 
