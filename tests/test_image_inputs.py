@@ -68,6 +68,15 @@ def _noise(size: tuple[int, int], seed: int = 0) -> Image.Image:
     return Image.fromarray(array, "RGB")
 
 
+def _smooth_noise(size: tuple[int, int], seed: int = 0) -> Image.Image:
+    """Random colours on a 5x5 grid, smoothly interpolated to ``size``: a picture whose every
+    region differs from the others, so a flip, a rotation or another picture shows after
+    resizing, where resized per-pixel noise averages to much the same grey whatever it was
+    (a flipped, rotated or unrelated noise picture measured ~36 from it at 64 px)."""
+    grid = np.random.default_rng(seed).integers(0, 256, (5, 5, 3), dtype=np.uint8)
+    return Image.fromarray(grid, "RGB").resize(size, Image.Resampling.BICUBIC)
+
+
 def png_claiming(width: int, height: int) -> bytes:
     """A ~60-byte PNG whose header claims ``width`` x ``height`` RGB pixels."""
     def chunk(kind: bytes, data: bytes) -> bytes:
@@ -178,7 +187,7 @@ CASES: list[Case] = [
     Case("PNG header claiming 60000x60000", "bomb.png", _only(png_claiming(60000, 60000)),
          status=413, fragment="too large", note="refused from the header, nothing decoded"),
     Case("1x the pixel limit (100x100)", "limit-1x.png",
-         _picture(_noise((100, 100)), "PNG"), upright=(100, 100), tolerance=60,
+         _picture(_smooth_noise((100, 100)), "PNG"), upright=(100, 100), tolerance=6,
          note="at the limit: read"),
     Case("2x the pixel limit (200x100)", "limit-2x.png", _only(_save(_noise((200, 100)), "PNG")),
          status=413, fragment="over the limit of 10,000"),
@@ -506,6 +515,38 @@ def test_http(case: Case, client) -> None:
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_python(case: Case, tmp_path: Path, stylizer: Stylizer) -> None:
     _assert_fine(run_python(case, tmp_path, stylizer))
+
+
+#: What a reader could get wrong: the picture turned or mirrored, or another picture.
+WRONG_PICTURES: dict[str, Callable[[Image.Image], Image.Image]] = {
+    "flipped top to bottom": lambda im: im.transpose(Image.Transpose.FLIP_TOP_BOTTOM),
+    "mirrored": lambda im: im.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+    "rotated 90 degrees": lambda im: im.transpose(Image.Transpose.ROTATE_90),
+    "rotated 180 degrees": lambda im: im.transpose(Image.Transpose.ROTATE_180),
+    "another picture": lambda im: _smooth_noise(im.size, seed=7),
+}
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.works], ids=lambda c: c.name)
+def test_each_case_tells_a_wrong_picture_from_the_right_one(case: Case) -> None:
+    """A case's pixel check fails an output that is a wrong picture (``WRONG_PICTURES``) at
+    the output size, whenever that picture differs from the expected one at all (a mirrored
+    picture of one colour is the same picture): the tolerance must be tighter than what
+    orientation and colour errors cost on that picture."""
+    _, expected = case.make()
+    if expected is None:
+        pytest.skip("no pixels to compare")
+    expected = expected.convert("RGB")
+    for wrong, make_wrong in WRONG_PICTURES.items():
+        picture = make_wrong(expected)
+        if picture.size == expected.size and np.abs(
+                np.asarray(picture, float) - np.asarray(expected, float)).mean() < 1:
+            continue  # the same picture
+        h, w = scaled_size(picture.height, picture.width, SIZE)
+        problems: list[str] = []
+        _check_picture(case, picture.resize((w, h), Image.Resampling.BILINEAR), expected,
+                       problems)
+        assert problems, f"{case.name}: a {wrong} picture passes the pixel check"
 
 
 def test_the_table_covers_the_issue() -> None:
