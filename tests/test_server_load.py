@@ -313,7 +313,17 @@ def test_a_request_over_the_timeout_gets_503_json(builtin_styles, sample_photo):
         assert quick.status_code == 200, quick.text
 
 
-def test_load_report_is_json_serialisable() -> None:
-    """The report script writes these figures; keep them plain data."""
-    report = LoadReport(1, 1, Counter({200: 1}), latencies=[0.1], valid_latencies=[0.1])
-    json.dumps({"statuses": dict(report.statuses), **report.percentiles()})
+def test_load_report_figures_are_right_and_json_serialisable() -> None:
+    """The report script writes these figures: plain data, in milliseconds, with the
+    percentiles of the latencies asked for. Latencies of 1..101 ms: the 50th, 95th and 99th
+    percentiles (linear interpolation, numpy's default) are 51, 96 and 100 ms; of the valid
+    requests only (2, 4, .., 202 ms), 102, 192 and 200 ms."""
+    latencies = [k / 1000 for k in range(1, 102)]
+    report = LoadReport(101, 4, Counter({200: 90, 413: 5, 503: 3, "timeout": 2, 500: 1}),
+                        latencies=latencies, valid_latencies=[2 * t for t in latencies])
+    written = json.loads(json.dumps({"statuses": dict(report.statuses),
+                                     **report.percentiles()}))
+    assert written["statuses"] == {"200": 90, "413": 5, "503": 3, "timeout": 2, "500": 1}
+    assert [written[p] for p in ("p50", "p95", "p99")] == pytest.approx([51, 96, 100])
+    assert list(report.percentiles(valid_only=True).values()) == pytest.approx([102, 192, 200])
+    assert report.server_errors == 6  # 503, 500 and the timeouts; not 200 or 413
