@@ -18,7 +18,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
+from . import __version__, distributed
 from .errors import BrushworkError
 from .hyper_parameters import LossConfig, NetworkConfig, SingularConfig, TrainConfig
 from .networks import ARCHITECTURES
@@ -229,6 +229,9 @@ def _read_photo(photo: str | Path, max_pixels: int | None) -> Image.Image:
                             "the cost of memory)") from None
 
 
+# Under torchrun (``torchrun --nproc-per-node N -m brushwork stylize ...``) each process paints
+# its share of the photos; gloo carries the records to rank 0, which reports (GPUs included).
+@distributed.in_job("gloo")
 def _stylize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -237,50 +240,97 @@ def _stylize(args: argparse.Namespace) -> int:
     from .images import default_max_pixels
     from .stylize import check_size
 
+    if args.backend == "onnx":  # the same loader signature, painting through onnxruntime
+        from .onnx_backend import load_onnx_model as load_model
+
     check_size(args.size)
     check_strength(args.strength)
     if args.max_pixels is None:
         default_max_pixels()  # a bad BRUSHWORK_MAX_PIXELS is an error before any work
     photos, many = _expand_photos(args.photos)
     targets = _targets(args, photos, many)
+    context = distributed.launched()
+    jobs = _jobs_to_do(args, photos, targets, context)
+    if not jobs:
+        return 0
+    args.device = _local(args.device)  # under torchrun on a GPU node: this process's own GPU
     model = load_model(args.model or args.style or DEFAULT_STYLE, device=args.device,
                        precision=args.precision)
     if args.output.endswith(("/", os.sep)):
         Path(args.output).mkdir(exist_ok=True)
     failures = 0
-    bar = tqdm(total=len(photos), unit="photo", file=sys.stderr, dynamic_ncols=True,
-               disable=args.quiet or len(photos) < 2)
+    bar = tqdm(total=len(jobs), unit="photo", file=sys.stderr, dynamic_ncols=True,
+               disable=args.quiet or len(photos) < 2 or not context.is_main)
 
     def say(line: str, error: bool = False) -> None:
         tqdm.write(line, file=sys.stderr if error else sys.stdout)
 
-    try:
-        for photo, target in zip(photos, targets):
-            bar.set_postfix_str(str(photo), refresh=False)
-            try:
-                record = _stylize_one(args, model, photo, target)
-            except BrushworkError as error:
-                if not many:
-                    raise
-                failures += 1
-                say(f"brushwork: error: {error}", error=True)
-                if args.json:
-                    say(json.dumps({"input": str(photo), "error": str(error)}))
-                bar.update(1)
-                continue
+    def paint(job: tuple[str | Path, str | Path]) -> dict[str, Any]:
+        """This process's work on one photo: its record, or the error as a record."""
+        photo, target = job
+        try:
+            return _stylize_one(args, model, photo, target)
+        except BrushworkError as error:
+            if not many:
+                raise
+            return {"input": str(photo), "error": str(error)}
+
+    def show(index: int, record: dict[str, Any]) -> None:
+        """Rank 0 reports every photo's record, in the photos' order, whoever painted it."""
+        nonlocal failures
+        bar.set_postfix_str(record["input"], refresh=False)
+        if "error" in record:
+            failures += 1
+            say(f"brushwork: error: {record['error']}", error=True)
             if args.json:
                 say(json.dumps(record))
-            elif target != STDIO:
-                w, h = record["size"]
-                say(f"{photo} -> {target} ({w}x{h}, {record['seconds']:.2f} s on "
-                    f"{model.device})")
-            bar.update(1)
+        elif args.json:
+            say(json.dumps(record))
+        elif record["output"] != STDIO:
+            w, h = record["size"]
+            say(f"{record['input']} -> {record['output']} ({w}x{h}, "
+                f"{record['seconds']:.2f} s on {record['device']})")
+        bar.update(1)
+
+    try:
+        distributed.for_each_sharded(jobs, paint, show, context)
     finally:
         bar.close()
     if failures:
-        say(f"brushwork: {failures} of {len(photos)} photos failed", error=True)
+        say(f"brushwork: {failures} of {len(jobs)} photos failed", error=True)
         return 1
     return 0
+
+
+def _local(device: str) -> str:
+    """``device`` for this process: under torchrun on a multi-GPU node, its own GPU."""
+    from .devices import resolve_device
+
+    return str(distributed.local_device(resolve_device(device)))
+
+
+def _jobs_to_do(
+    args: argparse.Namespace, photos: list[str | Path], targets: list[str | Path],
+    context: distributed.Context,
+) -> list[tuple[str | Path, str | Path]]:
+    """(photo, output) pairs to paint: all, or with --skip-existing those not yet written.
+
+    Outputs are written atomically (``images.atomic_output``), so one that exists is whole:
+    an interrupted batch resumes where it stopped. Every rank decides before any rank paints
+    (the barrier), so all of them share out the same list.
+    """
+    jobs = list(zip(photos, targets))
+    if not args.skip_existing:
+        return jobs
+    done = [(p, t) for p, t in jobs if t != STDIO and Path(t).exists()]
+    distributed.barrier()
+    if done and context.is_main:
+        for photo, target in done:
+            if args.json:
+                print(json.dumps({"input": str(photo), "output": str(target), "skipped": True}))
+        print(f"brushwork: skipped {len(done)} of {len(jobs)} photos whose output exists "
+              "(--skip-existing)", file=sys.stderr)
+    return [job for job in jobs if job not in done]
 
 
 def _stylize_one(
@@ -401,6 +451,8 @@ def _train(args: argparse.Namespace) -> int:
 
     def report(event: TrainingEvent) -> None:
         nonlocal bar
+        if event.rank and event.kind != "warning":  # under torchrun, rank 0 shows progress
+            return
         if event.kind == "iteration":
             if bar is None:
                 # Starts at the resumed iteration, so its rate counts this session's work only.
@@ -413,7 +465,8 @@ def _train(args: argparse.Namespace) -> int:
                 refresh=False)
             bar.update(1)
         elif event.kind in ("warning", "resumed"):
-            tqdm.write(f"brushwork: {event.message}", file=sys.stderr)
+            rank = f"rank {event.rank}: " if event.rank else ""
+            tqdm.write(f"brushwork: {rank}{event.message}", file=sys.stderr)
 
     try:
         output = train(
@@ -427,7 +480,8 @@ def _train(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    print(f"model written to {output}")
+    if distributed.reports():
+        print(f"model written to {output}")
     return 0
 
 
@@ -435,6 +489,12 @@ def _export(args: argparse.Namespace) -> int:
     from .images import output_format
     from .training import export_model
 
+    if Path(args.output).suffix.lower() == ".onnx":
+        from .onnx_export import export_onnx
+
+        export_onnx(args.run_dir, args.output)
+        print(f"ONNX model written to {args.output} (inputs: photo, size; any size)")
+        return 0
     if Path(args.output).suffix != ".safetensors":
         output_format(args.output)  # raises with the list of suffixes; models need .safetensors
     path = export_model(args.run_dir, args.output)
@@ -652,6 +712,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "$BRUSHWORK_MAX_PIXELS or 89.5M); bigger ones are refused unread")
     s.add_argument("--json", action="store_true", help="print one JSON record per output")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--skip-existing", action="store_true",
+                   help="leave photos whose output file exists (a re-run of a batch paints "
+                        "only what is missing); with torchrun, processes share the rest")
+    s.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                   help="paint with PyTorch (default) or onnxruntime (needs brushwork[onnx]; "
+                        "--model may then be a .onnx file from 'brushwork export')")
     s.set_defaults(run=_stylize)
 
     sv = commands.add_parser(
@@ -762,9 +828,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(run=_train)
 
-    e = commands.add_parser("export", help="write a model file from a run's latest checkpoint")
-    e.add_argument("run_dir", metavar="RUN_DIR")
-    e.add_argument("-o", "--output", required=True)
+    e = commands.add_parser(
+        "export", help="write a model file from a run's latest checkpoint, or an ONNX model",
+        description="RUN_DIR -o model.safetensors: a model file from a training run's latest "
+                    "checkpoint. SOURCE -o model.onnx: the whole hierarchy as one ONNX model "
+                    "(dynamic height, width and output size; needs brushwork[onnx]) from a "
+                    "built-in style, a model file or a run folder.")
+    e.add_argument("run_dir", metavar="SOURCE", help="run folder (or, for .onnx, a model)")
+    e.add_argument("-o", "--output", required=True, help=".safetensors or .onnx")
     e.set_defaults(run=_export)
 
     i = commands.add_parser("info", help="show a model file's metadata and size")
@@ -837,7 +908,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"brushwork: {error}", file=sys.stderr)
         return 130
     except BrushworkError as error:
-        print(f"brushwork: error: {error}", file=sys.stderr)
+        print(f"brushwork: error: {distributed.rank_label()}{error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("brushwork: interrupted", file=sys.stderr)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import statistics
 import threading
@@ -22,12 +23,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import torch
 from PIL import Image
+from torch.nn.parallel import DistributedDataParallel
 
-from . import __version__
+from . import __version__, distributed
 from .checkpoints import load_checkpoint, save_checkpoint
 from .data import PhotoStream, list_images
 from .devices import (
@@ -60,6 +63,9 @@ class TrainingEvent:
     #: Training seconds so far, over resumes, and the time budget (0: none; TrainConfig.minutes).
     elapsed: float = 0.0
     budget: float = 0.0
+    #: The process that reports it (torchrun's RANK; 0 in one process). Every rank reports
+    #: its own events; a front end shows rank 0's and the others' warnings.
+    rank: int = 0
 
 
 Callback = Callable[[TrainingEvent], None]
@@ -147,6 +153,9 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
+# Under torchrun the whole run is one job of N processes: NCCL between GPUs, gloo on the CPU.
+@distributed.in_job(lambda *_, **options: distributed.backend_for(
+    resolve_device(options.get("device", "auto"))))
 def train(
     style: str | Path | Sequence[str | Path],
     data: str | Path,
@@ -176,8 +185,22 @@ def train(
     ``resume=True`` the configurations come from the checkpoint in ``run_dir`` (only the
     iteration count may be raised), and training continues exactly where it stopped.
     Returns the model file's path.
+
+    Started by ``torchrun --nproc-per-node N`` (several processes, data parallel): each
+    process trains on its own shard of the photos (every N-th file) and DDP averages the N
+    gradients before each Adam step, so one iteration sees N photos (effective batch N, same
+    learning rate: README "Training on several GPUs"). Rank 0 alone writes the checkpoints,
+    the loss log (losses averaged over the ranks), the previews and the model file.
+    ``resume`` also works with a different number of processes (the photo order then
+    restarts, seeded by the iteration).
     """
-    emit = callback or (lambda event: None)
+    context = distributed.launched()
+    report = callback or (lambda event: None)
+
+    def emit(event: TrainingEvent) -> None:
+        event.rank = context.rank
+        report(event)
+
     output = Path(output)
     run_dir = Path(run_dir) if run_dir else output.with_name(output.stem + ".run")
     styles = [style] if isinstance(style, (str, Path)) else list(style)
@@ -229,17 +252,13 @@ def train(
     except ValueError as error:
         raise BrushworkError(f"{arch}: {error}") from error
 
-    dev = resolve_device(device)
+    dev = distributed.local_device(resolve_device(device))
     if dev.type == "cpu":
         keep_cpu_buffers_allocated()  # ~16% faster iterations on CPU (see devices.py)
     use_bf16 = config.mixed_precision and mixed_precision_supported(dev)
     torch.manual_seed(config.seed)
     files = list_images(data)
-    photos = PhotoStream(
-        files, config.crop_size, config.seed,
-        on_warning=lambda message: emit(TrainingEvent("warning", 0, config.iterations, message)),
-        photo_size=config.photo_size,
-    )
+    photos = _photo_stream(files, config, context, emit)
     style_tensors = _style_images(styles, len(sizes))
 
     net = build_network(arch, network.to_dict())
@@ -266,12 +285,19 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / "loss.jsonl"
     if resume:
-        _restore(net, optimizer, scheduler, photos, checkpoint_tensors, state)
         start = state["iteration"]
+        if not _restore(net, optimizer, scheduler, photos, checkpoint_tensors, state, context):
+            emit(TrainingEvent(
+                "warning", start, config.iterations,
+                f"the checkpoint was written by {state.get('world_size', 1)} process(es), this "
+                f"run has {context.world_size}: the photo order restarts (seeded by the "
+                "iteration) instead of continuing exactly"))
+            photos = _photo_stream(files, config, context, emit, offset=start)
         elapsed = state.get("wall_seconds", 0.0)
-        _truncate_log(log_path, start)
+        if context.is_main:
+            _truncate_log(log_path, start)
         emit(TrainingEvent("resumed", start, config.iterations, f"resumed at iteration {start}"))
-    elif log_path.exists():
+    elif log_path.exists() and context.is_main:
         log_path.unlink()
 
     # Previews at twice the crop: the test-time levels then run at the sizes the subnets are
@@ -283,7 +309,17 @@ def train(
     ]
 
     def checkpoint(iteration: int) -> None:
+        # Every rank's place in its photo stream, so the same number of processes resumes
+        # exactly (a collective call: every rank comes here).
+        data_states = distributed.gather_to_main(photos.state())
+        if not context.is_main:
+            return
         tensors, extra = _capture(net, optimizer, scheduler, photos)
+        extra["world_size"] = context.world_size
+        if data_states is not None and len(data_states) > 1:
+            extra["data_states"] = [json_state for json_state, _ in data_states[1:]]
+            for rank, (_, rng) in enumerate(data_states[1:], start=1):
+                tensors.update({f"rng.rank{rank}.{k}": v for k, v in rng.items()})
         save_checkpoint(run_dir, tensors, {
             "iteration": iteration, "arch": arch, "network": network.to_dict(),
             "loss": loss.to_dict(),
@@ -294,17 +330,26 @@ def train(
         })
         emit(TrainingEvent("checkpoint", iteration, config.iterations, str(run_dir)))
 
+    # Data parallel under torchrun: DDP averages the ranks' gradients in backward (and starts
+    # every rank from rank 0's parameters). Instance norm has no batch statistics, so N
+    # processes at batch 1 compute exactly the gradient of one batch of N.
+    model = net
+    if context.distributed:
+        model = DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda"
+                                        else None)
     net.train()
-    with _StopFlag() as stop, log_path.open("a") as log:
+    with _StopFlag() as stop, (log_path if context.is_main else Path(os.devnull)).open("a") as log:
         for iteration in range(start + 1, config.iterations + 1):
             began = time.perf_counter()
             photo = next(photos).to(dev)
             scale = texture_scale(iteration, config.texture_warmup)
-            total, levels = training_step(net, criterion, optimizer, photo, sizes, use_bf16,
+            total, levels = training_step(model, criterion, optimizer, photo, sizes, use_bf16,
                                           scale)
             lr = scheduler.get_last_lr()[0]
             scheduler.step()
             seconds = time.perf_counter() - began
+            # Every rank logs and decides (budget, NaN, stop) on the same averaged numbers.
+            total, levels, seconds, stopping = _agree(total, levels, seconds, stop.raised)
             elapsed += seconds
             value = float(total.detach())
             if not math.isfinite(value):
@@ -324,18 +369,19 @@ def train(
                                learning_rate=lr, seconds=seconds, elapsed=elapsed,
                                budget=60 * config.minutes))
             out_of_time = bool(config.minutes) and elapsed >= 60 * config.minutes
-            if iteration % config.preview_every == 0 or iteration == config.iterations:
+            if context.is_main and (iteration % config.preview_every == 0
+                                    or iteration == config.iterations):
                 path = _write_preview(net, preview, run_dir, iteration)
                 emit(TrainingEvent("preview", iteration, config.iterations, str(path)))
             snapshot_due = bool(config.snapshot_every) and iteration % config.snapshot_every == 0
             if (iteration % config.checkpoint_every == 0 or iteration == config.iterations
                     or snapshot_due or out_of_time):
                 checkpoint(iteration)
-            if snapshot_due:  # a model file exported from the checkpoint just written
+            if snapshot_due and context.is_main:  # a model file from the checkpoint just written
                 snapshot = run_dir / "snapshots" / f"iter-{iteration:06d}.safetensors"
                 snapshot.parent.mkdir(exist_ok=True)
                 export_model(run_dir, snapshot)
-            if stop.raised:
+            if stopping:
                 checkpoint(iteration)
                 raise TrainingInterrupted(
                     f"stopped at iteration {iteration}; checkpoint saved in {run_dir}: "
@@ -347,12 +393,64 @@ def train(
                     f"the {config.minutes:g}-minute budget ran out at iteration {iteration} of "
                     f"{config.iterations}; the model is written (--resume with a larger "
                     "--minutes goes on)"))
-                if iteration % config.preview_every and iteration != config.iterations:
+                if (context.is_main and iteration % config.preview_every
+                        and iteration != config.iterations):
                     _write_preview(net, preview, run_dir, iteration)
                 break
 
-    export_model(run_dir, output)
+    if context.is_main:
+        export_model(run_dir, output)
+    distributed.barrier()  # every rank returns once the model file is there
     return output
+
+
+def _photo_stream(
+    files: list[Path], config: TrainConfig, context: distributed.Context, emit: Callback,
+    offset: int = 0,
+) -> PhotoStream:
+    """This rank's photos (its shard of ``files``) in a seeded order.
+
+    Rank 0 of 1 gets every file and ``config.seed``, as before torchrun existed; rank r of N
+    a seed of its own, so the ranks' crops and flips differ. ``offset`` (the iteration) seeds
+    a new order when a run resumes with a different number of processes.
+    """
+    shard = distributed.shard(files, context)
+    if not shard:
+        raise BrushworkError(f"{len(files)} photo(s) cannot be shared among "
+                             f"{context.world_size} processes: each needs at least one")
+    return PhotoStream(
+        shard, config.crop_size, config.seed + RANK_SEED_STRIDE * context.rank + offset,
+        on_warning=lambda message: emit(TrainingEvent("warning", 0, config.iterations, message)),
+        photo_size=config.photo_size,
+    )
+
+
+#: Seed distance between ranks' photo streams (ours; each stream uses seed and seed + 1).
+RANK_SEED_STRIDE = 1_000_003
+
+
+def _agree(
+    total: torch.Tensor, levels: list, seconds: float, stop: bool
+) -> tuple[torch.Tensor, list, float, bool]:
+    """The iteration's losses and time averaged over the ranks, and whether any rank must stop.
+
+    In one process it returns its arguments. Under torchrun one all-reduce makes every rank
+    log the same numbers and take the same decisions (a NaN, the time budget, SIGTERM on one
+    node), which keeps the ranks in step: a rank that stopped alone would hang the others.
+    """
+    if not distributed.launched().distributed:
+        return total, levels, seconds, stop
+    values = [total.detach().float()]
+    for level in levels:
+        values += [level.content.detach().float(), level.texture.detach().float(),
+                   level.total.detach().float()]
+    vector = torch.stack([v.reshape(()) for v in values]).cpu()
+    vector = torch.cat([vector, torch.tensor([seconds, float(stop)])])
+    device = total.device if total.device.type == "cuda" else torch.device("cpu")
+    mean = distributed.mean_over_ranks(vector.to(device)).cpu()
+    averaged = [SimpleNamespace(content=mean[1 + 3 * k], texture=mean[2 + 3 * k],
+                                total=mean[3 + 3 * k]) for k in range(len(levels))]
+    return mean[0], averaged, float(mean[-2]), bool(mean[-1] > 0)
 
 
 def adam_memory_ratio(optimizer: torch.optim.Optimizer) -> float | None:
@@ -417,7 +515,11 @@ def _capture(net, optimizer, scheduler, photos) -> tuple[dict[str, torch.Tensor]
     return tensors, extra
 
 
-def _restore(net, optimizer, scheduler, photos, tensors, state) -> None:
+def _restore(net, optimizer, scheduler, photos, tensors, state,
+             context: distributed.Context | None = None) -> bool:
+    """Put a checkpoint's state back; False when the photo stream could not be (another
+    number of processes wrote it), which the caller reseeds."""
+    context = context or distributed.Context()
     net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     per_param: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
@@ -426,9 +528,17 @@ def _restore(net, optimizer, scheduler, photos, tensors, state) -> None:
             per_param.setdefault(int(index), {})[name] = value
     optimizer.load_state_dict({"state": per_param, "param_groups": state["optimizer_groups"]})
     scheduler.load_state_dict(state["scheduler"])
-    photos.restore(state["data_state"], {k[4:]: v for k, v in tensors.items()
-                                         if k in ("rng.order_rng", "rng.augment_rng")})
     torch.set_rng_state(tensors["rng.torch"])
+    if state.get("world_size", 1) != context.world_size:
+        return False
+    if context.rank == 0:
+        photos.restore(state["data_state"], {k[4:]: v for k, v in tensors.items()
+                                             if k in ("rng.order_rng", "rng.augment_rng")})
+    else:
+        prefix = f"rng.rank{context.rank}."
+        photos.restore(state["data_states"][context.rank - 1],
+                       {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+    return True
 
 
 def _preview_tensor(path: str | Path | None, files: list[Path], size: int) -> torch.Tensor:
@@ -488,6 +598,8 @@ def export_model(run_dir: str | Path, output: str | Path) -> Path:
             "bf16": state.get("bf16", False),
             "data": Path(state.get("data", "")).name,
             "init_from": state.get("init_from"),
+            # Data-parallel processes (torchrun): each iteration averaged this many photos.
+            "processes": state.get("world_size", 1),
         },
         "brushwork_version": __version__,
     }
