@@ -188,8 +188,9 @@ def test_two_processes_paint_what_one_paints_report_once_and_skip_on_a_rerun(tmp
     assert worst >= 50, f"PSNR {worst:.1f} dB between 2 processes and 1"
 
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "two").iterdir()}
+    # --workers 2 is the same launch, started by brushwork itself.
     again = stylize(photos, "-o", f"{tmp_path / 'two'}/", *common, "--skip-existing",
-                    processes=2)
+                    "--workers", 2)
     assert again.returncode == 0, again.stderr[-3000:]
     records = [json.loads(line) for line in again.stdout.splitlines()]
     assert len(records) == 20 and all(r["skipped"] for r in records)
@@ -197,13 +198,17 @@ def test_two_processes_paint_what_one_paints_report_once_and_skip_on_a_rerun(tmp
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "two").iterdir()} == before
 
 
-def test_a_sharded_run_with_a_bad_model_fails_in_one_line_and_writes_nothing(tmp_path):
+def test_workers_with_a_bad_model_fail_in_one_line_per_worker_and_write_nothing(tmp_path):
+    """Unlike plain torchrun, --workers adds no launcher traceback to the workers' errors."""
     photos = tmp_path / "photos"
     photos.mkdir()
     make_photo((60, 40)).save(photos / "a.png")
     result = stylize(photos, "-o", f"{tmp_path / 'out'}/", "--model",
-                     tmp_path / "missing.safetensors", "--quiet", processes=2)
-    assert result.returncode != 0
-    ours = [line for line in result.stderr.splitlines() if line.startswith("brushwork:")]
-    assert ours and all(line.startswith("brushwork: error: ") for line in ours), ours
+                     tmp_path / "missing.safetensors", "--quiet", "--workers", 2)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert sorted(lines) == ["brushwork: error: model file not found: "
+                             f"{tmp_path / 'missing.safetensors'}",
+                             "brushwork: error: rank 1: model file not found: "
+                             f"{tmp_path / 'missing.safetensors'}"], result.stderr
     assert not (tmp_path / "out").exists()

@@ -250,6 +250,8 @@ def _stylize(args: argparse.Namespace) -> int:
     photos, many = _expand_photos(args.photos)
     targets = _targets(args, photos, many)
     context = distributed.launched()
+    if args.workers > 1 and not context.distributed:  # the workers check the rest themselves
+        return distributed.launch_workers(args.argv, args.workers)
     jobs = _jobs_to_do(args, photos, targets, context)
     if not jobs:
         return 0
@@ -712,6 +714,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "$BRUSHWORK_MAX_PIXELS or 89.5M); bigger ones are refused unread")
     s.add_argument("--json", action="store_true", help="print one JSON record per output")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                   help="paint in N processes on this machine, each its share of the photos "
+                        "(torch's launcher, as torchrun --nproc-per-node N; default 1)")
     s.add_argument("--skip-existing", action="store_true",
                    help="leave photos whose output file exists (a re-run of a batch paints "
                         "only what is missing); with torchrun, processes share the rest")
@@ -902,6 +907,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .training import TrainingInterrupted
 
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for stylize --workers
     try:
         return args.run(args)
     except TrainingInterrupted as error:  # SIGTERM / Ctrl-C: not an error, a checkpoint is safe

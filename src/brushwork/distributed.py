@@ -18,6 +18,7 @@ import contextlib
 import datetime
 import functools
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -204,3 +205,32 @@ def for_each_sharded(
         for offset, value in enumerate(gathered):
             if start + offset < len(items):
                 report(start + offset, value)
+
+
+def launch_workers(argv: Sequence[str], workers: int) -> int:
+    """``python -m brushwork ARGV`` in ``workers`` processes on this machine, started by
+    PyTorch's elastic launcher (what ``torchrun --standalone`` runs); their exit status.
+
+    ``brushwork stylize --workers N`` comes here: the same job as torchrun, without torchrun's
+    own traceback and failure report when a worker exits non-zero (the worker has already
+    said why in one line). Each worker gets an equal share of the cores through
+    ``OMP_NUM_THREADS`` unless it is set.
+    """
+    import logging
+    import uuid
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    for name in ("torch.distributed.elastic", "torch.distributed.launcher"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+    config = LaunchConfig(
+        min_nodes=1, max_nodes=1, nproc_per_node=workers, run_id=f"brushwork-{uuid.uuid4()}",
+        rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0,
+    )
+    try:
+        elastic_launch(config, sys.executable)("-m", "brushwork", *argv)
+    except ChildFailedError:
+        return 1
+    return 0
