@@ -124,7 +124,8 @@ def test_bad_onnx_input_is_a_one_line_error_and_writes_nothing(capsys, tmp_path,
 @pytest.mark.slow
 @pytest.mark.parametrize("size", [512, 1024])
 def test_the_builtin_style_matches_pytorch_through_onnx(size):
-    """The shipped starry-night on a 3:2 photo (a few seconds per size on a 2-core CPU)."""
+    """The shipped starry-night on a 3:2 photo (a few seconds per size on a 2-core CPU).
+    Measured: levels 82.1 / 71.5 / 71.5 dB at 512, 75.5 / 62.8 / 62.9 dB at 1024."""
     reference = load_model("starry-night", device="cpu", precision="float32")
     runtime = load_onnx_model("starry-night")
     scores = level_psnrs(reference, runtime, make_photo((1200, 800)), size)
