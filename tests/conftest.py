@@ -7,6 +7,7 @@ test's own ``tmp_path``, so a test may modify or delete them freely.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -15,8 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import settings
 from PIL import Image, ImageDraw
+from torch import nn
 
 import brushwork.api
 from brushwork.hyper_parameters import NetworkConfig
@@ -84,6 +87,66 @@ def tiny_model_file(tmp_path: Path, tiny_network: MTNet, tiny_metadata: dict) ->
     return path
 
 
+def paints(net: nn.Module, seed: int = 1) -> nn.Module:
+    """``net`` with RGB output layers that paint, as trained ones do (returned, in eval mode).
+
+    A new network's output layers start nearly constant (``start_output_layer``): it paints
+    flat grey whatever the photo, so a flipped, shifted or wrong-level input would go
+    unnoticed. Here every conv with 3 output channels gets PyTorch's default (random) start.
+    """
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        for module in net.modules():
+            if isinstance(module, nn.Conv2d) and module.out_channels == 3:
+                module.reset_parameters()
+    return net.eval()
+
+
+@pytest.fixture
+def painting_network(tiny_network: MTNet) -> MTNet:
+    """A copy of the tiny network with output layers that paint (``paints``)."""
+    return paints(copy.deepcopy(tiny_network))
+
+
+@pytest.fixture
+def painting_model_file(tmp_path: Path, painting_network: MTNet, tiny_metadata: dict) -> Path:
+    """``tmp_path/painting.safetensors``: ``painting_network`` saved with ``save_model``."""
+    path = tmp_path / "painting.safetensors"
+    save_model(path, painting_network, tiny_metadata)
+    return path
+
+
+def levels_by_hand(net: MTNet, photo: torch.Tensor,
+                   sizes: list[tuple[int, int]]) -> list[torch.Tensor]:
+    """The hierarchy written out from the paper (3.1), as an independent reference for
+    ``stylize``: y1 = style(x resized to sizes[0]), y2 = enhance(y1 resized to sizes[1]),
+    y3 = refine(y2 resized to sizes[2]); each further level refines again and keeps its
+    input's mean colour (``stylize._keep_colour``). Resizing is bilinear, antialiased when
+    shrinking (paper 3.3's fixed resampling layer). No padding is done: every size must
+    already be a multiple of the subnet's stride (choose a 4:3 photo and sides of 16k).
+    Model files hold float16 weights: compare a loaded model with its own ``network``.
+    """
+    subnets = [net.style, net.enhance] + [net.refine] * (len(sizes) - 2)
+    levels, previous = [], photo
+    with torch.no_grad():
+        for k, (subnet, (h, w)) in enumerate(zip(subnets, sizes)):
+            assert h % subnet.size_multiple == 0 and w % subnet.size_multiple == 0, (h, w)
+            shrinking = h < previous.shape[-2] or w < previous.shape[-1]
+            x = F.interpolate(previous, size=(h, w), mode="bilinear", align_corners=False,
+                              antialias=shrinking)
+            y = subnet(x)
+            if k >= 3:
+                y = y - y.mean(dim=(-2, -1), keepdim=True) + x.mean(dim=(-2, -1), keepdim=True)
+            levels.append(y)
+            previous = y
+    return levels
+
+
+def as_pixels(level: torch.Tensor) -> np.ndarray:
+    """A (1, 3, H, W) level as the (H, W, 3) uint8 pixels a saved picture of it has."""
+    return (level[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+
+
 def make_photo(size: tuple[int, int] = PHOTO_SIZE) -> Image.Image:
     """A procedurally drawn RGB 'photo': a sky-like gradient, a sun, hills, a house."""
     width, height = size
@@ -112,9 +175,20 @@ def sample_photo(tmp_path: Path) -> Path:
 @pytest.fixture
 def builtin_styles(tmp_path: Path, tiny_model_file: Path, monkeypatch) -> Path:
     """Built-in styles replaced by one, ``tiny-style`` (a copy of the tiny model), with a card."""
+    return install_styles(tmp_path, tiny_model_file, monkeypatch)
+
+
+@pytest.fixture
+def painting_styles(tmp_path: Path, painting_model_file: Path, monkeypatch) -> Path:
+    """As ``builtin_styles``, with ``painting_model_file`` as ``tiny-style``: it paints."""
+    return install_styles(tmp_path, painting_model_file, monkeypatch)
+
+
+def install_styles(tmp_path: Path, model_file: Path, monkeypatch) -> Path:
+    """``tmp_path/styles`` with ``model_file`` as the one built-in style ``tiny-style``."""
     folder = tmp_path / "styles"
     folder.mkdir()
-    shutil.copy(tiny_model_file, folder / "tiny-style.safetensors")
+    shutil.copy(model_file, folder / "tiny-style.safetensors")
     (folder / "cards.json").write_text(json.dumps({"tiny-style": {
         "title": "Tiny Style", "artist": "A. Tester", "year": "2026", "license": "CC0"}}))
     monkeypatch.setattr(brushwork.api, "STYLES_DIR", folder)

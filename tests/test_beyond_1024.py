@@ -33,6 +33,36 @@ def test_stylizer_coarse_picks_the_schedule(tiny_model_file):
     assert model.stylize(photo, 128).tobytes() == final.tobytes()
 
 
+def test_coarse_levels_match_the_hierarchy_written_out(painting_model_file):
+    """The schedules against an independent reference (``levels_by_hand``: the subnets run
+    by hand at the sizes the docstring of ``level_long_sides`` gives), with a network that
+    paints, so the pictures, not only their sizes, must be right: coarse=16 at 128 is style
+    at 16, enhance at 32, refine at 64 and again at 128; coarse=32 is the paper's 32, 64, 128.
+    The test above compares the API with itself, which a flat grey network passes whatever
+    the schedule."""
+    import numpy as np
+
+    from brushwork.images import to_tensor
+    from conftest import as_pixels, levels_by_hand
+
+    model = load_model(painting_model_file, device="cpu", precision="float32")
+    photo = make_photo((320, 240))  # 4:3: every level a multiple of 8 px, no padding
+    cases = {16: [(12, 16), (24, 32), (48, 64), (96, 128)], 32: [(24, 32), (48, 64), (96, 128)]}
+    finals = {}
+    for coarse, sides in cases.items():
+        expected = [as_pixels(y) for y in levels_by_hand(model.network, to_tensor(photo),
+                                                         sides)]
+        levels = [np.asarray(level) for level in model.stylize_levels(photo, 128,
+                                                                      coarse=coarse)]
+        assert [level.shape for level in levels] == [e.shape for e in expected]
+        for k, (level, reference) in enumerate(zip(levels, expected)):
+            assert reference.std() > 10, (coarse, k)  # a picture, not a flat grey
+            assert np.abs(level.astype(int) - reference.astype(int)).max() <= 1, (coarse, k)
+        finals[coarse] = np.asarray(model.stylize(photo, 128, coarse=coarse))
+        assert np.abs(finals[coarse].astype(int) - expected[-1].astype(int)).max() <= 1
+    assert np.abs(finals[16].astype(int) - finals[32].astype(int)).mean() > 5
+
+
 @pytest.mark.parametrize("coarse", [0, -4, 2.5, True])
 def test_bad_coarse_is_an_error(tiny_model_file, coarse):
     model = load_model(tiny_model_file, device="cpu", precision="float32")

@@ -22,8 +22,10 @@ from brushwork.images import (
     output_format_named,
     read_image,
     save_image,
+    to_tensor,
 )
 from brushwork.stylize import level_long_sides
+from conftest import as_pixels, levels_by_hand, make_photo
 
 
 @pytest.fixture(autouse=True)
@@ -161,6 +163,20 @@ def test_the_preview_is_exactly_the_first_level(model, sample_photo):
         assert np.array_equal(np.asarray(preview), np.asarray(first))
     small = model.preview(photo, 64)
     assert np.array_equal(np.asarray(small), np.asarray(model.stylize_levels(photo, 256)[0]))
+
+
+def test_the_preview_is_the_style_subnet_on_the_photo_at_256(painting_model_file):
+    """The preview against an independent reference: the style subnet run by hand on the
+    photo resized to 256 px (``levels_by_hand``), with a network that paints. The test above
+    compares the preview with the library's own first level, which a change to the shared
+    pipeline (a flipped or mis-sized resize) would move alike."""
+    model = load_model(painting_model_file, device="cpu", precision="float32")
+    photo = make_photo((320, 240))  # 4:3: 256x192 and 64x48, no padding
+    for size, side in ((256, (192, 256)), (64, (48, 64))):
+        y1 = as_pixels(levels_by_hand(model.network, to_tensor(photo), [side])[0])
+        preview = np.asarray(model.preview(photo, size))
+        assert preview.shape == y1.shape and y1.std() > 20
+        assert np.abs(preview.astype(int) - y1.astype(int)).max() <= 1, size
 
 
 # ----------------------------------------------------------------- reading photos' colour

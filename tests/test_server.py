@@ -33,8 +33,10 @@ from fastapi.testclient import TestClient
 import brushwork.api
 from brushwork.api import Stylizer
 from brushwork.cli import main
+from brushwork.images import to_tensor
 from brushwork.server import ServerSettings, create_app
 from brushwork.server.work import THUMBNAIL_SIZE
+from conftest import as_pixels, levels_by_hand, make_photo
 
 
 @pytest.fixture(autouse=True)
@@ -420,16 +422,28 @@ def test_a_job_gives_a_preview_then_the_result(client, sample_photo):
     assert job["filename"] == "my-photo-tiny-style.png"
 
 
-def test_the_preview_is_the_first_level_of_the_painting(client, sample_photo):
-    """Paper 3.1: y1 is the style subnet's output at size/4; at 1024 that is the preview."""
-    response = client.post("/v1/jobs", data={"size": "1024"},
-                           files={"file": (sample_photo.name, sample_photo.read_bytes())})
-    job = wait_for(client, response.json()["id"])
-    preview = np.asarray(decode(client.get(job["preview"]).content), dtype=float)
-    model = client.app.state.worker.models.get(client.app.state.worker.styles.get("tiny-style"))
-    with Image.open(sample_photo) as photo:
-        y1 = model.stylize_levels(photo.convert("RGB"), 1024)[0]
-    assert np.abs(preview - np.asarray(y1, dtype=float)).max() <= 1
+def test_the_preview_is_the_first_level_of_the_painting(painting_styles, tmp_path):
+    """Paper 3.1: y1 is the style subnet's output at size/4; at 1024 that is the preview.
+
+    The reference is the style subnet run by hand on the photo resized to 256 px
+    (``levels_by_hand``), not the app's own stylize: a wrong level, a flipped or mis-sized
+    input in the shared pipeline would pass a comparison with itself. The tiny network
+    paints (``paints``), as a flat grey one would match any level of any picture.
+    """
+    photo = tmp_path / "photo.png"
+    make_photo((320, 240)).save(photo)  # 4:3: y1 is 256x192, no padding
+    with make_client() as client:
+        response = client.post("/v1/jobs", data={"size": "1024"},
+                               files={"file": (photo.name, photo.read_bytes())})
+        job = wait_for(client, response.json()["id"])
+        preview = np.asarray(decode(client.get(job["preview"]).content), dtype=float)
+    network = brushwork.api.load_model(painting_styles / "tiny-style.safetensors",
+                                       device="cpu", precision="float32").network
+    y1 = levels_by_hand(network, to_tensor(Image.open(photo)), [(192, 256)])[0]
+    expected = as_pixels(y1).astype(float)
+    assert preview.shape == expected.shape == (192, 256, 3)
+    assert expected.std() > 20  # the network paints: a picture, not a flat grey
+    assert np.abs(preview - expected).max() <= 1
 
 
 def test_unknown_job_is_404(client):
