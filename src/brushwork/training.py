@@ -218,7 +218,7 @@ def train(
     state: dict[str, Any] = {}
     if resume:
         checkpoint_tensors, state, warnings = load_checkpoint(run_dir)
-        for message in warnings:
+        for message in warnings if context.is_main else []:  # every rank read the same files
             emit(TrainingEvent("warning", 0, config.iterations, message))
         arch = state.get("arch", "mtnet")
         network = state["network"]
@@ -287,12 +287,13 @@ def train(
     if resume:
         start = state["iteration"]
         if not _restore(net, optimizer, scheduler, photos, checkpoint_tensors, state, context):
+            photos = _photo_stream(files, config, context, emit, offset=start)
+        if state.get("world_size", 1) != context.world_size and context.is_main:
             emit(TrainingEvent(
                 "warning", start, config.iterations,
                 f"the checkpoint was written by {state.get('world_size', 1)} process(es), this "
                 f"run has {context.world_size}: the photo order restarts (seeded by the "
                 "iteration) instead of continuing exactly"))
-            photos = _photo_stream(files, config, context, emit, offset=start)
         elapsed = state.get("wall_seconds", 0.0)
         if context.is_main:
             _truncate_log(log_path, start)
