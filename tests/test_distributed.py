@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 import torch
 from PIL import Image
 
@@ -42,6 +45,8 @@ from brushwork.hyper_parameters import LossConfig, NetworkConfig, TrainConfig
 
 torch.set_num_threads(1)
 style, photos, output, network = sys.argv[1:5]
+with open(f"{output}.rank{os.environ['RANK']}.pid", "w") as file:
+    file.write(str(os.getpid()))
 log = {"steps": [], "files": None}
 real_step, real_stream = training.training_step, training._photo_stream
 
@@ -61,10 +66,14 @@ def stream(files, *args, **kwargs):
     return photos
 
 training.training_step, training._photo_stream = step, stream
-config = TrainConfig(iterations=2, crop_size=32, photo_size=32, checkpoint_every=1,
+config = TrainConfig(iterations=int(os.environ.get("ITERATIONS", "2")), crop_size=32,
+                     photo_size=32, checkpoint_every=int(os.environ.get("CHECKPOINT_EVERY", "1")),
                      preview_every=1000, mixed_precision=False, texture_warmup=0)
-training.train(style, photos, output, network=NetworkConfig.from_dict(json.loads(network)),
-               loss=LossConfig(style_sizes=(16, 32, 64)), config=config, device="cpu")
+try:
+    training.train(style, photos, output, network=NetworkConfig.from_dict(json.loads(network)),
+                   loss=LossConfig(style_sizes=(16, 32, 64)), config=config, device="cpu")
+except training.TrainingInterrupted:
+    log["interrupted"] = True
 with open(f"{output}.rank{os.environ['RANK']}.json", "w") as file:
     json.dump(log, file)
 """
@@ -76,14 +85,19 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(1.0 / mse)).item()
 
 
-def torchrun(*argv: object, processes: int = 2) -> subprocess.CompletedProcess:
+def torchrun_command(*argv: object, processes: int = 2) -> list[str]:
     """``torchrun --standalone --nproc-per-node N ARGV``: a free port, one worker per rank."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    return subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone",
-         f"--nproc-per-node={processes}", *map(str, argv)],
-        capture_output=True, text=True, env=env, timeout=LAUNCH_TIMEOUT,
-    )
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+            f"--nproc-per-node={processes}", *map(str, argv)]
+
+
+#: The workers' environment: one thread each (two ranks on two cores), no warnings.
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+
+def torchrun(*argv: object, processes: int = 2) -> subprocess.CompletedProcess:
+    return subprocess.run(torchrun_command(*argv, processes=processes), capture_output=True,
+                          text=True, env={**os.environ, **WORKER_ENV}, timeout=LAUNCH_TIMEOUT)
 
 
 def test_shards_are_interleaved_disjoint_and_cover_everything():
@@ -93,7 +107,8 @@ def test_shards_are_interleaved_disjoint_and_cover_everything():
     assert shard(items, Context()) == items
 
 
-def test_two_processes_train_on_different_photos_in_step_and_resume_in_one(tmp_path):
+def training_inputs(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(6 photos, an artwork, the per-rank training script)."""
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(6):
@@ -101,6 +116,11 @@ def test_two_processes_train_on_different_photos_in_step_and_resume_in_one(tmp_p
     style = drawn_image(tmp_path / "art.png", seed=99, size=(64, 64))
     script = tmp_path / "train_rank.py"
     script.write_text(TRAIN_SCRIPT)
+    return photos, style, script
+
+
+def test_two_processes_train_on_different_photos_in_step_and_resume_in_one(tmp_path):
+    photos, style, script = training_inputs(tmp_path)
     output = tmp_path / "model.safetensors"
 
     result = torchrun(script, style, photos, output, json.dumps(TINY.to_dict()))
@@ -212,3 +232,29 @@ def test_workers_with_a_bad_model_fail_in_one_line_per_worker_and_write_nothing(
                              "brushwork: error: rank 1: model file not found: "
                              f"{tmp_path / 'missing.safetensors'}"], result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_rank_stops_both_at_the_same_iteration_with_a_checkpoint(tmp_path):
+    """The stop flag is summed over the ranks with the losses: a SIGTERM that reaches one
+    rank only (one node of several) stops every rank after the same iteration, rank 0 writes
+    the checkpoint of that iteration, and nobody hangs. (~20 s on the 2-core CPU.)"""
+    photos, style, script = training_inputs(tmp_path)
+    output = tmp_path / "model.safetensors"
+    env = {**os.environ, **WORKER_ENV, "ITERATIONS": "10000", "CHECKPOINT_EVERY": "10000"}
+    launcher = subprocess.Popen(
+        torchrun_command(script, style, photos, output, json.dumps(TINY.to_dict())),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    log = tmp_path / "model.run" / "loss.jsonl"
+    deadline = time.monotonic() + LAUNCH_TIMEOUT
+    while not (log.exists() and len(log.read_text().splitlines()) >= 3):
+        assert launcher.poll() is None and time.monotonic() < deadline, "no training started"
+        time.sleep(0.2)
+    os.kill(int(Path(f"{output}.rank1.pid").read_text()), signal.SIGTERM)
+    launcher.communicate(timeout=LAUNCH_TIMEOUT)
+    ranks = [json.loads(Path(f"{output}.rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0].get("interrupted") and ranks[1].get("interrupted")
+    assert len(ranks[0]["steps"]) == len(ranks[1]["steps"])  # stopped after the same step
+    _, state, _ = load_checkpoint(tmp_path / "model.run")
+    assert state["iteration"] == len(ranks[0]["steps"])
+    assert json.loads(log.read_text().splitlines()[-1])["iteration"] == state["iteration"]
