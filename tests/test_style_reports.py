@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from brushwork.api import load_model
+from brushwork.evaluation import Evaluator
+from brushwork.images import load_image, to_tensor
 from brushwork.model_files import save_model
 from conftest import make_photo
 
@@ -60,7 +63,20 @@ def test_convergence_scores_each_snapshot_once_and_reports_the_change(
     assert list(first) == [500]
     assert set(first[500]["artworks"]) == {"256", "512", "1024"}
     row = first[500]["rows"][0]
-    assert row["content"] > 0 and all(v > 0 for v in row["styled"].values())
+    # The scores are the metric's own, applied here directly: the painting at SIZE against the
+    # artwork, the photo alone against it, and the painting against the photo. At the 256 px
+    # scale only: the 1024 px one costs ~25 s here (VGG-19 at 1024 px, twice).
+    evaluator = Evaluator(to_tensor(load_image(tmp_path / "art" / ARTWORK)), scales=(256,))
+    photo = load_image(tmp_path / "photos" / PHOTO)
+    painting = to_tensor(load_model(snapshots / "iter-000500.safetensors").stylize(photo, 96))
+    assert row["styled"]["256"] == pytest.approx(evaluator.style_distance(painting, 256),
+                                                 rel=1e-4)
+    assert row["photo_only"]["256"] == pytest.approx(
+        evaluator.style_distance(to_tensor(photo), 256), rel=1e-4)
+    assert row["content"] == pytest.approx(
+        evaluator.content_distance(painting, to_tensor(photo)), rel=1e-4)
+    for scale in ("256", "512", "1024"):
+        assert 0 < row["styled"][scale] != pytest.approx(row["photo_only"][scale]), scale
 
     # one more snapshot: only it is scored, the first comes from the cache
     scored = []
