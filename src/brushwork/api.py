@@ -5,6 +5,7 @@
     y1, y2, y3 = model.stylize_levels(photo, size=1024)  # every level (paper Fig. 4)
     soft = model.stylize(photo, preserve_color=True, strength=0.7)  # keep colours, less style
     quick = model.preview(photo)                         # the first level alone, 256 px
+    mixed = brushwork.load_model("starry-night:0.6,great-wave:0.4")  # style mixing (mixing.py)
 
 A ``Stylizer`` is meant to be loaded once and reused: the web server keeps one per style and
 the command line one per run, since reading and building the network costs more than painting
@@ -14,9 +15,9 @@ a small photo.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,15 @@ from .devices import mixed_precision_supported, resolve_device
 from .errors import BrushworkError
 from .hyper_parameters import COARSE_SIZE
 from .images import to_image, to_tensor
+from .mixing import (
+    MIX_MODES,
+    MixPart,
+    can_mix_weights,
+    mix_label,
+    mix_weights,
+    normalise,
+    parse_mix,
+)
 from .model_files import network_from_file, read_model_file
 from .networks.multimodal import resize
 from .stylize import (
@@ -231,7 +241,8 @@ def prepare_for_inference(
 
 
 def load_model(
-    name_or_path: str | Path, device: str = "auto", precision: str = "auto"
+    name_or_path: str | Path, device: str = "auto", precision: str = "auto", *,
+    mix: str = "auto",
 ) -> Stylizer:
     """Load a built-in style by name or a model file by path; never unpickles anything.
 
@@ -239,16 +250,111 @@ def load_model(
     (AVX-512 BF16 / AMX CPUs, recent GPUs; see ``prepare_for_inference``): on a 2-core CPU
     about 2x faster than float32 at 39 dB PSNR against it. Elsewhere, and with "float32", it
     runs in float32.
+
+    A mix of styles, ``"starry-night:0.6,great-wave:0.4"``, loads as one model (``load_mix``;
+    ``mix`` says how it is blended: ``mixing.MIX_MODES``).
     """
     if precision not in PRECISIONS:
         raise BrushworkError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    parts = parse_mix(name_or_path) if isinstance(name_or_path, str) else None
+    if parts is not None:
+        return load_mix(parts, device, precision, mode=mix)
     path = resolve_model_path(name_or_path)
     tensors, metadata = read_model_file(path)
+    return _stylizer(tensors, metadata, path, resolve_device(device), precision)
+
+
+def _display_name(path: Path) -> str:
+    """A built-in style's name, else the file's path."""
+    return path.stem if path.parent == STYLES_DIR else str(path)
+
+
+def _stylizer(tensors: dict[str, torch.Tensor], metadata: dict[str, Any], path: Path | str,
+              device: torch.device, precision: str, name: str | None = None) -> Stylizer:
     network = network_from_file(tensors, metadata, str(path))  # bounded before it is built
+    dtype = prepare_for_inference(network, device, precision)
+    return Stylizer(network, metadata, name or _display_name(Path(path)), device, dtype)
+
+
+def load_mix(
+    parts: Sequence[MixPart] | Sequence[tuple[str | Path, float]], device: str = "auto",
+    precision: str = "auto", mode: str = "auto",
+) -> Stylizer:
+    """One model painting a blend of styles (``brushwork.mixing``): the weighted mean of the
+    networks' weights where they share a lineage (``mode`` "auto" or "weights"), else of their
+    paintings ("outputs"). ``parts``: (style or model file, weight) pairs; weights are
+    relative."""
+    if mode not in MIX_MODES:
+        raise BrushworkError(f"unknown mix mode {mode!r}; use one of {', '.join(MIX_MODES)}")
+    if not all(isinstance(p, MixPart) for p in parts):
+        parts = normalise([(source, float(weight)) for source, weight in parts])
+    parts = list(parts)
+    paths = [resolve_model_path(part.source) for part in parts]
+    files = [read_model_file(path) for path in paths]
+    label = mix_label(parts, [_display_name(path) for path in paths])
+    shares = [part.weight for part in parts]
+    record = [{"style": _display_name(path), "weight": round(w, 6)}
+              for path, w in zip(paths, shares)]
     dev = resolve_device(device)
-    dtype = prepare_for_inference(network, dev, precision)
-    name = path.stem if path.parent == STYLES_DIR else str(path)
-    return Stylizer(network, metadata, name, dev, dtype)
+    if len(parts) == 1:
+        return _stylizer(*files[0], paths[0], dev, precision)
+    same_lineage = can_mix_weights([metadata for _, metadata in files])
+    if mode == "weights" and not same_lineage:
+        raise BrushworkError(
+            f"{label}: these networks did not start from the same weights (no common "
+            "--init-from), so their weights cannot be mixed; use mix mode 'outputs'")
+    if mode != "outputs" and same_lineage:
+        tensors = mix_weights([tensors for tensors, _ in files], shares)
+        metadata = {**files[0][1], "mix": record, "mix_mode": "weights"}
+        return _stylizer(tensors, metadata, label, dev, precision, name=label)
+    members = [_stylizer(*file, path, dev, precision) for file, path in zip(files, paths)]
+    metadata = {"architecture": files[0][1].get("architecture"), "mix": record,
+                "mix_mode": "outputs"}
+    return BlendedStylizer(members[0].network, metadata, label, dev, members[0].dtype,
+                           members=members, shares=shares)
+
+
+@dataclass
+class BlendedStylizer(Stylizer):
+    """Styles mixed by their outputs: each member paints, the paintings are averaged level by
+    level, then colour and strength are applied once to the blend."""
+
+    members: list[Stylizer] = field(default_factory=list)
+    shares: list[float] = field(default_factory=list)
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(member.parameter_count for member in self.members)
+
+    def stylize_levels(
+        self, image: Image.Image, size: int = 1024, max_memory: int | str | None = None, *,
+        preserve_color: bool = False, strength: float = 1.0,
+        on_level: LevelCallback | None = None, coarse: int = COARSE_SIZE,
+    ) -> list[Image.Image]:
+        strength = check_strength(strength)
+        runs = []
+        for i, member in enumerate(self.members):
+            def report(k: int, n: int, i: int = i) -> None:
+                if on_level is not None:
+                    on_level(i * n + k, len(self.members) * n)
+            runs.append(member.stylize_levels(image, size, max_memory, on_level=report,
+                                              coarse=coarse))
+        return [adjust(_blend(levels, self.shares), image, preserve_color=preserve_color,
+                       strength=strength) for levels in zip(*runs)]
+
+    def preview(
+        self, image: Image.Image, size: int = PREVIEW_SIZE, *, preserve_color: bool = False,
+        strength: float = 1.0,
+    ) -> Image.Image:
+        strength = check_strength(strength)
+        blend = _blend([member.preview(image, size) for member in self.members], self.shares)
+        return adjust(blend, image, preserve_color=preserve_color, strength=strength)
+
+
+def _blend(images: Sequence[Image.Image], shares: Sequence[float]) -> Image.Image:
+    """The weighted mean of same-size images."""
+    mean = sum(w * to_tensor(im) for im, w in zip(images, shares))
+    return to_image(mean)
 
 
 def stylize(

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__, distributed
 from .errors import BrushworkError
 from .hyper_parameters import LossConfig, NetworkConfig, SingularConfig, TrainConfig
+from .mixing import MIX_MODES
 from .networks import ARCHITECTURES
 
 if TYPE_CHECKING:
@@ -257,7 +258,7 @@ def _stylize(args: argparse.Namespace) -> int:
         return 0
     args.device = _local(args.device)  # under torchrun on a GPU node: this process's own GPU
     model = load_model(args.model or args.style or DEFAULT_STYLE, device=args.device,
-                       precision=args.precision)
+                       precision=args.precision, mix=args.mix)
     if args.output.endswith(("/", os.sep)):
         Path(args.output).mkdir(exist_ok=True)
     failures = 0
@@ -426,6 +427,7 @@ def _time_left(event: Any) -> str:
 def _train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from .api import resolve_model_path
     from .training import TrainingEvent, train
 
     overrides: dict[str, Any] = {"network": {}, "loss": {}, "train": {}}
@@ -436,6 +438,10 @@ def _train(args: argparse.Namespace) -> int:
                 overrides[group][f.name] = value
     if args.no_mixed_precision:
         overrides["train"]["mixed_precision"] = False
+    if args.init_from and args.texture_warmup is None:
+        # The warm-up lets a network from scratch learn the photo before the texture; a
+        # trained one already gives back the photo (the zoo fine-tunes this way).
+        overrides["train"]["texture_warmup"] = 0
     base_train = TrainConfig.paper() if args.paper else TrainConfig()
     network_class, config_class = ARCHITECTURES[args.arch]
     if args.refine_widths:
@@ -477,7 +483,8 @@ def _train(args: argparse.Namespace) -> int:
             loss=LossConfig.from_dict({**base_loss.to_dict(), **overrides["loss"]}),
             config=TrainConfig.from_dict({**base_train.to_dict(), **overrides["train"]}),
             device=args.device, vgg_weights=args.vgg_weights, resume=args.resume,
-            preview_photo=args.preview_photo, init_from=args.init_from, callback=report,
+            preview_photo=args.preview_photo, callback=report,
+            init_from=resolve_model_path(args.init_from) if args.init_from else None,
         )
     finally:
         if bar is not None:
@@ -683,8 +690,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("photos", nargs="+", metavar="PHOTO",
                    help="photo files, folders, globs ('shots/*.heic'), or - for stdin")
     which = s.add_mutually_exclusive_group()
-    which.add_argument("--style", help=f"built-in style name (default: {DEFAULT_STYLE})")
-    which.add_argument("--model", help="model file (.safetensors) made by 'brushwork train'")
+    which.add_argument("--style", help=f"built-in style name (default: {DEFAULT_STYLE}), "
+                                       "or a mix: starry-night:0.6,great-wave:0.4")
+    which.add_argument("--model", help="model file (.safetensors) made by 'brushwork train' "
+                                       "(or a mix of files, as --style)")
+    s.add_argument("--mix", choices=MIX_MODES, default="auto",
+                   help="how a mix of styles is blended: 'weights' (one network, the mean of "
+                        "the styles' weights: styles fine-tuned from one network, as the "
+                        "built-in ones), 'outputs' (each style paints, the paintings are "
+                        "averaged: any models), 'auto' (weights where possible; default)")
     s.add_argument("-o", "--output", required=True,
                    help="output file (.jpg/.png/.webp), a folder for several photos (ending "
                         "in / creates it), or - for stdout")
@@ -773,7 +787,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--run-dir", help="checkpoints, loss log, previews (default: OUTPUT.run/)")
     t.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     t.add_argument("--init-from", metavar="MODEL",
-                   help="start from a trained model's weights (fine-tuning; same architecture)")
+                   help="start from a trained model's weights: a model file or a built-in style "
+                        "(fine-tuning; same architecture); styles fine-tuned from one model "
+                        "mix by their weights (stylize --style a:0.5,b:0.5)")
     t.add_argument("--arch", default="mtnet", choices=list(ARCHITECTURES),
                    help="network: MT-Net (default) or one of the paper's baselines, which have "
                         "one level (give one value to the per-level options below)")
@@ -817,7 +833,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "count (paper Fig. 6; SingularConfig.matching_mtnet)")
     t.add_argument("--texture-warmup", type=int, metavar="N",
                    help="raise the texture weights linearly from 0 over the first N "
-                        f"iterations (0: off), default {defaults_t.texture_warmup}")
+                        f"iterations (0: off), default {defaults_t.texture_warmup}, 0 with "
+                        "--init-from")
     t.add_argument("--seed", type=int, help=f"default {defaults_t.seed}")
     t.add_argument("--checkpoint-every", type=_positive_int,
                    help=f"default {defaults_t.checkpoint_every}")

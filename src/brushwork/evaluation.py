@@ -102,3 +102,10 @@ def structure(image: torch.Tensor, photo: torch.Tensor) -> float:
     a, b = small.flatten() - small.mean(), ref.flatten() - ref.mean()
     denominator = float(a.norm() * b.norm())
     return float(a @ b) / denominator if denominator > 0 else 0.0
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Peak signal-to-noise ratio in dB of two images in [0, 1] (inf when identical): how the
+    compact (int8) models and other faster paths are held to the float32 output."""
+    mse = torch.mean((a.double() - b.double()) ** 2).item()
+    return float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(1.0 / mse)).item()

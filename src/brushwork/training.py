@@ -44,7 +44,7 @@ from .hyper_parameters import CONTENT_LAYER, TEXTURE_LAYERS, LossConfig, TrainCo
 from .images import atomic_write, load_image, save_image, to_image, to_tensor
 from .losses.perceptual import HierarchicalLoss
 from .losses.vgg import build_vgg
-from .model_files import load_state_into, read_model_file, save_model
+from .model_files import lineage, load_state_into, read_model_file, save_model
 from .networks import ARCHITECTURES, build_network
 from .stylize import stylize_tensor
 
@@ -270,7 +270,10 @@ def train(
                 or config_class.from_dict(widths) != network):
             raise BrushworkError(f"{init_from} is not a {arch} with this run's widths")
         load_state_into(net, tensors, str(init_from))
-        initial = {"file": Path(init_from).name, "record": metadata.get("record")}
+        # The lineage (the first ancestor's checksum) says which models share a starting
+        # network and can be mixed by interpolating weights (``mixing``).
+        initial = {"file": Path(init_from).name, "record": metadata.get("record"),
+                   "lineage": lineage(metadata)}
     vgg = build_vgg((*TEXTURE_LAYERS, CONTENT_LAYER), vgg_weights)
     criterion = HierarchicalLoss(vgg, style_tensors, loss)
     net.to(dev)
@@ -604,5 +607,7 @@ def export_model(run_dir: str | Path, output: str | Path) -> Path:
         },
         "brushwork_version": __version__,
     }
+    if (state.get("init_from") or {}).get("lineage"):
+        metadata["lineage"] = state["init_from"]["lineage"]
     save_model(output, net, metadata)
     return Path(output)

@@ -32,7 +32,7 @@ from typing import Any
 
 from PIL import Image
 
-from .. import api
+from .. import api, mixing
 from ..api import PREVIEW_SIZE, Stylizer
 from ..errors import BrushworkError, quoted
 from ..images import MIME_TYPES, encode_image, load_image, output_format_named
@@ -108,9 +108,11 @@ class Style:
     """A style the server offers: a built-in one, a --model file or an upload."""
 
     id: str
-    kind: str  # "builtin" | "file" | "upload"
+    kind: str  # "builtin" | "file" | "upload" | "mix"
     source: str | Path  # what api.load_model takes
     card: dict[str, Any]
+    #: A mix's parts: (source, share) pairs for ``api.load_mix``; empty for one style.
+    parts: list[tuple[str | Path, float]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, **self.card,
@@ -155,9 +157,30 @@ class Styles:
         return ids[0] if ids else None
 
     def get(self, style_id: str) -> Style:
+        """A style on offer, or a mix of them (``a:0.6,b:0.4``, ``brushwork.mixing``) whose
+        parts are all on offer: a mix never names a file, only styles already offered."""
         for style in self.all():
             if style.id == style_id:
                 return style
+        if "," in style_id or ":" in style_id:
+            try:
+                pairs = [(part.rpartition(":")[0] or part, part.rpartition(":")[2]
+                          if ":" in part else "1") for part in style_id.split(",")]
+                parts = mixing.normalise([(self.get(name.strip()).id, float(weight))
+                                          for name, weight in pairs], style_id)
+            except ValueError:
+                raise UnknownStyle(f"style mix {quoted(style_id)}: write ID:WEIGHT,ID:WEIGHT, "
+                                   "e.g. starry-night:0.6,great-wave:0.4") from None
+            except BrushworkError as error:
+                raise UnknownStyle(str(error)) from None
+            members = {s.id: s for s in self.all()}
+            if len(parts) == 1:
+                return members[str(parts[0].source)]
+            label = mixing.mix_label(parts, [str(part.source) for part in parts])
+            sources = [(members[str(part.source)].source, part.weight) for part in parts]
+            return Style(label, "mix", label, {"title": label, "mix": [
+                {"style": str(part.source), "weight": part.weight} for part in parts]},
+                sources)
         known = ", ".join(s.id for s in self.all()) or "none: upload a model file"
         raise UnknownStyle(f"unknown style {quoted(style_id)}; available: {known}")
 
@@ -208,8 +231,12 @@ class ModelCache:
             if style.id in self._models:
                 self._models.move_to_end(style.id)
                 return self._models[style.id]
-            model = api.load_model(style.source, device=self.settings.device,
-                                   precision=self.settings.precision)
+            if style.parts:
+                model = api.load_mix(style.parts, device=self.settings.device,
+                                     precision=self.settings.precision)
+            else:
+                model = api.load_model(style.source, device=self.settings.device,
+                                       precision=self.settings.precision)
             self.loads += 1
             self._models[style.id] = model
             while len(self._models) > self.settings.cached_models:

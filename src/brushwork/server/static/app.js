@@ -63,7 +63,28 @@ function addStyleCard(style, select) {
     grid.append(card);
   }
   $("no-styles").hidden = true;
+  const mix = $("mix-style");
+  if (!mix.querySelector(`option[value="${CSS.escape(style.id)}"]`)) {
+    const option = document.createElement("option");
+    option.value = style.id;
+    option.textContent = style.title || style.id;
+    mix.append(option);
+  }
   if (select) selectStyle(style.id);
+}
+
+// A mix (brushwork.mixing): "first:share,second:share", the ids the server offers.
+function styleRequest() {
+  const other = $("mix-style").value;
+  if (!other || other === state.style) return state.style;
+  const share = Number($("mix-share").value) / 100;
+  return `${state.style}:${(1 - share).toFixed(2)},${other}:${share.toFixed(2)}`;
+}
+
+function updateMix() {
+  const mixing = Boolean($("mix-style").value);
+  $("mix-share-label").hidden = !mixing;
+  $("mix-share-value").textContent = `${$("mix-share").value}%`;
 }
 
 function selectStyle(id) {
@@ -202,7 +223,7 @@ async function paint() {
   }
   const form = new FormData();
   form.append("file", state.photo, state.photo.name);
-  form.append("style", state.style);
+  form.append("style", styleRequest());
   form.append("size", $("size").value);
   form.append("format", $("format").value);
   form.append("strength", String(Number($("strength").value) / 100));
@@ -257,6 +278,8 @@ async function init() {
   $("model-input").addEventListener("change", (e) => e.target.files[0] && uploadModel(e.target.files[0]));
   $("strength").addEventListener("input", (e) => { $("strength-value").textContent = `${e.target.value}%`; });
   $("slider").addEventListener("input", (e) => setSlider(Number(e.target.value)));
+  $("mix-style").addEventListener("change", updateMix);
+  $("mix-share").addEventListener("input", updateMix);
   $("paint").addEventListener("click", paint);
   try {
     const health = await api("/v1/health");

