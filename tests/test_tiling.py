@@ -29,7 +29,7 @@ from brushwork.hyper_parameters import (
 from brushwork.networks import ARCHITECTURES, build_network
 from brushwork.networks.blocks import Conv, ResidualBlock, ResizeConv, Run, add_input, call
 from brushwork.networks.multimodal import MTNet, RefineSubnet
-from conftest import make_photo
+from conftest import make_photo, paints
 
 stylize_module = importlib.import_module("brushwork.stylize")  # the package exports a function
 
@@ -176,19 +176,6 @@ def small_tiles(monkeypatch) -> list[tiling.TiledRunner]:
     return RecordingRunner.made
 
 
-def painting(net: nn.Module) -> nn.Module:
-    """``net`` with RGB output layers that paint, as trained ones do. A new network's output
-    layers start nearly constant (``start_output_layer``), which would hide a wrong tile in
-    a later level and, each level's input being nearly flat, make its instance norms
-    amplify rounding (by ~700x between the enhance and refine levels)."""
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(1)
-        for module in net.modules():
-            if isinstance(module, nn.Conv2d) and module.out_channels == 3:
-                module.reset_parameters()
-    return net.eval()
-
-
 def assert_tiled_equals_untiled(net: nn.Module, made: list[tiling.TiledRunner],
                                 size: int) -> None:
     """Every level of ``net`` on a 4:3 photo of long side ``size``, tiled by the
@@ -221,7 +208,7 @@ def assert_tiled_equals_untiled(net: nn.Module, made: list[tiling.TiledRunner],
 def test_every_architecture_tiled_equals_untiled(arch, small_tiles):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        net = painting(build_network(arch, TINY[arch].to_dict()))
+        net = paints(build_network(arch, TINY[arch].to_dict()))
     assert_tiled_equals_untiled(net, small_tiles, 48 if arch == "ds-net" else 96)
 
 
@@ -257,7 +244,7 @@ def test_a_changed_subnet_is_tiled_by_its_own_forward(variant, small_tiles):
         torch.manual_seed(0)
         net = MTNet(TINY_MT)
         net.refine = variant(TINY_MT.refine, TINY_MT.residual_blocks)
-    assert_tiled_equals_untiled(painting(net), small_tiles, 96)
+    assert_tiled_equals_untiled(paints(net), small_tiles, 96)
     if variant is NegatedRefine:  # run whole by forward, and child by child by the tiler
         assert call in net.refine.runs and any(run is not call for run in net.refine.runs)
 
