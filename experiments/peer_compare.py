@@ -135,9 +135,11 @@ def peer_engine():
 
 
 def compare(models: list[str], art: Path, photo_count: int = 20, sheet_photos: int = 8,
-            engine=None) -> tuple[dict[str, list[dict]], dict[str, list[Image.Image]]]:
-    """Score every model, the peer and the photo itself on the held-back photos; returns the
-    rows per output and the first ``sheet_photos`` paintings per output (photo, peer, models)."""
+            engine=None, score_photo: bool = True,
+            ) -> tuple[dict[str, list[dict]], dict[str, list[Image.Image]]]:
+    """Score every model, the peer and (``score_photo``) the photo itself on the held-back
+    photos; returns the rows per output and the first ``sheet_photos`` paintings per output
+    (photo, peer, models)."""
     torch.set_grad_enabled(False)
     engine = engine or peer_engine()
     photos = common.held_out_photos(common.DEFAULT_HELD_OUT, common.DEFAULT_PHOTOS, photo_count)
@@ -152,7 +154,8 @@ def compare(models: list[str], art: Path, photo_count: int = 20, sheet_photos: i
         for name, stylizer in stylizers.items():
             paintings[name] = stylizer.stylize(photo_image, SIZE)
         for name, painting in paintings.items():
-            rows[name].append({"photo": path.name, **score(evaluator, painting, photo)})
+            if name != "photo" or score_photo:
+                rows[name].append({"photo": path.name, **score(evaluator, painting, photo)})
             if index < sheet_photos:
                 columns[name].append(painting)
         common.log(f"{path.name}: " + ", ".join(

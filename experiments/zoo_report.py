@@ -58,7 +58,8 @@ def evaluate(name: str, photos: int, engine) -> dict:
             common.log(f"{name}: scores cached in {cache}")
             return cached
     art = common.DEFAULT_STYLES / artworks(name)[0]
-    rows, columns = peer_compare.compare([name], art, photos, SHEET_PHOTOS, engine)
+    rows, columns = peer_compare.compare([name], art, photos, SHEET_PHOTOS, engine,
+                                         score_photo=False)
     _, verdicts = peer_compare.summary(rows, [name])
     GALLERY.mkdir(parents=True, exist_ok=True)
     peer_compare.contact_sheet(

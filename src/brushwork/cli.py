@@ -548,9 +548,14 @@ def _styles(args: argparse.Namespace) -> int:
               f"{row.get('year', '?')})")
         print(f"    licence  {row.get('license', '?')}")
         print(f"    source   {row.get('source', '?')}")
+        base = (record.get("init_from") or {}).get("file")
         print(f"    training {record.get('iterations', '?')} iterations on "
-              f"{record.get('device', '?')} in {record.get('wall_seconds', 0) / 3600:.1f} h, "
-              f"texture weights {row['texture_weights']}")
+              f"{record.get('device', '?')} in {record.get('wall_seconds', 0) / 60:.0f} min, "
+              f"texture weights {row['texture_weights']}"
+              + (f", fine-tuned from {Path(base).stem}" if base else ""))
+        if row.get("levels") and len(set(row["levels"])) > 1:
+            print(f"    levels   {', '.join(row['levels'])} (coarse to fine)")
+    print("Mix styles: --style NAME:WEIGHT,NAME:WEIGHT (e.g. starry-night:0.6,great-wave:0.4)")
     return 0
 
 
