@@ -271,7 +271,8 @@ def ship_pictures(name: str, artwork: str) -> None:
     art = load_image(SHARED / "styles" / artwork)
     art.thumbnail((ARTWORK_COPY_SIZE, ARTWORK_COPY_SIZE))
     save_image(art, PACKAGE_STYLES / f"{name}.artwork.jpg", quality=88)
-    painting = load_model(name, device="cpu").stylize(load_image(THUMBNAIL_PHOTO), THUMBNAIL_SIZE)
+    model = load_model(PACKAGE_STYLES / f"{name}.safetensors", device="cpu")
+    painting = model.stylize(load_image(THUMBNAIL_PHOTO), THUMBNAIL_SIZE)
     save_image(painting, PACKAGE_STYLES / f"{name}.thumbnail.jpg", quality=88)
 
 

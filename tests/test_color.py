@@ -299,3 +299,16 @@ def test_bad_format_and_quality_are_errors():
         output_format_named("gif")
     with pytest.raises(BrushworkError, match="quality"):
         encode_image(Image.new("RGB", (8, 8)), "JPEG", quality=0)
+
+
+def test_the_preview_runs_in_bfloat16_as_the_painting_does(painting_model_file):
+    """In bfloat16 the style subnet stays in float32 (``prepare_for_inference``): the preview
+    fed it a bf16 photo and failed ('Input type (BFloat16) and bias type (float)'), so every
+    painting from the web page failed on a bf16 CPU while float32 tests passed. The preview
+    must be the bf16 painting's first level."""
+    model = load_model(painting_model_file, device="cpu", precision="bfloat16")
+    photo = make_photo((320, 240))
+    preview = np.asarray(model.preview(photo))
+    first = np.asarray(model.stylize_levels(photo, 1024)[0])
+    assert preview.shape == first.shape and first.std() > 20
+    assert np.abs(preview.astype(int) - first.astype(int)).max() <= 1

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from brushwork.errors import BrushworkError
 from conftest import make_photo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,6 +127,6 @@ def test_parallel_runs_finish_or_stop_at_the_deadline_with_a_checkpoint(
 def test_a_damaged_model_is_not_shipped(zoo, tmp_path):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x80\x04 not a model")
-    with pytest.raises(subprocess.CalledProcessError):
+    with pytest.raises(BrushworkError, match="pickle"):
         zoo.package("demo-a", bad, tmp_path / "log.jsonl.gz")
     assert not (tmp_path / "package" / "demo-a.safetensors").exists()

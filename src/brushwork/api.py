@@ -212,7 +212,8 @@ class Stylizer:
         vh, vw = scaled_size(*photo.shape[-2:], size)
         with torch.inference_mode():
             x = _pad(resize(photo, (vh, vw)), getattr(first, "size_multiple", 1))
-            level = first(x)[..., :vh, :vw]
+            # The style subnet may run in another dtype than the rest (prepare_for_inference).
+            level = first(x.to(next(first.parameters()).dtype))[..., :vh, :vw].float()
         return adjust(to_image(level), image, preserve_color=preserve_color, strength=strength)
 
 
