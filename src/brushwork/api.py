@@ -5,7 +5,7 @@
     y1, y2, y3 = model.stylize_levels(photo, size=1024)  # every level (paper Fig. 4)
     soft = model.stylize(photo, preserve_color=True, strength=0.7)  # keep colours, less style
     quick = model.preview(photo)                         # the first level alone, 256 px
-    mixed = brushwork.load_model("starry-night:0.6,great-wave:0.4")  # style mixing (mixing.py)
+    mixed = brushwork.load_model("starry-night:0.6,mine.safetensors:0.4")  # mixing.py
 
 A ``Stylizer`` is meant to be loaded once and reused: the web server keeps one per style and
 the command line one per run, since reading and building the network costs more than painting
@@ -252,7 +252,7 @@ def load_model(
     about 2x faster than float32 at 39 dB PSNR against it. Elsewhere, and with "float32", it
     runs in float32.
 
-    A mix of styles, ``"starry-night:0.6,great-wave:0.4"``, loads as one model (``load_mix``;
+    A mix of styles, ``"starry-night:0.6,mine.safetensors:0.4"``, loads as one model (``load_mix``;
     ``mix`` says how it is blended: ``mixing.MIX_MODES``).
     """
     if precision not in PRECISIONS:

@@ -555,7 +555,7 @@ def _styles(args: argparse.Namespace) -> int:
               + (f", fine-tuned from {Path(base).stem}" if base else ""))
         if row.get("levels") and len(set(row["levels"])) > 1:
             print(f"    levels   {', '.join(row['levels'])} (coarse to fine)")
-    print("Mix styles: --style NAME:WEIGHT,NAME:WEIGHT (e.g. starry-night:0.6,great-wave:0.4)")
+    print("Mix styles: --style NAME:WEIGHT,NAME:WEIGHT (e.g. starry-night:0.6,my-style.safetensors:0.4)")
     return 0
 
 
@@ -696,7 +696,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="photo files, folders, globs ('shots/*.heic'), or - for stdin")
     which = s.add_mutually_exclusive_group()
     which.add_argument("--style", help=f"built-in style name (default: {DEFAULT_STYLE}), "
-                                       "or a mix: starry-night:0.6,great-wave:0.4")
+                                       "or a mix: starry-night:0.6,my-style.safetensors:0.4")
     which.add_argument("--model", help="model file (.safetensors) made by 'brushwork train' "
                                        "(or a mix of files, as --style)")
     s.add_argument("--mix", choices=MIX_MODES, default="auto",
