@@ -555,7 +555,8 @@ def _styles(args: argparse.Namespace) -> int:
               + (f", fine-tuned from {Path(base).stem}" if base else ""))
         if row.get("levels") and len(set(row["levels"])) > 1:
             print(f"    levels   {', '.join(row['levels'])} (coarse to fine)")
-    print("Mix styles: --style NAME:WEIGHT,NAME:WEIGHT (e.g. starry-night:0.6,my-style.safetensors:0.4)")
+    print("Mix styles: --style NAME:WEIGHT,NAME:WEIGHT "
+          "(e.g. starry-night:0.6,my-style.safetensors:0.4)")
     return 0
 
 
