@@ -47,10 +47,16 @@ def parse_mix(text: str) -> list[MixPart] | None:
 
     A part without a weight counts 1 (``"a,b"`` is half and half). Weights are relative:
     ``a:3,b:1`` is ``a:0.75,b:0.25``. A text with neither ``,`` nor ``:`` is one style, as is
-    an existing file whose name holds them.
+    an existing file whose name holds them (the server, which never takes file names, calls
+    ``split_mix`` directly).
     """
     if ("," not in text and ":" not in text) or Path(text).is_file():
         return None
+    return normalise(split_mix(text), text)
+
+
+def split_mix(text: str) -> list[tuple[str, float]]:
+    """The (name, weight) pairs written in ``text``, weights as written (not normalised)."""
     parts: list[tuple[str, float]] = []
     for item in text.split(","):
         name, sep, weight_text = item.strip().rpartition(":")
@@ -63,8 +69,8 @@ def parse_mix(text: str) -> list[MixPart] | None:
         except ValueError:
             raise BrushworkError(f"style mix {quoted(text)}: {quoted(weight_text)} is not a "
                                  "number (write NAME:WEIGHT, e.g. starry-night:0.6)") from None
-        parts.append((name, weight))
-    return normalise(parts, text)
+        parts.append((name.strip(), weight))
+    return parts
 
 
 def normalise(parts: list[tuple[str | Path, float]], text: str = "") -> list[MixPart]:

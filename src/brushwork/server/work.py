@@ -164,13 +164,8 @@ class Styles:
                 return style
         if "," in style_id or ":" in style_id:
             try:
-                pairs = [(part.rpartition(":")[0] or part, part.rpartition(":")[2]
-                          if ":" in part else "1") for part in style_id.split(",")]
-                parts = mixing.normalise([(self.get(name.strip()).id, float(weight))
-                                          for name, weight in pairs], style_id)
-            except ValueError:
-                raise UnknownStyle(f"style mix {quoted(style_id)}: write ID:WEIGHT,ID:WEIGHT, "
-                                   "e.g. starry-night:0.6,great-wave:0.4") from None
+                parts = mixing.normalise([(self.get(name).id, weight) for name, weight
+                                          in mixing.split_mix(style_id)], style_id)
             except BrushworkError as error:
                 raise UnknownStyle(str(error)) from None
             members = {s.id: s for s in self.all()}
