@@ -926,6 +926,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say_error(line: str) -> None:
+    """Write one line to stderr in a single write, newline included.
+
+    ``print`` writes the text and the newline separately, so when the processes of
+    ``stylize --workers`` fail together their lines interleave mid-line on the shared pipe
+    (CI saw "...safetensorsbrushwork: error: rank 1: ..."); one short write is atomic.
+    """
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from .training import TrainingInterrupted
 
@@ -934,19 +945,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except TrainingInterrupted as error:  # SIGTERM / Ctrl-C: not an error, a checkpoint is safe
-        print(f"brushwork: {error}", file=sys.stderr)
+        _say_error(f"brushwork: {error}")
         return 130
     except BrushworkError as error:
-        print(f"brushwork: error: {distributed.rank_label()}{error}", file=sys.stderr)
+        _say_error(f"brushwork: error: {distributed.rank_label()}{error}")
         return 1
     except KeyboardInterrupt:
-        print("brushwork: interrupted", file=sys.stderr)
+        _say_error("brushwork: interrupted")
         return 130
     except Exception as error:
         if os.environ.get("BRUSHWORK_DEBUG"):
             raise
-        print(f"brushwork: unexpected error: {type(error).__name__}: {error} "
-              "(set BRUSHWORK_DEBUG=1 for details; please report it)", file=sys.stderr)
+        _say_error(f"brushwork: unexpected error: {type(error).__name__}: {error} "
+                   "(set BRUSHWORK_DEBUG=1 for details; please report it)")
         return 1
 
 
