@@ -11,6 +11,10 @@ recoloured to the painting's colour statistics, y' (mean and covariance of RGB m
 and strokes untouched), and scores both with the training loss of level 1 (relu4_2 content
 against the photo, Gram texture against the painting, both at ``--size``, the level's weights).
 If y' has a clearly lower total loss, the palette is within reach and the loss wants it.
+
+A second table gives each texture layer's error relative to the painting's Gram (the default
+"relative" loss), for the plain Gram and for the Gram about the feature mean (the palette term,
+``LossConfig.centred_layers``): how much recolouring to the painting's palette would gain each.
 """
 
 from __future__ import annotations
@@ -27,9 +31,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 
 from brushwork.api import load_model
-from brushwork.hyper_parameters import CONTENT_LAYER, TEXTURE_LAYERS, LossConfig
+from brushwork.hyper_parameters import (
+    CONTENT_LAYER,
+    RELATIVE_TEXTURE_UNIT,
+    TEXTURE_LAYERS,
+    LossConfig,
+)
 from brushwork.images import load_image, to_tensor
-from brushwork.losses.perceptual import content_loss, gram, resize_long_side, texture_loss
+from brushwork.losses.perceptual import (
+    centred_gram,
+    content_loss,
+    gram,
+    relative_layer_scales,
+    resize_long_side,
+    texture_loss,
+)
 from brushwork.losses.vgg import build_vgg
 
 
@@ -69,7 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     vgg = build_vgg((*TEXTURE_LAYERS, CONTENT_LAYER))
     art = to_tensor(load_image(args.style))
     art_small = resize_long_side(art, args.size)
-    target_grams = [gram(f) for f in (vgg(art_small)[layer] for layer in TEXTURE_LAYERS)]
+    art_features = vgg(art_small)
+    target_grams = [gram(art_features[layer]) for layer in TEXTURE_LAYERS]
+    kinds = {"plain": gram, "centred": centred_gram}
+    relative_targets = {kind: [f(art_features[layer]) for layer in TEXTURE_LAYERS]
+                        for kind, f in kinds.items()}
+    scales = {kind: [s / RELATIVE_TEXTURE_UNIT for s in relative_layer_scales(grams)]
+              for kind, grams in relative_targets.items()}
+    relative_rows: dict[str, list[dict[str, list[float]]]] = {"photo": [], "model": [],
+                                                              "recoloured": []}
     model = load_model(args.model)
     rows = []
     for path in common.held_out_photos(common.DEFAULT_HELD_OUT, common.DEFAULT_PHOTOS,
@@ -79,8 +103,16 @@ def main(argv: list[str] | None = None) -> int:
         output = resize_long_side(to_tensor(model.stylize(image, 4 * args.size)), args.size)
         photo_content = vgg(photo)[CONTENT_LAYER]
         row = {}
-        for name, y in (("model", output), ("recoloured", recolour(output, art))):
+        recoloured = recolour(output, art)
+        for name, y in (("photo", photo), ("model", output), ("recoloured", recoloured)):
             features = vgg(y)
+            relative_rows[name].append({
+                kind: [scale * float(torch.mean((f(features[layer]) - target) ** 2))
+                       for layer, target, scale in zip(TEXTURE_LAYERS, relative_targets[kind],
+                                                       scales[kind])]
+                for kind, f in kinds.items()})
+            if name == "photo":
+                continue
             content = alpha * float(content_loss(features[CONTENT_LAYER], photo_content))
             texture = beta * float(texture_loss([gram(features[layer])
                                                  for layer in TEXTURE_LAYERS], target_grams))
@@ -100,6 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     better = sum(r["recoloured"][0] + r["recoloured"][1] < r["model"][0] + r["model"][1]
                  for r in rows)
     print(f"recoloured has the lower total loss on {better}/{len(rows)} photos")
+    print("\nTexture error of each layer relative to the painting's Gram (medians):")
+    print("| image | Gram | " + " | ".join(TEXTURE_LAYERS) + " |\n|---|---|"
+          + "---|" * len(TEXTURE_LAYERS))
+    for name, entries in relative_rows.items():
+        for kind in kinds:
+            values = [statistics.median(e[kind][i] for e in entries)
+                      for i in range(len(TEXTURE_LAYERS))]
+            print(f"| {name} | {kind} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
     return 0
 
 

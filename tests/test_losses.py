@@ -7,7 +7,13 @@ import torch
 
 from brushwork.errors import BrushworkError
 from brushwork.hyper_parameters import CONTENT_LAYER, TEXTURE_LAYERS, LossConfig
-from brushwork.losses.perceptual import HierarchicalLoss, content_loss, gram, texture_loss
+from brushwork.losses.perceptual import (
+    HierarchicalLoss,
+    centred_gram,
+    content_loss,
+    gram,
+    texture_loss,
+)
 from brushwork.losses.vgg import CAFFE, TORCHVISION, VGG19Features, load_vgg_weights
 from brushwork.networks.multimodal import MTNet
 from brushwork.training import _content_inputs
@@ -39,6 +45,54 @@ def test_gram_matches_a_hand_computed_value():
     features = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).view(1, 2, 1, 2)
     expected = torch.tensor([[5.0, 11.0], [11.0, 25.0]]) / 4  # F F^T / (C*H*W)
     torch.testing.assert_close(gram(features)[0], expected)
+
+
+def test_centred_gram_matches_a_hand_computed_covariance():
+    features = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).view(1, 2, 1, 2)
+    # minus the channel means 1.5 and 3.5: [[-0.5, 0.5], [-0.5, 0.5]]
+    expected = torch.tensor([[0.5, 0.5], [0.5, 0.5]]) / 4
+    torch.testing.assert_close(centred_gram(features)[0], expected)
+
+
+def two_hue_painting(size: int = 64) -> torch.Tensor:
+    """A blue painting with yellow accents on a tenth of it, like Starry Night's stars: colour
+    that luminance does not explain, and a mean colour that dominates the plain Gram."""
+    x = torch.linspace(0, 8, size).view(1, -1).expand(size, size)
+    y = torch.linspace(0, 8, size).view(-1, 1).expand(size, size)
+    accents = (torch.sin(x) * torch.sin(y) > 0.8).float()
+    brightness = 0.6 + 0.3 * torch.sin(1.7 * x + 0.5 * y)
+    blue, gold = torch.tensor([0.2, 0.35, 0.8]), torch.tensor([0.85, 0.75, 0.2])
+    image = (blue.view(3, 1, 1) * (1 - accents) + gold.view(3, 1, 1) * accents) * brightness
+    noise = torch.rand(3, size, size, generator=torch.Generator().manual_seed(0))
+    return (image + 0.1 * noise).clamp(0, 1).unsqueeze(0)
+
+
+def test_the_palette_term_sees_a_two_tone_ramp_the_plain_gram_forgives(vgg):
+    """The painting's luminance in its mean colour (a ramp with the right mean, the zoo's
+    failure) against the painting: relative to the painting's, the plain relu1_1 Gram error
+    is small (0.03 here; 0.012 for the shipped starry-night), the centred one over 10x larger
+    (LossConfig.centred_layers)."""
+    painting = two_hue_painting()
+    lum = painting.mean(dim=1, keepdim=True)
+    ramp = (lum / lum.mean() * painting.mean(dim=(2, 3), keepdim=True)).clamp(0, 1)
+    config = LossConfig(style_sizes=(64, 64, 64), centred_layers=("relu1_1",))
+    criterion = HierarchicalLoss(vgg, [painting] * 3, config)
+    scales = criterion.layer_scales[0]
+    assert len(criterion.target_grams[0]) == len(TEXTURE_LAYERS) + 1
+    features = vgg(ramp)
+    plain = scales[0] * float(((gram(features["relu1_1"]) - criterion.target_grams[0][0]) ** 2
+                               ).mean())
+    centred = scales[-1] * float(((centred_gram(features["relu1_1"])
+                                   - criterion.target_grams[0][-1]) ** 2).mean())
+    assert centred > 5 * plain, (centred, plain)
+    _, levels = criterion([painting] * 3, [painting] * 3)
+    assert float(levels[0].texture) < 1e-3 * float(centred)
+
+
+def test_centred_layers_must_be_texture_layers_and_old_files_have_none(vgg):
+    with pytest.raises(ValueError, match="centred layers"):
+        HierarchicalLoss(vgg, [two_hue_painting()] * 3, LossConfig(centred_layers=("relu4_2",)))
+    assert LossConfig.from_dict({}).centred_layers == ()
 
 
 def test_content_and_texture_losses_are_zero_on_identical_inputs_and_positive_otherwise():

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__, distributed
 from .errors import BrushworkError
-from .hyper_parameters import LossConfig, NetworkConfig, SingularConfig, TrainConfig
+from .hyper_parameters import (
+    TEXTURE_LAYERS,
+    LossConfig,
+    NetworkConfig,
+    SingularConfig,
+    TrainConfig,
+)
 from .mixing import MIX_MODES
 from .networks import ARCHITECTURES
 
@@ -832,6 +838,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "Gram ('relative'), or sum the raw errors as the paper ('none'; "
                         f"colour then barely counts), default "
                         f"{defaults_l.texture_normalisation!r}")
+    t.add_argument("--centred-layers", nargs="*", choices=TEXTURE_LAYERS, metavar="LAYER",
+                   help="texture layers whose Gram is also matched about its mean (the "
+                        "painting's colour spread at relu1_1), default "
+                        f"{' '.join(defaults_l.centred_layers) or 'none'}")
     t.add_argument("--refine-widths", nargs="+", type=_positive_int, metavar="C",
                    help=f"refine subnet widths, default {NetworkConfig().refine}")
     t.add_argument("--match-mtnet", action="store_true",

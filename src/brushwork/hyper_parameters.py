@@ -139,11 +139,20 @@ class LossConfig(_Config):
     #: on held-back photos it matches the painting's mean colour and keeps the photo with
     #: half the content distance (docs/training-stall.md, "The missing palette").
     texture_normalisation: str = "relative"
+    #: Texture layers whose Gram is also taken about the feature mean (a covariance) and
+    #: added to the texture term, relative to the painting's like the others (ours, the
+    #: "palette term"). The plain Gram of relu1_1 is mostly the mean colour squared: on
+    #: held-back photos the shipped starry-night's relu1_1 error was 0.012 of the painting's
+    #: Gram and its output recoloured to the painting's palette 0.004, a gain 20x smaller
+    #: than the relu3_1/relu4_1 errors (0.13-0.23), so nothing pushed the network past a
+    #: two-tone ramp. Centred, the same gap is 0.11 vs 0.04 (docs/styles/palette.md).
+    centred_layers: tuple[str, ...] = ()
 
     #: Before session 3 the default was the paper's reading, "input" (and files of session 1
     #: do not record it); before issue 14 the texture layers were summed raw.
     LEGACY: ClassVar[dict[str, Any]] = {"content_target": "input",
-                                        "texture_normalisation": "none"}
+                                        "texture_normalisation": "none",
+                                        "centred_layers": ()}
 
     @classmethod
     def single_level(cls, style_size: int = 256) -> LossConfig:

@@ -50,6 +50,16 @@ def gram(features: torch.Tensor) -> torch.Tensor:
         return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
 
 
+def centred_gram(features: torch.Tensor) -> torch.Tensor:
+    """Gram of the features minus their spatial mean: their covariance, normalised as ``gram``.
+
+    Where the plain Gram is dominated by the mean (relu1_1: the mean colour squared), this
+    measures the spread around it, i.e. how many colours are painted
+    (``LossConfig.centred_layers``).
+    """
+    return gram(features - features.float().mean(dim=(2, 3), keepdim=True))
+
+
 def content_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Eq. 2 as a mean squared error between feature maps, in float32."""
     with full_precision(output):
@@ -125,10 +135,14 @@ class HierarchicalLoss(nn.Module):
         self.vgg = vgg
         self.config = config
         self.target_grams: list[list[torch.Tensor]] = []
+        unknown = set(config.centred_layers) - set(TEXTURE_LAYERS)
+        if unknown:
+            raise ValueError(f"centred layers must be texture layers {TEXTURE_LAYERS}, not "
+                             f"{sorted(unknown)}")
         with torch.no_grad():
             for style, size in zip(styles, config.style_sizes):
                 features = vgg(resize_long_side(style.float(), size))
-                self.target_grams.append([gram(features[layer]) for layer in TEXTURE_LAYERS])
+                self.target_grams.append(self._grams(features))
         if config.texture_normalisation not in ("relative", "none"):
             raise ValueError(f"texture normalisation must be 'relative' or 'none', not "
                              f"{config.texture_normalisation!r}")
@@ -173,13 +187,19 @@ class HierarchicalLoss(nn.Module):
                 target_features = computed[id(target)]
             content = cfg.content_weights[k] * content_loss(features[CONTENT_LAYER],
                                                             target_features)
-            grams = [gram(features[layer]) for layer in TEXTURE_LAYERS]
+            grams = self._grams(features)
             texture = (texture_scale * cfg.texture_weights[k]
                        * texture_loss(grams, self.target_grams[k], self.layer_scales[k]))
             level = LevelLoss(content, texture)
             levels.append(level)
             total = total + cfg.level_weights[k] * level.total
         return total, levels
+
+    def _grams(self, features: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """The Grams the texture term compares: every texture layer's, then the centred
+        Gram of each ``centred_layers`` entry."""
+        return ([gram(features[layer]) for layer in TEXTURE_LAYERS]
+                + [centred_gram(features[layer]) for layer in self.config.centred_layers])
 
     def _batched_features(self, outputs: Sequence[torch.Tensor]) -> list[dict]:
         """VGG features of every output, running same-sized outputs as one batch."""
