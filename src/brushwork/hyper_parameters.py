@@ -45,6 +45,21 @@ SIZE_MULTIPLE = 8
 #: VGG units (~1e5 for a painted photo at relu4_2).
 RELATIVE_TEXTURE_UNIT = 1e5
 
+#: Parts of MT-Net kept in float32 when it runs in bfloat16 (ours, issue 16;
+#: ``api.prepare_for_inference``): the style subnet's RGB- and L-Blocks, whose rounding errors
+#: every later level amplifies (starry-night at 1024 px on a held-back photo with a flat
+#: background: 27.3 dB PSNR against float32 with them in bf16). The rest, the style subnet's
+#: Conv-Block included (two thirds of its work), runs in bf16 at 48.9-55.2 dB on all 20
+#: held-back photos (docs/performance.md).
+FLOAT32_PARTS = ("style.rgb_block", "style.l_block")
+
+#: Input pixels from which the fused inference forward recomputes a reflection-padded
+#: convolution's borders from thin strips instead of padding a copy of its input (ours,
+#: ``networks.fused.reflect_conv``; bfloat16, one thread: 16 channels at 1024x1024 29 vs
+#: 36 ms, 32 at 512x512 stride 2 12.3 vs 13.4 ms; at 256x256 and below the strips' own
+#: convolutions cost as much as the copy or more: 64 channels 22.9 vs 22.4 ms).
+STRIPS_FROM = 512 * 512
+
 #: Start-up of every generator's RGB output convolution (ours, issue 14; measured in
 #: docs/training-stall.md). Its weights are multiplied by this gain and its bias set to the
 #: subnet's starting value below, so a new network paints a nearly constant picture instead of

@@ -23,6 +23,7 @@ view, GUIDE 5), and the tiled result equals the untiled one.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,7 @@ from torch import nn
 
 from .errors import BrushworkError
 from .hyper_parameters import COARSE_SIZE, LEVEL_SCALES, SIZE_MULTIPLE
+from .networks.fused import fused_forward
 from .networks.multimodal import resize
 from .tiling import TiledRunner, memory_budget
 
@@ -101,7 +103,7 @@ def _pad(image: torch.Tensor, multiple: int) -> torch.Tensor:
 
 def stylize_tensor(
     net: nn.Module, photo: torch.Tensor, size: int, max_memory: int | str | None = None,
-    coarse: int = COARSE_SIZE,
+    coarse: int = COARSE_SIZE, on_level: Callable[[int, int], None] | None = None,
 ) -> list[torch.Tensor]:
     """Run the hierarchy on a (1, 3, h, w) photo in [0, 1]; return every level, coarse first.
 
@@ -110,6 +112,10 @@ def stylize_tensor(
     network (the paper's baselines) runs once at the full size. Outputs are unclamped
     network values; ``images.to_image`` clamps when saving. ``coarse``: see
     ``level_long_sides`` (any ``coarse`` >= size / 4 gives size/4, size/2, size).
+    ``on_level(k, n)`` is called as level k of n is done.
+
+    With autograd off, each subnet that runs whole runs through ``fused_forward`` (the same
+    function with faster kernels, networks/fused.py); training previews run the modules.
     """
     check_size(size)
     check_coarse(coarse)
@@ -132,7 +138,7 @@ def stylize_tensor(
         if weight is not None and x.dtype != weight.dtype:  # levels may differ in precision
             x = x.to(weight.dtype)
         if runner is None:
-            y = module(x)
+            y = fused_forward(module, x)
         else:
             held = photo.nbytes + sum(o.nbytes for o in outputs)
             with torch.no_grad():
@@ -142,6 +148,8 @@ def stylize_tensor(
         if source_mean is not None:
             previous = _keep_colour(previous, source_mean)
         outputs.append(previous)
+        if on_level is not None:
+            on_level(level + 1, len(visible))
     return outputs
 
 
@@ -175,3 +183,9 @@ class _LastLevel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)[-1]
+
+    def stages(self) -> tuple[nn.Module, ...] | None:
+        """The network's chain of modules at its own size (``SingleLevelNet.stages``): the
+        full-size level needs no resize, so the fused forward may run them directly."""
+        stages = getattr(self.net, "stages", None)
+        return stages() if stages is not None else None

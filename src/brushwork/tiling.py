@@ -75,6 +75,7 @@ from torch import nn
 
 from .errors import BrushworkError
 from .networks.blocks import Composite
+from .networks.fused import fused_forward
 
 GIB = 1024**3
 #: Cap of the automatic budget (ours): 4096x4096 output then stays under 3 GB resident on
@@ -692,7 +693,7 @@ class TiledRunner:
             self.records.update(profile(module, x))
         piece = self._piece((module,))
         if self.fits(piece.peak * piece.ratio(x.shape), held):
-            return module(x)
+            return fused_forward(module, x)
         if _composite(module):  # its own forward, each child run within the budget
             return module.compose(x, lambda child, t, kept: self.run(child, t, held + kept))
         layers = _flatten(module)

@@ -55,8 +55,19 @@ class SingleLevelNet(nn.Module):
         """One level: the network runs at the full output size."""
         return [(height, width)]
 
+    def stages(self) -> tuple[nn.Module, ...] | None:
+        """The modules ``generate`` applies one after the other, or None where it does more
+        than a chain (the fused inference forward, networks/fused.py, runs a chain's stages
+        with its own kernels, as it runs MT-Net's subnets)."""
+        return None
+
     def generate(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        stages = self.stages()
+        if stages is None:
+            raise NotImplementedError
+        for stage in stages:
+            x = stage(x)
+        return x
 
     def forward(self, x: torch.Tensor, sizes: list[Size] | None = None) -> list[torch.Tensor]:
         """Resize ``x`` to ``sizes[0]`` (default: its own size) and return ``[output]``."""
@@ -97,8 +108,8 @@ class JohnsonNet(SingleLevelNet):
         )
         start_output_layer(self.decoder[-1], PAINTER_START_VALUE)  # as MT-Net's subnets
 
-    def generate(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(x))
+    def stages(self) -> tuple[nn.Module, ...]:
+        return (self.encoder, self.decoder)
 
 
 def _texture_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -183,8 +194,8 @@ class SingularNet(SingleLevelNet):
         self.size_multiple = 2 ** (len(c.style_rgb) - 1)
         self.style = MultimodalSubnet(c.style_rgb, c.style_l, c.residual_blocks)
 
-    def generate(self, x: torch.Tensor) -> torch.Tensor:
-        return self.style(x)
+    def stages(self) -> tuple[nn.Module, ...]:
+        return (self.style,)
 
 
 class DeepSingularNet(SingleLevelNet):
@@ -211,7 +222,5 @@ class DeepSingularNet(SingleLevelNet):
     def subnets(self) -> tuple[nn.Module, ...]:
         return (self.style, self.enhance, self.refine)
 
-    def generate(self, x: torch.Tensor) -> torch.Tensor:
-        for subnet in self.subnets:
-            x = subnet(x)
-        return x
+    def stages(self) -> tuple[nn.Module, ...]:
+        return self.subnets

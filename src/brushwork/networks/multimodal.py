@@ -64,6 +64,17 @@ def resize(image: torch.Tensor, size: Size) -> torch.Tensor:
     return resized.to(image.dtype)
 
 
+def _like_parameters(x: torch.Tensor, module: nn.Module) -> torch.Tensor:
+    """``x`` in the dtype (and, for bfloat16, the channels-last layout) of ``module``'s
+    weights: at inference a subnet's branches may compute in float32 and its Conv-Block in
+    bfloat16 (``api.prepare_for_inference``). Unchanged when they already agree."""
+    weight = next(module.parameters(), None)
+    if weight is None or weight.dtype == x.dtype:
+        return x
+    layout = torch.channels_last if weight.dtype == torch.bfloat16 else torch.contiguous_format
+    return x.to(weight.dtype, memory_format=layout)
+
+
 class MultimodalSubnet(Composite):
     """RGB-Block + L-Block joined by a Conv-Block: the style and enhance subnets."""
 
@@ -84,7 +95,7 @@ class MultimodalSubnet(Composite):
         lum = luminance(x)
         l_features = run(self.l_block, lum, x.nbytes + rgb.nbytes)
         del lum
-        features = torch.cat([rgb, l_features], dim=1)
+        features = _like_parameters(torch.cat([rgb, l_features], dim=1), self.conv_block)
         del rgb, l_features  # the branches' outputs are copied into features
         return run(self.conv_block, features, x.nbytes)
 

@@ -1,0 +1,181 @@
+"""A faster inference forward of the generator networks: the same function, fewer passes.
+
+Training and the tiler run the modules as written (networks/blocks.py), which stay the
+definition; painting a whole image runs them through ``fused_forward``, which computes the
+same function with cheaper kernels (the tests compare the two: float32 agrees to ~1e-6).
+At 1024 px in bfloat16 on a 2-core AVX-512 BF16 CPU the enhance and refine subnets took 0.52
+and 1.06 s as modules, 0.32 and 0.36 s fused (docs/performance.md, issue 16).
+
+* **Instance norm as batch norm of one image, in place.** For a batch of one, instance
+  norm's statistics (per channel, over H and W) are batch norm's training-mode statistics
+  (per channel, over N, H and W). PyTorch's instance norm reshapes the image to
+  (1, N*C, H, W), which copies a channels-last tensor to the contiguous layout and back,
+  and the next convolution (channels-last weights) copies it again: 16% of the time at
+  1024 px in bfloat16. Batch norm has a channels-last kernel, and its output may overwrite
+  its input (the statistics are taken first, the rest is elementwise).
+* **Resize-convolution as one stride-2 transposed convolution of the small image.** A 3x3
+  convolution of the nearest-neighbour x2 upsampled image gives each output pixel a 2x2
+  window of the small image, with taps that are sums of the 3x3 taps (``UPSAMPLED_TAPS``):
+  the sub-pixel form of Shi et al. 2016 (ESPCN), computed by oneDNN's transposed
+  convolution, which writes the interleaved output directly. 16 instead of 36
+  multiply-adds per output pixel and input channel, and no upsampled copy of the input.
+* **Reflection padding without the padded copy** at the full-size layers
+  (``reflect_conv``, from ``hyper_parameters.STRIPS_FROM`` pixels): the convolution pads
+  with zeros on the fly, and the thin bands of outputs whose window reaches the border are
+  computed again from reflection-padded strips.
+
+Everything else (ReLU, the residual adds, the subnets' composition) is the modules' own:
+composites (``blocks.Composite``) are run by their ``compose``, single-level baselines by
+their chain of ``stages`` (networks/baselines.py), so ``brushwork bench`` compares the
+architectures with the same kernels.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import hyper_parameters
+from .blocks import Composite, Conv, ResizeConv, running_children_with
+
+
+def fused_forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``module(x)`` computed with the fused kernels wherever a layer has one; with autograd
+    on (training), exactly ``module(x)``. A composite (an MT-Net subnet) is still called as
+    a module, so hooks on it see the call (progress reports, tests)."""
+    if torch.is_grad_enabled():
+        return module(x)
+    if isinstance(module, Composite):
+        with running_children_with(_run):
+            return module(x)
+    return _fused(module, x)
+
+
+def _run(child: nn.Module, x: torch.Tensor, held: int = 0) -> torch.Tensor:
+    return _fused(child, x)
+
+
+def _fused(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    if isinstance(module, Composite) and type(module).forward is Composite.forward:
+        return module.compose(x, _run)
+    if isinstance(module, ResizeConv):
+        return _resize_conv(module, x)
+    if isinstance(module, Conv):
+        return _conv(module, x)
+    chain = module.stages() if callable(getattr(module, "stages", None)) else None
+    if type(module) is nn.Sequential or chain is not None:
+        for layer in module if chain is None else chain:
+            x = _fused(layer, x)
+        return x
+    return module(x)
+
+
+def _conv(block: Conv, x: torch.Tensor) -> torch.Tensor:
+    pad, conv, *rest = block
+    if (isinstance(pad, nn.ReflectionPad2d) and len(set(pad.padding)) == 1
+            and conv.padding == (0, 0) and conv.dilation == (1, 1) and conv.groups == 1
+            and conv.kernel_size[0] == conv.kernel_size[1] == 2 * pad.padding[0] + 1
+            and conv.stride[0] == conv.stride[1]):
+        y = reflect_conv(x, conv.weight, conv.bias, conv.stride[0], pad.padding[0])
+    else:
+        y = conv(pad(x))
+    return _norm_relu(rest, y)
+
+
+def reflect_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                 stride: int, pad: int) -> torch.Tensor:
+    """``conv2d(reflection_pad(x, pad), weight, bias, stride)`` without the padded copy.
+
+    The convolution runs with zero padding, which oneDNN applies on the fly; only the
+    outputs whose window reaches into the padding are wrong, a band ``ceil(pad / stride)``
+    wide along each side, and those are computed again from thin strips of ``x``,
+    reflection-padded on their outer sides only. A strip is cut on the stride grid, so its
+    outputs are the same samples.
+    """
+    h, w = x.shape[-2:]
+    band = -(-pad // stride)
+    if pad == 0 or h * w < hyper_parameters.STRIPS_FROM or min(h, w) < 4 * (pad + stride * band):
+        return F.conv2d(F.pad(x, (pad,) * 4, mode="reflect"), weight, bias, stride)
+    out = F.conv2d(x, weight, bias, stride, padding=pad)
+    out_h, out_w = out.shape[-2:]
+    # Outputs rows [0, band) read input rows up to stride * (band - 1) + pad; the rows from
+    # ``first`` on read past h - 1. Likewise for columns.
+    reach = stride * (band - 1) + pad + 1
+    first_h = _first_outside(h, stride, pad, out_h)
+    first_w = _first_outside(w, stride, pad, out_w)
+
+    def strip(t: torch.Tensor, sides: tuple[int, int, int, int]) -> torch.Tensor:
+        return F.conv2d(F.pad(t, sides, mode="reflect"), weight, bias, stride)
+
+    out[..., :band, :] = strip(x[..., :reach, :], (pad, pad, pad, 0))
+    out[..., :, :band] = strip(x[..., :, :reach], (pad, 0, pad, pad))
+    if first_h < out_h:
+        out[..., first_h:, :] = strip(x[..., stride * first_h - pad:, :], (pad, pad, 0, pad))
+    if first_w < out_w:
+        out[..., :, first_w:] = strip(x[..., :, stride * first_w - pad:], (0, pad, pad, pad))
+    return out
+
+
+def _first_outside(size: int, stride: int, pad: int, outputs: int) -> int:
+    """The first output index whose window (centre ``stride * i``) reaches past ``size - 1``."""
+    return min(outputs, max(0, -(-(size - pad) // stride)))
+
+
+def _norm_relu(layers: list[nn.Module], y: torch.Tensor) -> torch.Tensor:
+    for layer in layers:
+        if isinstance(layer, nn.InstanceNorm2d):
+            y = _instance_norm(layer, y)
+        elif isinstance(layer, nn.ReLU):
+            y = F.relu(y, inplace=True)
+        else:
+            y = layer(y)
+    return y
+
+
+def _instance_norm(norm: nn.InstanceNorm2d, y: torch.Tensor) -> torch.Tensor:
+    """``norm(y)`` in place; for one image through batch norm's channels-last kernel
+    (module docs), whose elementwise output may overwrite its input."""
+    if (y.shape[0] != 1 or norm.track_running_stats or not norm.affine
+            or norm.weight.dtype != y.dtype):
+        return norm(y)
+    stats = [torch.empty(y.shape[1], dtype=y.dtype, device=y.device) for _ in range(2)]
+    torch.ops.aten.native_batch_norm.out(y, norm.weight, norm.bias, None, None, True, 0.0,
+                                         norm.eps, out=y, save_mean=stats[0],
+                                         save_invstd=stats[1])
+    return y
+
+
+#: Which 3x3 taps of a convolution of a nearest-neighbour x2 upsampled image fall on each of
+#: the four taps of the equivalent stride-2 transposed convolution of the small image, along
+#: one axis (rows k of the 4-tap kernel, columns: the 3x3 kernel's taps). Output row 2m reads
+#: upsampled rows 2m-1, 2m, 2m+1 = small rows m-1, m, m (taps w0 | w1 + w2); output row 2m+1
+#: reads small rows m, m, m+1 (w0 + w1 | w2); a transposed convolution with stride 2 and
+#: padding 3 of the small image padded by one pixel gives row y the small rows i with
+#: k = y + 3 - 2i in 0..3.
+UPSAMPLED_TAPS = ((0.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 0.0))
+
+
+def transposed_weights(weight: torch.Tensor) -> torch.Tensor:
+    """The (in, out, 4, 4) stride-2 transposed-convolution kernel equal to nearest x2
+    upsampling followed by the 3x3 convolution ``weight`` (out, in, 3, 3); sums in float32
+    (float64 for float64 weights)."""
+    compute = torch.promote_types(weight.dtype, torch.float32)
+    taps = torch.tensor(UPSAMPLED_TAPS, dtype=compute, device=weight.device)
+    return torch.einsum("ky,oiyx,lx->iokl", taps, weight.to(compute), taps).to(weight.dtype)
+
+
+def _resize_conv(block: ResizeConv, x: torch.Tensor) -> torch.Tensor:
+    upsample, inner = block
+    pad, conv, *rest = inner
+    if (not isinstance(upsample, nn.Upsample) or upsample.mode != "nearest"
+            or upsample.scale_factor not in (2, 2.0) or conv.kernel_size != (3, 3)
+            or conv.stride != (1, 1) or conv.padding != (0, 0) or conv.groups != 1
+            or not isinstance(pad, nn.ReflectionPad2d) or tuple(pad.padding) != (1, 1, 1, 1)):
+        return _norm_relu(rest, conv(pad(upsample(x))))
+    # Reflection padding of the upsampled image by one pixel repeats its edge pixel, which is
+    # the small image's edge pixel: edge-replicating the small image reads the same values.
+    edged = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    y = F.conv_transpose2d(edged, transposed_weights(conv.weight), conv.bias, stride=2,
+                           padding=3)
+    return _norm_relu(rest, y)
