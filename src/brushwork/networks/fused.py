@@ -134,11 +134,16 @@ def _norm_relu(layers: list[nn.Module], y: torch.Tensor) -> torch.Tensor:
 
 
 def _instance_norm(norm: nn.InstanceNorm2d, y: torch.Tensor) -> torch.Tensor:
-    """``norm(y)`` in place; for one image through batch norm's channels-last kernel
-    (module docs), whose elementwise output may overwrite its input."""
+    """``norm(y)``; for one image through batch norm's channels-last kernel (module docs),
+    on the CPU in place (its output may overwrite its input: statistics first, then an
+    elementwise pass). Other devices get batch norm's ordinary out-of-place call (the
+    in-place form is measured and tested on the CPU only)."""
     if (y.shape[0] != 1 or norm.track_running_stats or not norm.affine
             or norm.weight.dtype != y.dtype):
         return norm(y)
+    if y.device.type != "cpu":
+        return F.batch_norm(y, None, None, norm.weight, norm.bias, training=True,
+                            momentum=0.0, eps=norm.eps)
     stats = [torch.empty(y.shape[1], dtype=y.dtype, device=y.device) for _ in range(2)]
     torch.ops.aten.native_batch_norm.out(y, norm.weight, norm.bias, None, None, True, 0.0,
                                          norm.eps, out=y, save_mean=stats[0],
