@@ -89,6 +89,9 @@ FINE_TUNE_ITERATIONS = 300
 #: photos (2.7-3.0e5 vs 2.4-2.6e5); a fine-tuned network starts from a photo-keeping one, so
 #: it can afford the stronger texture.
 FINE_TUNE_WEIGHTS = (3.0, 6.0, 3.0)
+#: The palette term (``LossConfig.centred_layers``, ours) in every fine-tuning: without it
+#: every style painted a two-tone ramp of the photo's luminance (docs/styles/palette.md).
+PALETTE_ARGS = ("--centred-layers", "relu1_1")
 
 
 def _fine_tuned(name: str, *artworks: str, why: str = "",
@@ -96,16 +99,23 @@ def _fine_tuned(name: str, *artworks: str, why: str = "",
     return Recipe(name, artworks, weights, iterations=FINE_TUNE_ITERATIONS,
                   init_from=str(PACKAGE_STYLES / f"{BASE}.safetensors"),
                   why=why or f"fine-tuned from {BASE} for {FINE_TUNE_ITERATIONS} iterations, "
-                             "texture weights 3, 6, 3")
+                             f"texture weights {', '.join(f'{w:g}' for w in weights)}, "
+                             "palette term at relu1_1",
+                  extra_args=PALETTE_ARGS)
 
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in [
-    Recipe("starry-night", ("starry-night.jpg",), (3.0, 6.0, 3.0), iterations=1360,
-           why="the default recipe (relative texture loss, output layers that start flat, "
-               "256 px crops of 512 px photos); shipped after 1,360 iterations (55 minutes "
-               "on a 2-core AVX-512 BF16 CPU), where it meets the peer bar on the 20 "
-               "held-back photos (docs/styles/starry-night.md, docs/training-stall.md); "
-               "the starting network of every other built-in style"),
+    # Its first 1,360 iterations (from scratch, texture weights 3, 6, 3, 55 minutes) made the
+    # built-in starry-night of git b915a8b; this recipe continues from that file.
+    Recipe("starry-night", ("starry-night.jpg",), (3.0, 6.0, 3.0), iterations=300,
+           init_from=str(PACKAGE_STYLES / "starry-night.safetensors"),
+           extra_args=PALETTE_ARGS,
+           why="1,360 iterations from scratch with the default recipe (relative texture "
+               "loss, output layers that start flat, 256 px crops of 512 px photos; texture "
+               "weights 3, 6, 3; 55 minutes on a 2-core AVX-512 BF16 CPU), then 300 with the "
+               "palette term at relu1_1 (15 minutes), which brought Starry Night's yellows "
+               "and greens (docs/styles/palette.md); the starting network of every other "
+               "built-in style"),
     # Brushwork that differs: woodblock flat colour, abstract geometry, expressionist
     # bands, pointillism, gold mosaic, loose impressionist strokes, atmospheric haze.
     _fine_tuned("great-wave", "great-wave.jpg"),
