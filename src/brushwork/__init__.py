@@ -19,6 +19,13 @@ import os
 # the common default), and MT-Net at 1024 px ran 7-10% faster. Set THP_MEM_ALLOC_ENABLE=0
 # to turn it off; without effect where torch was imported first.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+# OpenMP threads that wait passively (ours, issue 16): by default they spin between parallel
+# regions, and beside any other busy process on a 2-core CPU each of MT-Net's ~200 regions
+# then waits for a descheduled spinner: 6.2 s at 1024 px instead of 2.2 s passive, and
+# `brushwork bench` measured 1.90x the peer's time instead of 1.02x. On an idle CPU passive
+# waiting costs a wake-up per region (microseconds; not measured here, the machine was never
+# idle). Set OMP_WAIT_POLICY=ACTIVE to spin; without effect where torch was imported first.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .api import Stylizer, available_styles, load_model, stylize
 from .errors import BrushworkError
