@@ -230,7 +230,7 @@ def load_model(
 
     ``precision="auto"`` runs mostly in bfloat16 where the device computes it natively
     (AVX-512 BF16 / AMX CPUs, recent GPUs; see ``prepare_for_inference``): on a 2-core CPU
-    about 2.7x faster than float32 at 1024 px, 48.9-55.2 dB PSNR against it on the 20
+    about 2.7x faster than float32 at 1024 px, 52.0-55.7 dB PSNR against it on the 20
     held-back photos (issue 16). Elsewhere, and with "float32", it runs in float32.
 
     A mix of styles, ``"starry-night:0.6,mine.safetensors:0.4"``, loads as one model (``load_mix``;

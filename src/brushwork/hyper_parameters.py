@@ -49,7 +49,7 @@ RELATIVE_TEXTURE_UNIT = 1e5
 #: ``api.prepare_for_inference``): the style subnet's RGB- and L-Blocks, whose rounding errors
 #: every later level amplifies (starry-night at 1024 px on a held-back photo with a flat
 #: background: 27.3 dB PSNR against float32 with them in bf16). The rest, the style subnet's
-#: Conv-Block included (two thirds of its work), runs in bf16 at 48.9-55.2 dB on all 20
+#: Conv-Block included (two thirds of its work), runs in bf16 at 52.0-55.7 dB on all 20
 #: held-back photos (docs/performance.md).
 FLOAT32_PARTS = ("style.rgb_block", "style.l_block")
 
