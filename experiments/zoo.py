@@ -123,7 +123,10 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     _fine_tuned("the-scream", "the-scream.jpg"),
     _fine_tuned("circus-sideshow", "met-437654.jpg"),
     _fine_tuned("the-kiss", "the-kiss.jpg"),
-    _fine_tuned("garden-at-bougival", "garden-at-bougival.jpg"),
+    # At 3, 6, 3 it missed the peer's content distance by 2.4% (2.97e5 vs 2.90e5) with a
+    # 36-51% lead in style distance at 512 and 1024 (session 7): that lead is moved into
+    # keeping the photo, as for the library default (hyper_parameters.LossConfig).
+    _fine_tuned("garden-at-bougival", "garden-at-bougival.jpg", weights=(2.0, 4.0, 2.0)),
     _fine_tuned("whalers", "met-437854.jpg"),
     # Paper Fig. 7: coarse texture and colour from one artwork, fine brushwork from another.
     _fine_tuned("wave-and-bougival", "great-wave.jpg", "great-wave.jpg",
