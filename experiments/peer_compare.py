@@ -18,6 +18,12 @@ and its mean style distance at 512 and at 1024 is lower. The table shows means, 
 how many photos the model beats the peer, and a contact sheet (photo | peer | each model) is
 written for looking: the photo's shapes and the painting's palette must both be there, which no
 single number says. The artwork is read from the model's metadata unless ``--style`` is given.
+
+A two-artwork style (paper Fig. 7) is painted by the peer with its coarse artwork, and scored
+also against its fine artwork at 1024 px (``fine_style``: the target its refine level learned,
+recoloured as in training): ``fine1024`` in the rows. Its bar: content no worse than the peer's,
+style@512 to the coarse artwork lower, and style@1024 to the fine artwork lower than the peer's,
+whose brushwork comes from the coarse artwork alone.
 Peer outputs are cached in ``runs/peer/`` (they depend only on the photo and the painting).
 """
 
@@ -94,11 +100,13 @@ def summary(rows: dict[str, list[dict]], names: list[str]) -> tuple[str, dict[st
             counts = [sum(a[k] <= b[k] for a, b in zip(rows[name], peer))
                       for k in ("content", "512", "1024")]
             wins = ", ".join(f"{c}/{len(peer)}" for c in counts)
-            mean = {k: statistics.mean(r[k] for r in rows[name]) for k in keys}
-            peer_mean = {k: statistics.mean(r[k] for r in peer) for k in keys}
+            # A two-artwork style's brushwork at 1024 is judged against its fine artwork.
+            fine = "fine1024" if all("fine1024" in r for r in rows[name] + peer) else "1024"
+            mean = {k: statistics.mean(r[k] for r in rows[name]) for k in [*keys, fine]}
+            peer_mean = {k: statistics.mean(r[k] for r in peer) for k in [*keys, fine]}
             verdicts[name] = (mean["content"] <= peer_mean["content"]
                               and mean["512"] < peer_mean["512"]
-                              and mean["1024"] < peer_mean["1024"])
+                              and mean[fine] < peer_mean[fine])
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {wins} |")
     return "\n".join(lines), verdicts
 
@@ -135,15 +143,17 @@ def peer_engine():
 
 
 def compare(models: list[str], art: Path, photo_count: int = 20, sheet_photos: int = 8,
-            engine=None, score_photo: bool = True,
+            engine=None, score_photo: bool = True, fine_style: torch.Tensor | None = None,
             ) -> tuple[dict[str, list[dict]], dict[str, list[Image.Image]]]:
     """Score every model, the peer and (``score_photo``) the photo itself on the held-back
     photos; returns the rows per output and the first ``sheet_photos`` paintings per output
-    (photo, peer, models)."""
+    (photo, peer, models). With ``fine_style`` each row also has ``fine1024``."""
     torch.set_grad_enabled(False)
     engine = engine or peer_engine()
     photos = common.held_out_photos(common.DEFAULT_HELD_OUT, common.DEFAULT_PHOTOS, photo_count)
     evaluator = Evaluator(to_tensor(load_image(art)))
+    fine_judge = (None if fine_style is None
+                  else Evaluator(fine_style, scales=(SIZE,), vgg=evaluator.vgg))
     stylizers = {name: load_model(name) for name in models}
     rows: dict[str, list[dict]] = {name: [] for name in [*models, PEER, "photo"]}
     columns: dict[str, list[Image.Image]] = {name: [] for name in ["photo", PEER, *models]}
@@ -156,6 +166,9 @@ def compare(models: list[str], art: Path, photo_count: int = 20, sheet_photos: i
         for name, painting in paintings.items():
             if name != "photo" or score_photo:
                 rows[name].append({"photo": path.name, **score(evaluator, painting, photo)})
+                if fine_judge is not None:
+                    rows[name][-1]["fine1024"] = fine_judge.style_distance(
+                        to_tensor(painting), SIZE)
             if index < sheet_photos:
                 columns[name].append(painting)
         common.log(f"{path.name}: " + ", ".join(

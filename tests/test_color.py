@@ -15,7 +15,14 @@ from PIL import Image, ImageCms
 
 from brushwork import BrushworkError
 from brushwork.api import load_model
-from brushwork.color import adjust, blend, check_strength, luminance, preserve_color
+from brushwork.color import (
+    adjust,
+    blend,
+    check_strength,
+    luminance,
+    match_colours,
+    preserve_color,
+)
 from brushwork.images import (
     encode_image,
     load_image,
@@ -312,3 +319,30 @@ def test_the_preview_runs_in_bfloat16_as_the_painting_does(painting_model_file):
     first = np.asarray(model.stylize_levels(photo, 1024)[0])
     assert preview.shape == first.shape and first.std() > 20
     assert np.abs(preview.astype(int) - first.astype(int)).max() <= 1
+
+
+def test_colour_matching_gives_the_references_mean_and_covariance_and_keeps_the_shapes():
+    """``match_colours`` (Fig. 7's fine artwork recoloured to the coarse one's palette): the
+    result has the reference's colour mean and covariance, and its light and dark lie where
+    the image's did. A reddish image with shapes is matched to a bluish one."""
+    rng = np.random.default_rng(0)
+    shapes = np.kron(rng.random((8, 8)), np.ones((8, 8)))[..., None]  # 64x64 blocks
+    image = rgb(60 + 120 * shapes * np.array([1.0, 0.5, 0.3]) + rng.integers(0, 20, (64, 64, 3)))
+    reference = rgb(np.stack([rng.integers(10, 60, (48, 40)), rng.integers(60, 140, (48, 40)),
+                              rng.integers(120, 230, (48, 40))], axis=-1))
+    matched = match_colours(image, reference)
+    assert matched.size == image.size
+
+    def stats(picture):
+        pixels = np.asarray(picture, dtype=float).reshape(-1, 3)
+        return pixels.mean(axis=0), np.cov(pixels, rowvar=False)
+
+    (mean, cov), (ref_mean, ref_cov) = stats(matched), stats(reference)
+    np.testing.assert_allclose(mean, ref_mean, atol=1.5)
+    np.testing.assert_allclose(cov, ref_cov, atol=0.05 * np.abs(ref_cov).max())
+
+
+    def block_luma(picture):  # the shapes: mean luminance of each 8x8 block
+        return luminance(np.asarray(picture, dtype=float)).reshape(8, 8, 8, 8).mean((1, 3))
+
+    assert np.corrcoef(block_luma(image).ravel(), block_luma(matched).ravel())[0, 1] > 0.9

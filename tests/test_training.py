@@ -312,3 +312,28 @@ def test_a_stored_config_without_a_later_setting_keeps_the_old_behaviour():
     # a stored value always wins, and a fresh config has today's defaults
     assert TrainConfig.from_dict(TrainConfig().to_dict()) == TrainConfig()
     assert TrainConfig().texture_warmup == 200 and LossConfig().content_target == "photo"
+
+
+def test_a_two_artwork_styles_fine_artwork_takes_the_coarse_ones_colours(tmp_path):
+    """Paper Fig. 7 with ``LossConfig.fine_colours``: by default a finer level's different
+    artwork is recoloured to the coarsest one's colours (only its brushwork is learned), a
+    level with the coarse artwork itself is untouched; "own" keeps every artwork as it is."""
+    from brushwork.training import _style_images
+
+    coarse = drawn_image(tmp_path / "coarse.png", seed=1)
+    fine = tmp_path / "fine.png"
+    Image.new("RGB", (80, 60), (200, 40, 40)).save(fine)
+    ImageDraw.Draw(image := Image.open(fine).convert("RGB")).rectangle([10, 10, 50, 40],
+                                                                       fill=(90, 10, 10))
+    image.save(fine)
+    levels = _style_images([coarse, coarse, fine], 3)
+    own = _style_images([coarse, coarse, fine], 3, "own")
+    assert torch.equal(levels[0], levels[1]) and torch.equal(levels[0], own[0])
+    mean = levels[0].mean(dim=(0, 2, 3))
+    assert torch.allclose(levels[2].mean(dim=(0, 2, 3)), mean, atol=0.02)
+    assert not torch.allclose(own[2].mean(dim=(0, 2, 3)), mean, atol=0.1)  # still red
+    assert [t.shape for t in levels] == [t.shape for t in own]
+    with pytest.raises(ValueError, match="fine colours"):
+        LossConfig(fine_colours="fine").check(3)
+    assert LossConfig().fine_colours == "coarse"
+    assert LossConfig.from_dict({}).fine_colours == "own"  # files from before it existed

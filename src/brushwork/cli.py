@@ -846,6 +846,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="texture layers whose Gram is also matched about its mean (the "
                         "painting's colour spread at relu1_1), default "
                         f"{' '.join(defaults_l.centred_layers) or 'none'}")
+    t.add_argument("--fine-colours", choices=("coarse", "own"),
+                   help="with one artwork per level: recolour the finer artworks to the "
+                        "coarsest one's colours, so only their brushwork is learned "
+                        "('coarse'), or keep their own ('own'), default "
+                        f"{defaults_l.fine_colours!r}")
     t.add_argument("--refine-widths", nargs="+", type=_positive_int, metavar="C",
                    help=f"refine subnet widths, default {NetworkConfig().refine}")
     t.add_argument("--match-mtnet", action="store_true",

@@ -30,6 +30,13 @@ Both terms are inside the gamut, so the blend is too.
 
 The photo is resized to the painting's size with the same bilinear filter the network uses
 for its input, so the two line up pixel for pixel.
+
+**Colour matching of an artwork** (``match_colours``) is that paper's other method, used before
+training a two-artwork style (paper Fig. 7; ``LossConfig.fine_colours``): the fine artwork is
+recoloured to the coarse artwork's colour statistics, so the refine level learns the fine
+painting's brushwork without repainting the coarse painting's colours (without it, a style with
+The Great Wave at levels 1-2 and Morisot at level 3 came out in Morisot's colours at every scale:
+docs/styles/zoo.md, session 7).
 """
 
 from __future__ import annotations
@@ -82,6 +89,31 @@ def _luminance_transfer(painting: np.ndarray, photo: np.ndarray) -> np.ndarray:
                         np.where(chroma < 0, -luma / chroma, np.inf))
     scale = np.clip(room.min(axis=-1, keepdims=True), 0.0, 1.0)
     return luma + scale * chroma
+
+
+def _symmetric_power(matrix: np.ndarray, power: float) -> np.ndarray:
+    """``matrix ** power`` of a symmetric positive semi-definite 3x3 matrix (by its eigenbasis;
+    eigenvalues are floored so that a flat colour channel does not divide by zero)."""
+    values, vectors = np.linalg.eigh(matrix.astype(np.float64))
+    return (vectors * np.maximum(values, 1e-6) ** power) @ vectors.T
+
+
+def match_colours(image: Image.Image, reference: Image.Image) -> Image.Image:
+    """``image`` with the mean and covariance of ``reference``'s RGB colours.
+
+    The linear map of Gatys et al.'s colour histogram matching, in its symmetric form
+    (Hertzmann's Image Analogies): ``x -> A (x - mean) + reference mean`` with
+    ``A = C_ref^(1/2) C^(-1/2)``, so the result's covariance is ``C_ref``. Unlike a rotation
+    of colour axes, the symmetric root moves every colour as little as this allows, so the
+    image's light and dark (its strokes) stay where they are. Out-of-gamut values are clipped.
+    """
+    source = _array(image).reshape(-1, 3).astype(np.float64)
+    target = _array(reference).reshape(-1, 3).astype(np.float64)
+    mean, reference_mean = source.mean(axis=0), target.mean(axis=0)
+    transform = (_symmetric_power(np.cov(target, rowvar=False), 0.5)
+                 @ _symmetric_power(np.cov(source, rowvar=False), -0.5))
+    matched = (source - mean) @ transform.T + reference_mean
+    return _image(matched.reshape(image.height, image.width, 3))
 
 
 def adjust(

@@ -162,12 +162,20 @@ class LossConfig(_Config):
     #: than the relu3_1/relu4_1 errors (0.13-0.23), so nothing pushed the network past a
     #: two-tone ramp. Centred, the same gap is 0.11 vs 0.04 (docs/styles/palette.md).
     centred_layers: tuple[str, ...] = ()
+    #: Colours of a finer level's artwork when it differs from the coarsest level's (a
+    #: two-artwork style, paper Fig. 7): "coarse" (ours, the default) recolours it to the
+    #: coarsest artwork's colour mean and covariance before training (``color.match_colours``),
+    #: so the style's palette and coarse texture come from one painting and only the
+    #: brushwork from the other; "own" keeps them, and the refine level repaints the whole
+    #: picture in the fine painting's colours (session 7's wave-and-bougival, docs/styles/zoo.md).
+    fine_colours: str = "coarse"
 
     #: Before session 3 the default was the paper's reading, "input" (and files of session 1
     #: do not record it); before issue 14 the texture layers were summed raw.
     LEGACY: ClassVar[dict[str, Any]] = {"content_target": "input",
                                         "texture_normalisation": "none",
-                                        "centred_layers": ()}
+                                        "centred_layers": (),
+                                        "fine_colours": "own"}
 
     @classmethod
     def single_level(cls, style_size: int = 256) -> LossConfig:
@@ -189,6 +197,8 @@ class LossConfig(_Config):
                 f"the network has {levels} level(s): give {levels} content weight(s), texture "
                 f"weight(s), level weight(s) and style size(s)"
             )
+        if self.fine_colours not in ("coarse", "own"):
+            raise ValueError(f"fine colours must be 'coarse' or 'own', not {self.fine_colours!r}")
 
 
 

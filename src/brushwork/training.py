@@ -32,6 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from . import __version__, distributed
 from .checkpoints import load_checkpoint, save_checkpoint
+from .color import match_colours
 from .data import PhotoStream, list_images
 from .devices import (
     autocast,
@@ -75,12 +76,22 @@ class TrainingInterrupted(BrushworkError):
     """SIGTERM or Ctrl-C: a checkpoint was saved; ``--resume`` continues."""
 
 
-def _style_images(styles: Sequence[str | Path], levels: int) -> list[torch.Tensor]:
-    """One artwork per level: one path for all levels, or one per level (paper Fig. 7)."""
+def _style_images(styles: Sequence[str | Path], levels: int,
+                  fine_colours: str = "coarse") -> list[torch.Tensor]:
+    """One artwork per level: one path for all levels, or one per level (paper Fig. 7).
+
+    With ``fine_colours="coarse"`` (``LossConfig.fine_colours``) every artwork that differs
+    from the coarsest level's is recoloured to its colour statistics."""
     if len(styles) not in (1, levels):
         raise BrushworkError(f"give one style image or {levels} (one per level)")
-    images = [to_tensor(load_image(path)) for path in styles]
-    return images * levels if len(images) == 1 else images
+    images = [load_image(path) for path in styles]
+    if fine_colours == "coarse":
+        coarse = Path(styles[0]).resolve()
+        images = [images[0]] + [image if Path(path).resolve() == coarse
+                                else match_colours(image, images[0])
+                                for path, image in zip(styles[1:], images[1:])]
+    tensors = [to_tensor(image) for image in images]
+    return tensors * levels if len(tensors) == 1 else tensors
 
 
 def _content_inputs(
@@ -259,7 +270,7 @@ def train(
     torch.manual_seed(config.seed)
     files = list_images(data)
     photos = _photo_stream(files, config, context, emit)
-    style_tensors = _style_images(styles, len(sizes))
+    style_tensors = _style_images(styles, len(sizes), loss.fine_colours)
 
     net = build_network(arch, network.to_dict())
     initial: dict[str, Any] | None = state.get("init_from")
