@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from brushwork.model_files import write_compact
+from brushwork.model_files import read_model_file, write_compact
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"  # ``--shared`` changes it (a GPU machine has no ../shared)
@@ -321,6 +321,7 @@ def package(name: str, model: Path | None = None, loss_log: Path | None = None) 
         shutil.copyfile(model, full)
     # Read through the model-file reader: a damaged or foreign file is refused.
     write_compact(full, target)
+    record = read_model_file(full)[1].get("record", {})
     ship_pictures(name, recipe.artworks[0])
     facts = [artwork_facts(a) for a in dict.fromkeys(recipe.artworks)]
     cards_path = PACKAGE_STYLES / "cards.json"
@@ -334,6 +335,7 @@ def package(name: str, model: Path | None = None, loss_log: Path | None = None) 
                             for f in facts),
         "levels": list(recipe.artworks),
         "note": recipe.why,
+        "trained_on": record.get("processor") or record.get("device", ""),
     }
     cards_path.write_text(json.dumps(cards, indent=2, ensure_ascii=False) + "\n")
     DOCS_STYLES.mkdir(parents=True, exist_ok=True)

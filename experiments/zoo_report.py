@@ -129,6 +129,20 @@ def write_readme(results: list[dict], text: str) -> None:
     (GALLERY / "README.md").write_text("\n".join(parts))
 
 
+def write_card_scores(result: dict) -> None:
+    """The style's mean scores beside the peer's into its card (``brushwork styles`` prints
+    them), for a model scored on all the held-back photos."""
+    cards_path = resolve_model_path(result["style"]).with_name("cards.json")
+    cards = json.loads(cards_path.read_text())
+    mine, peer = means(result["rows"][result["style"]]), means(result["rows"][peer_compare.PEER])
+    keys = {"content": "content", "style512": "512", "style1024": "1024"}
+    cards[result["style"]]["scores"] = {
+        "photos": result["photos"], "meets_bar": result["meets_bar"],
+        **{k: mine[v] for k, v in keys.items()}, **{f"peer_{k}": peer[v] for k, v in keys.items()},
+        "measured": result["provenance"]}
+    cards_path.write_text(json.dumps(cards, indent=2, ensure_ascii=False) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", help="built-in styles (default: all)")
@@ -140,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"not built-in: {', '.join(unknown)}")
     engine = peer_compare.peer_engine()
     results = [evaluate(name, args.photos, engine) for name in names]
+    for result in results:
+        if result["photos"] == 20:
+            write_card_scores(result)
     text = table(results)
     print(text)
     if not args.names and args.photos == 20:

