@@ -127,7 +127,9 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     # 2.7-5.6x lead at 512 and 1024, but the quality test's style ratio at 256 was 1.04 on
     # one sample (session 7): the coarse level keeps its weight, the finer two give way.
     _fine_tuned("the-scream", "the-scream.jpg", weights=(3.0, 4.0, 2.0)),
-    _fine_tuned("circus-sideshow", "met-437654.jpg"),
+    # At 3, 6, 3 it missed the peer's content distance by 16% (2.83e5 vs 2.43e5: muddy, the
+    # giraffes lost) with a 19% lead at 512 and 2.2x at 1024 (session 8): much weaker texture.
+    _fine_tuned("circus-sideshow", "met-437654.jpg", weights=(1.5, 3.0, 1.5)),
     _fine_tuned("the-kiss", "the-kiss.jpg"),
     # At 3, 6, 3 it missed the peer's content distance by 2.4% (2.97e5 vs 2.90e5) with a
     # 36-51% lead in style distance at 512 and 1024 (session 7): that lead is moved into
