@@ -130,3 +130,22 @@ def test_peer_compare_bar_needs_content_no_worse_and_style_lower_at_512_and_1024
     text, verdicts = module.summary(table, list(cases))
     assert verdicts == {name: expected for name, (_, expected) in cases.items()}
     assert "ties-content" in text and "1/2" in text  # per-photo wins are shown
+
+
+def test_a_two_artwork_style_is_judged_at_1024_against_its_fine_artwork():
+    """Paper Fig. 7: with ``fine1024`` in every row (the distance to the fine artwork), that
+    replaces style@1024 in the bar; content and style@512 are still against the coarse one."""
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        module = importlib.import_module("peer_compare")
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+
+    def rows(content, s512, s1024, fine):
+        return [{"content": content, "structure": 0.9, "256": 1.0, "512": s512, "1024": s1024,
+                 "fine1024": fine}] * 2
+
+    table = {module.PEER: rows(10, 5, 5, 8), "photo": rows(0, 9, 9, 9),
+             "fine-brushwork": rows(10, 4, 6, 3), "coarse-only": rows(10, 4, 4, 9)}
+    _, verdicts = module.summary(table, ["fine-brushwork", "coarse-only"])
+    assert verdicts == {"fine-brushwork": True, "coarse-only": False}
