@@ -5,9 +5,10 @@
 Paints the first held-back photos at 1024 px with each style and writes a sheet
 (``docs/gallery/fig7.jpg``): per photo, the whole paintings (photo | each style), then a 1:1
 crop of 256 px from the middle of each 1024 px painting, where the refine level's brushwork
-shows. Prints the style distance of each painting to each artwork at 256/512/1024: the
-two-artwork style should sit near the coarse artwork at 256 and move toward the fine one at
-1024.
+shows. Prints the style distance of each painting to each artwork at 256/512/1024, and to the
+fine artwork as the two-artwork style learned it ("fine as trained": recoloured to the coarse
+artwork's palette): the two-artwork style should sit near the coarse artwork at 256 and move
+toward the fine one's brushwork at 1024.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
 import torch
+import zoo_report
 from mix_compare import artwork
 from peer_compare import contact_sheet
 
@@ -43,6 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     models = {name: load_model(name) for name in args.styles}
     arts = {name: artwork(name) for name in args.styles[1:]}
     judges = {art.name: Evaluator(to_tensor(load_image(art))) for art in arts.values()}
+    # The fine artwork as the two-artwork style's refine level learned it (recoloured to the
+    # coarse artwork's palette, LossConfig.fine_colours), when that differs from the original.
+    fine = zoo_report.fine_target(args.styles[0])
+    if fine is not None and zoo_report.artworks(args.styles[0])[-1] in judges:
+        original = to_tensor(load_image(common.DEFAULT_STYLES
+                                        / zoo_report.artworks(args.styles[0])[-1]))
+        if fine.shape != original.shape or not torch.equal(fine, original):
+            judges["fine as trained"] = Evaluator(fine)
     photos = common.held_out_photos(common.DEFAULT_HELD_OUT, common.DEFAULT_PHOTOS, args.photos)
     columns: dict[str, list] = {"photo": [], **{name: [] for name in models}}
     scores: dict[tuple[str, str, int], list[float]] = {}
