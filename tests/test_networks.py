@@ -105,11 +105,16 @@ def test_test_sizes_need_multiples_of_32():
         MTNet.test_sizes(100, 64)
 
 
-def test_levels_follow_the_paper_up_to_1024_and_add_refine_passes_beyond():
+def test_levels_follow_the_paper_at_1024_keep_the_coarse_scale_from_512_and_add_passes_beyond():
     from brushwork.stylize import level_long_sides
 
     assert level_long_sides(1024) == [256, 512, 1024]
-    assert level_long_sides(512) == [128, 256, 512]
+    # From 512 to 1024 the style and enhance subnets stay at 256 and 512 (strokes keep
+    # their size relative to the picture); below 512, the paper's size/4, size/2, size.
+    assert level_long_sides(512) == [256, 512, 512]
+    assert level_long_sides(768) == [256, 512, 768]
+    assert level_long_sides(511) == [128, 256, 511]
+    assert level_long_sides(512, coarse=128) == [128, 256, 512]  # the paper's, by coarse
     assert level_long_sides(2048) == [256, 512, 1024, 2048]
     assert level_long_sides(4096) == [256, 512, 1024, 2048, 4096]
     assert level_long_sides(2048, coarse=512) == [512, 1024, 2048]

@@ -70,7 +70,7 @@ def test_one_exported_model_matches_pytorch_at_two_sizes(exported, shape):
 
 def test_the_recursive_schedule_beyond_4x_coarse_runs_inside_the_graph(tmp_path):
     """coarse=16: size 100 runs style at 16, enhance at 32, refine at 57 and 100 (a second
-    refine pass, with its colour shift) inside the ONNX Loop."""
+    refine pass, with its colour shift) inside the ONNX Loop; size 48 runs 16, 32, 48."""
     model = vivid_model(tmp_path / "vivid.safetensors")
     onnx_file = tmp_path / "coarse16.onnx"
     export_onnx(model, onnx_file, coarse=16)
@@ -80,6 +80,11 @@ def test_the_recursive_schedule_beyond_4x_coarse_runs_inside_the_graph(tmp_path)
     scores = level_psnrs(reference, runtime, photo, 100, coarse=16)
     assert min(scores) >= 40, scores
     assert runtime.stylize_levels(photo, 100, coarse=16)[0].size == (16, 11)
+    # From 2 * coarse to 4 * coarse: style at coarse, enhance at 2 * coarse, refine at size.
+    scores = level_psnrs(reference, runtime, photo, 48, coarse=16)
+    assert min(scores) >= 40, scores
+    assert [max(level.size) for level in runtime.stylize_levels(photo, 48, coarse=16)] == [
+        16, 32, 48]
 
 
 def test_export_and_paint_from_the_command_line(capsys, tmp_path, exported, sample_photo):

@@ -122,8 +122,9 @@ class Stylizer:
         preserve_color: bool = False, strength: float = 1.0,
         on_level: LevelCallback | None = None, coarse: int = COARSE_SIZE,
     ) -> list[Image.Image]:
-        """Every level's output, coarse to fine: size/4, size/2, size on the long side (and
-        beyond 1024, one refine level per doubling: ``stylize.level_long_sides``).
+        """Every level's output, coarse to fine: at 1024, 256, 512, 1024 on the long side
+        (from 512 to 1024: 256, 512, size; below 512: size/4, size/2, size; beyond 1024, one
+        refine level per doubling: ``stylize.level_long_sides``).
 
         ``max_memory`` bounds the tensors alive at once: bytes, a text like '1.5GB', or None
         for half the free memory, at most 2 GiB. What does not fit is computed in tiles, with
@@ -131,9 +132,9 @@ class Stylizer:
         applied to every level (``brushwork.color``). ``on_level(k, n)`` is called as each
         level finishes, for progress reports (the last one once it is a picture).
 
-        ``coarse`` is the long side at which the style subnet paints outputs beyond
-        ``4 * coarse`` (default 256, so beyond 1024; ``stylize.level_long_sides``). Smaller
-        gives larger strokes relative to the picture; any ``coarse`` >= size / 4 runs the three
+        ``coarse`` is the long side at which the style subnet paints outputs from
+        ``2 * coarse`` (default 256, so from 512; ``stylize.level_long_sides``). Smaller
+        gives larger strokes relative to the picture; ``coarse`` = size / 4 runs the three
         levels at size/4, size/2, size, the naive schedule that
         docs/architecture.md ("Beyond 1024 px") compares with the default.
         """
@@ -176,7 +177,7 @@ class Stylizer:
     ) -> Image.Image:
         """A quick look, long side ``size``: the style subnet alone.
 
-        At the default 256 this is exactly the first level (y1) of every painting of 1024 px
+        At the default 256 this is exactly the first level (y1) of every painting of 512 px
         or more (the style subnet always paints at 256 there: ``stylize.level_long_sides``),
         for a fraction of the work (1/16 of the pixels at 1024). MT-Net's first level
         already carries the colours and coarse texture (paper 3.1), so it is a faithful

@@ -735,7 +735,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("png", "jpg", "webp"),
                    help="format of outputs in a folder or on stdout (default jpg)")
     s.add_argument("--size", type=_positive_int, default=1024,
-                   help="long side of the output in pixels; levels run at size/4, size/2, size")
+                   help="long side of the output in pixels; the levels run at 256, 512, size from "
+                        "512 to 1024 (size/4, size/2, size below), default 1024")
     s.add_argument("--preserve-color", "--preserve-colour", action="store_true",
                    help="keep the photo's colours, take only the painting's luminance "
                         "(Gatys et al. 2016)")

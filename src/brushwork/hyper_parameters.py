@@ -26,8 +26,9 @@ CONTENT_LAYER = "relu4_2"
 TEXTURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 
 #: Long side at which the style subnet paints (paper 3.1: the photo "is first resized into
-#: 256"). Outputs up to 4x this follow the paper's size/4, size/2, size; larger outputs keep
-#: the style subnet here and add refine passes (ours, see ``stylize.level_long_sides``).
+#: 256"). Outputs from 2x this keep the style subnet here (ours: 512 to 1024 px run 256, 512,
+#: size; beyond, refine passes are added; ``stylize.level_long_sides``); smaller outputs
+#: follow the paper's size/4, size/2, size.
 COARSE_SIZE = 256
 
 #: BT.601 luma weights for the L-Block's luminance input (ours: the paper says only

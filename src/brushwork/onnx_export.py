@@ -6,8 +6,8 @@ Apps that embed a style want one runtime-neutral file, so the exported graph is 
     inputs   photo     float32 (N, 3, H, W), RGB in [0, 1], any H and W
              size      int64 scalar: the long side of the painting, in pixels
     outputs  painting  float32 (N, 3, h, w) in [0, 1], h x w = the photo's aspect at ``size``
-             level1    the style subnet's output (size/4; 256 beyond 1024)
-             level2    the enhance subnet's output (size/2; 512 beyond 1024)
+             level1    the style subnet's output (size/4 below 512; 256 from 512)
+             level2    the enhance subnet's output (size/2 below 512; 512 from 512)
 
 Inside the graph, as in PyTorch: each level's size is computed from the photo's shape and
 ``size`` (the same float64 arithmetic and round-half-to-even as ``stylize.level_sizes``),
@@ -217,10 +217,11 @@ def hierarchy_graph(network: nn.Module, coarse: int = COARSE_SIZE) -> Any:
     w = g.op("Gather", shape_of, g.const(3, int64))
     shape = {"h": g.to_double(h), "w": g.to_double(w), "m": g.to_double(g.op("Max", h, w))}
     size_d = g.to_double(SIZE)
-    # stylize.level_long_sides: size/4, size/2, size up to 4 * coarse; beyond, coarse,
-    # 2 * coarse, then one refine pass per doubling.
+    # stylize.level_long_sides: size/4, size/2, size below 2 * coarse; coarse, 2 * coarse,
+    # size up to 4 * coarse; beyond, coarse, 2 * coarse, then one refine pass per doubling.
     small = g.op("LessOrEqual", SIZE, g.const(4 * coarse, int64))
-    sides = [g.op("Where", small, g.rounded(g.op("Mul", size_d, g.const(scale, double))),
+    below = g.op("Less", SIZE, g.const(2 * coarse, int64))
+    sides = [g.op("Where", below, g.rounded(g.op("Mul", size_d, g.const(scale, double))),
                   g.const(c, int64))
              for scale, c in zip(LEVEL_SCALES[:2], (coarse, 2 * coarse))]
     base = g.const(float(2 * coarse), double)
