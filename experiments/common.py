@@ -22,7 +22,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -580,11 +579,10 @@ def provenance(device: str = "auto") -> dict[str, Any]:
     commit = git("rev-parse", "--short", "HEAD")
     if commit and git("status", "--porcelain", "--untracked-files=no"):
         commit += " (with uncommitted changes)"
-    from brushwork.devices import resolve_device
+    from brushwork.devices import processor_name, resolve_device
 
     dev = resolve_device(device)
-    machine = (torch.cuda.get_device_name(dev) if dev.type == "cuda"
-               else f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    machine = processor_name(dev)
     return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "commit": commit or "unknown", "brushwork": brushwork.__version__,
             "torch": torch.__version__, "device": f"{dev.type} ({machine})"}

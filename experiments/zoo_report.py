@@ -118,7 +118,10 @@ def write_readme(results: list[dict], text: str) -> None:
              f"{results[0]['photos']} held-back photos (`docs/held-out-photos.txt`, never "
              "trained on) at 1024 px; means over the photos, the peer's in brackets. Lower "
              "content and style distances are better, higher structure. The bar: content no "
-             "worse than the peer's, style at 512 and 1024 lower.", "",
+             "worse than the peer's, style at 512 and 1024 lower (a two-artwork style: "
+             "at 1024 against its fine artwork, as `experiments/peer_compare.py` says). "
+             "What each style does well and badly, as looked at, and the styles that were "
+             "tried and left out: [docs/styles/zoo.md](../styles/zoo.md).", "",
              f"Measured on: {results[0]['provenance']}", "", text, ""]
     for result in results:
         card = style_card(result["style"])
