@@ -3,6 +3,7 @@
     python experiments/zoo.py status                  # where every recipe's run stands
     nice python experiments/zoo.py train [NAME ...]   # train or resume each to its budget
     python experiments/zoo.py package NAME            # ship a finished run as a built-in style
+    experiments/zoo_pipeline.sh NAME ...              # train, package, score, unship a miss
 
     # On a GPU machine (experiments/gpu_zoo.sh): every recipe at once, stopped with a
     # checkpoint after 480 s, then each run's fp16 model and loss log to bring back
