@@ -47,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     judges = {art.name: Evaluator(to_tensor(load_image(art))) for art in arts.values()}
     # The fine artwork as the two-artwork style's refine level learned it (recoloured to the
     # coarse artwork's palette, LossConfig.fine_colours), when that differs from the original.
-    fine = zoo_report.fine_target(args.styles[0])
-    if fine is not None and zoo_report.artworks(args.styles[0])[-1] in judges:
-        original = to_tensor(load_image(common.DEFAULT_STYLES
-                                        / zoo_report.artworks(args.styles[0])[-1]))
+    fine, fine_name = zoo_report.fine_target(args.styles[0]), zoo_report.artworks(
+        args.styles[0])[-1]
+    if fine is not None and fine_name in judges:
+        original = to_tensor(load_image(common.DEFAULT_STYLES / fine_name))
         if fine.shape != original.shape or not torch.equal(fine, original):
             judges["fine as trained"] = Evaluator(fine)
     photos = common.held_out_photos(common.DEFAULT_HELD_OUT, common.DEFAULT_PHOTOS, args.photos)

@@ -81,6 +81,12 @@ def score(evaluator: Evaluator, painting: Image.Image, photo: torch.Tensor) -> d
             **{str(s): v for s, v in result.style.items()}}
 
 
+def key_at_1024(rows: list[dict]) -> str:
+    """The score the bar reads at 1024: a two-artwork style's brushwork is judged against its
+    fine artwork (``fine1024``, in every row when ``compare`` had a ``fine_style``)."""
+    return "fine1024" if all("fine1024" in r for r in rows) else "1024"
+
+
 def summary(rows: dict[str, list[dict]], names: list[str]) -> tuple[str, dict[str, bool]]:
     keys = ["content", "structure", *map(str, EVAL_SCALES)]
     lines = ["| output | " + " | ".join(
@@ -100,8 +106,7 @@ def summary(rows: dict[str, list[dict]], names: list[str]) -> tuple[str, dict[st
             counts = [sum(a[k] <= b[k] for a, b in zip(rows[name], peer))
                       for k in ("content", "512", "1024")]
             wins = ", ".join(f"{c}/{len(peer)}" for c in counts)
-            # A two-artwork style's brushwork at 1024 is judged against its fine artwork.
-            fine = "fine1024" if all("fine1024" in r for r in rows[name] + peer) else "1024"
+            fine = key_at_1024(rows[name] + peer)
             mean = {k: statistics.mean(r[k] for r in rows[name]) for k in [*keys, fine]}
             peer_mean = {k: statistics.mean(r[k] for r in peer) for k in [*keys, fine]}
             verdicts[name] = (mean["content"] <= peer_mean["content"]

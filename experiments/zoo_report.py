@@ -34,10 +34,9 @@ import peer_compare
 import torch
 
 from brushwork.api import available_styles, resolve_model_path, style_card
-from brushwork.color import match_colours
 from brushwork.hyper_parameters import LossConfig
-from brushwork.images import load_image, to_tensor
 from brushwork.model_files import read_model_file
+from brushwork.training import style_images
 
 GALLERY = common.REPO / "docs" / "gallery"
 SHEET_PHOTOS = 6
@@ -54,11 +53,9 @@ def fine_target(name: str) -> torch.Tensor | None:
     levels = artworks(name)
     if len(set(levels)) == 1:
         return None
-    fine = load_image(common.DEFAULT_STYLES / levels[-1])
     loss = LossConfig.from_dict(read_model_file(resolve_model_path(name))[1]["loss"])
-    if loss.fine_colours == "coarse":
-        fine = match_colours(fine, load_image(common.DEFAULT_STYLES / levels[0]))
-    return to_tensor(fine)
+    return style_images([common.DEFAULT_STYLES / a for a in levels], len(levels),
+                        loss.fine_colours)[-1]
 
 
 def checksum(name: str) -> str:
@@ -91,7 +88,7 @@ def evaluate(name: str, photos: int, engine) -> dict:
 
 def means(rows: list[dict]) -> dict[str, float]:
     """Mean scores; a two-artwork style's "1024" is its distance to the fine artwork."""
-    fine = "fine1024" if all("fine1024" in r for r in rows) else "1024"
+    fine = peer_compare.key_at_1024(rows)
     return {k: statistics.mean(r[key] for r in rows) for k, key in (
         ("content", "content"), ("structure", "structure"), ("512", "512"), ("1024", fine))}
 

@@ -318,7 +318,7 @@ def test_a_two_artwork_styles_fine_artwork_takes_the_coarse_ones_colours(tmp_pat
     """Paper Fig. 7 with ``LossConfig.fine_colours``: by default a finer level's different
     artwork is recoloured to the coarsest one's colours (only its brushwork is learned), a
     level with the coarse artwork itself is untouched; "own" keeps every artwork as it is."""
-    from brushwork.training import _style_images
+    from brushwork.training import style_images
 
     coarse = drawn_image(tmp_path / "coarse.png", seed=1)
     fine = tmp_path / "fine.png"
@@ -326,8 +326,8 @@ def test_a_two_artwork_styles_fine_artwork_takes_the_coarse_ones_colours(tmp_pat
     ImageDraw.Draw(image := Image.open(fine).convert("RGB")).rectangle([10, 10, 50, 40],
                                                                        fill=(90, 10, 10))
     image.save(fine)
-    levels = _style_images([coarse, coarse, fine], 3)
-    own = _style_images([coarse, coarse, fine], 3, "own")
+    levels = style_images([coarse, coarse, fine], 3)
+    own = style_images([coarse, coarse, fine], 3, "own")
     assert torch.equal(levels[0], levels[1]) and torch.equal(levels[0], own[0])
     mean = levels[0].mean(dim=(0, 2, 3))
     assert torch.allclose(levels[2].mean(dim=(0, 2, 3)), mean, atol=0.02)

@@ -77,7 +77,7 @@ class TrainingInterrupted(BrushworkError):
     """SIGTERM or Ctrl-C: a checkpoint was saved; ``--resume`` continues."""
 
 
-def _style_images(styles: Sequence[str | Path], levels: int,
+def style_images(styles: Sequence[str | Path], levels: int,
                   fine_colours: str = "coarse") -> list[torch.Tensor]:
     """One artwork per level: one path for all levels, or one per level (paper Fig. 7).
 
@@ -271,7 +271,8 @@ def train(
     torch.manual_seed(config.seed)
     files = list_images(data)
     photos = _photo_stream(files, config, context, emit)
-    style_tensors = _style_images(styles, len(sizes), loss.fine_colours)
+    style_tensors = style_images(styles, len(sizes), loss.fine_colours)
+    processor = processor_name(dev)
 
     net = build_network(arch, network.to_dict())
     initial: dict[str, Any] | None = state.get("init_from")
@@ -342,7 +343,7 @@ def train(
             "train": config.to_dict(), "styles": [str(p) for p in styles],
             "style_images": style_record,
             "data": str(data), "wall_seconds": elapsed, "device": str(dev),
-            "processor": processor_name(dev),
+            "processor": processor,
             "bf16": use_bf16, "version": __version__, "init_from": initial, **extra,
         })
         emit(TrainingEvent("checkpoint", iteration, config.iterations, str(run_dir)))
