@@ -394,6 +394,19 @@ def test_train_style_count(capsys, tmp_path, sample_photo, photo_folder):
     assert_one_line_error(code, err, "one style image or 3")
 
 
+@pytest.mark.parametrize("extra, fragment", [
+    ([], "--init-from"),
+    (["--arch", "johnson"], "cannot freeze"),
+])
+def test_train_freeze_errors(capsys, tmp_path, sample_photo, photo_folder, extra, fragment):
+    output = tmp_path / "model.safetensors"
+    code, _, err = cli(capsys, "train", "--style", sample_photo, "--data", photo_folder,
+                       "-o", output, "--iterations", 1, "--crop-size", 32, "--device",
+                       "cpu", "--quiet", "--freeze", "style", *extra)
+    assert_one_line_error(code, err, fragment)
+    assert not output.exists()
+
+
 @pytest.mark.parametrize("quiet", [False, True], ids=["bar", "quiet"])
 def test_train_reports_progress_and_warnings(capsys, tmp_path, sample_photo, photo_folder,
                                              quiet):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -218,6 +219,46 @@ def test_fine_tuning_starts_from_a_trained_models_weights(style, photos, tmp_pat
     with pytest.raises(BrushworkError, match="widths"):
         train(style, photos, tmp_path / "c.safetensors", loss=LossConfig(style_sizes=(16, 32, 64)),
               config=config, init_from=first)
+
+
+def test_frozen_subnets_keep_their_weights_and_resume_frozen(style, photos, tmp_path):
+    first = run(style, photos, tmp_path / "a.safetensors", iterations=2)
+    frozen = ("style", "enhance")
+    config = TrainConfig(iterations=2, crop_size=32, photo_size=32, mixed_precision=False,
+                         checkpoint_every=1, texture_warmup=0, frozen_subnets=frozen)
+    loss = LossConfig(style_sizes=(16, 32, 64))
+    tuned = train(style, photos, tmp_path / "b.safetensors", network=TINY, loss=loss,
+                  config=config, init_from=first)
+    a, _ = read_model_file(first)
+    b, metadata = read_model_file(tuned)
+    assert tuple(metadata["train"]["frozen_subnets"]) == frozen
+    for key in a:
+        same = torch.equal(a[key], b[key])
+        assert same == key.startswith(frozen), key  # refine moved, the others did not
+    # Resumed, the stored setting still holds (the optimiser has only refine's moments).
+    train(style, photos, tmp_path / "b.safetensors", network=TINY, loss=loss,
+          config=replace(config, iterations=3), resume=True)
+    c, _ = read_model_file(tuned)
+    assert all(torch.equal(a[k], c[k]) for k in a if k.startswith(frozen))
+    assert not all(torch.equal(b[k], c[k]) for k in b if k.startswith("refine"))
+
+
+@pytest.mark.parametrize("frozen, message", [
+    (("style", "enhance", "refine"), "nothing would train"),
+    (("decoder",), "cannot freeze decoder"),
+])
+def test_freezing_every_subnet_or_an_unknown_one_is_refused(style, photos, tmp_path, frozen,
+                                                             message):
+    first = run(style, photos, tmp_path / "a.safetensors", iterations=1)
+    config = TrainConfig(iterations=1, crop_size=32, photo_size=32, mixed_precision=False,
+                         frozen_subnets=frozen)
+    with pytest.raises(BrushworkError, match=message):
+        train(style, photos, tmp_path / "b.safetensors", network=TINY,
+              loss=LossConfig(style_sizes=(16, 32, 64)), config=config, init_from=first)
+    with pytest.raises(BrushworkError, match="--init-from"):  # frozen random weights: useless
+        train(style, photos, tmp_path / "c.safetensors", network=TINY,
+              loss=LossConfig(style_sizes=(16, 32, 64)),
+              config=replace(config, frozen_subnets=("style",)))
 
 
 def test_sigterm_saves_a_checkpoint_and_the_cli_exits_130(style, photos, tmp_path):

@@ -28,7 +28,7 @@ from .hyper_parameters import (
     TrainConfig,
 )
 from .mixing import MIX_MODES
-from .networks import ARCHITECTURES
+from .networks import ARCHITECTURES, MTNet
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -866,6 +866,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "coarsest one's colours, so only their brushwork is learned "
                         "('coarse'), or keep their own ('own'), default "
                         f"{defaults_l.fine_colours!r}")
+    t.add_argument("--freeze", nargs="+", choices=MTNet.SUBNET_NAMES, metavar="SUBNET",
+                   dest="frozen_subnets",
+                   help="with --init-from: keep these subnets' weights as the starting model "
+                        "has them and train the others (e.g. '--freeze style enhance' with a "
+                        "different artwork for the finest level teaches only the refine "
+                        f"subnet its brushwork); one of {', '.join(MTNet.SUBNET_NAMES)}")
     t.add_argument("--refine-widths", nargs="+", type=_positive_int, metavar="C",
                    help=f"refine subnet widths, default {NetworkConfig().refine}")
     t.add_argument("--match-mtnet", action="store_true",

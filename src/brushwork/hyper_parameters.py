@@ -247,6 +247,13 @@ class TrainConfig(_Config):
     #: finish in under 30 minutes with set-up and export, on any machine (a fast one reaches
     #: ``iterations`` first).
     minutes: float = 25.0
+    #: MT-Net subnets ("style", "enhance", "refine") whose weights stay as the starting model
+    #: file had them (ours; fine-tuning only). The paper trains every subnet on the sum of the
+    #: levels' losses (Eq. 8), so a refine level given a second artwork (Fig. 7) also pulls
+    #: the style and enhance subnets toward it: session 8's wave-and-bougival lost the wave's
+    #: coarse texture that way (docs/styles/zoo.md). Freezing the coarse subnets keeps the
+    #: starting style's coarse texture exactly and teaches the refine subnet the brushwork.
+    frozen_subnets: tuple[str, ...] = ()
 
     #: Runs before session 3 had no warm-up; before issue 14 the photo was scaled to the crop.
     LEGACY: ClassVar[dict[str, Any]] = {"texture_warmup": 0, "photo_size": 0, "minutes": 0.0}

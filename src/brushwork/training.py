@@ -193,6 +193,7 @@ def train(
     ``LossConfig.single_level()`` for single-output baselines).
     ``init_from`` starts from a trained model file's weights (fine-tuning; same architecture
     and widths) instead of a random initialisation; the model's record says so.
+    ``config.frozen_subnets`` keeps some of its subnets as they are (``freeze_subnets``).
     ``style`` is one artwork, or one per level (coarse to fine, paper Fig. 7). With
     ``resume=True`` the configurations come from the checkpoint in ``run_dir`` (only the
     iteration count may be raised), and training continues exactly where it stopped.
@@ -287,11 +288,14 @@ def train(
         # network and can be mixed by interpolating weights (``mixing``).
         initial = {"file": Path(init_from).name, "record": metadata.get("record"),
                    "lineage": lineage(metadata)}
+    trainable = freeze_subnets(net, config.frozen_subnets)
+    if config.frozen_subnets and initial is None:
+        raise BrushworkError("frozen subnets keep a trained model's weights: give --init-from")
     vgg = build_vgg((*TEXTURE_LAYERS, CONTENT_LAYER), vgg_weights)
     criterion = HierarchicalLoss(vgg, style_tensors, loss)
     net.to(dev)
     criterion.to(dev)
-    optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
+    optimizer = torch.optim.Adam(trainable, lr=config.learning_rate)
     scheduler = torch.optim.lr_scheduler.StepLR(
         optimizer, step_size=config.lr_decay_every, gamma=config.lr_decay
     )
@@ -420,6 +424,23 @@ def train(
         export_model(run_dir, output)
     distributed.barrier()  # every rank returns once the model file is there
     return output
+
+
+def freeze_subnets(net: torch.nn.Module, names: Sequence[str]) -> list[torch.nn.Parameter]:
+    """Stop the gradient of the named subnets (``TrainConfig.frozen_subnets``); return the
+    parameters left to train. Their levels' losses are still computed and logged: they show
+    that the frozen levels' outputs did not move."""
+    known = getattr(net, "SUBNET_NAMES", ())
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise BrushworkError(
+            f"cannot freeze {', '.join(unknown)}: this network's subnets are "
+            f"{', '.join(known) or 'not separable (a single-level baseline)'}")
+    if names and set(names) >= set(known):
+        raise BrushworkError("every subnet is frozen: nothing would train")
+    for name in names:
+        getattr(net, name).requires_grad_(False)
+    return [p for p in net.parameters() if p.requires_grad]
 
 
 def _photo_stream(

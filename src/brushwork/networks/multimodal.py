@@ -128,9 +128,12 @@ class MTNet(nn.Module):
         self.enhance = MultimodalSubnet(c.enhance_rgb, c.enhance_l, c.residual_blocks)
         self.refine = RefineSubnet(c.refine, c.residual_blocks)
 
+    #: The subnets' names, coarse to fine (``TrainConfig.frozen_subnets`` names them).
+    SUBNET_NAMES = ("style", "enhance", "refine")
+
     @property
     def subnets(self) -> tuple[nn.Module, ...]:
-        return (self.style, self.enhance, self.refine)
+        return tuple(getattr(self, name) for name in self.SUBNET_NAMES)
 
     def level_subnets(self, levels: int) -> list[nn.Module]:
         """The subnet of each level at test time: style, enhance, then refine once per level
