@@ -168,6 +168,11 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     _fine_tuned("bal-du-moulin", "bal-du-moulin.jpg", weights=(5.0, 10.0, 5.0)),
     # Cassatt's open pastel strokes on water, 1.82: 2.5, 5, 2.5.
     _fine_tuned("summertime", "summertime.jpg", weights=(2.5, 5.0, 2.5)),
+    # Van Gogh's swirls again, in wheat and cypresses (met-436535), 1.40: 2, 4, 2 (as irises,
+    # 1.51, and garden-at-bougival, 1.48, which passed at 2, 4, 2).
+    _fine_tuned("wheat-field", "met-436535.jpg", weights=(2.0, 4.0, 2.0)),
+    # Morisot's loose garden strokes, 1.42: 2, 4, 2.
+    _fine_tuned("hollyhocks", "hollyhocks.jpg", weights=(2.0, 4.0, 2.0)),
     # Van Gogh's outlined flat colour, 2.51: 3.5, 7, 3.5.
     _fine_tuned("village-street-auvers", "village-street-auvers.jpg", weights=(3.5, 7.0, 3.5)),
     # Paper Fig. 7: coarse texture and colour from one artwork, fine brushwork from another.
