@@ -21,13 +21,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import common
 
 from brushwork.evaluation import EVAL_SCALES
-from brushwork.hyper_parameters import LossConfig, TrainConfig
+from brushwork.hyper_parameters import LossConfig
 
 NAME = "baselines"
 ITERATIONS, CROP, PHOTOS, SIZE = 25, 512, 5, 1024
@@ -50,8 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def specs(args: argparse.Namespace, style: str, art: Path) -> dict[str, common.TrainSpec]:
-    config = replace(TrainConfig(), iterations=args.iterations, crop_size=args.crop_size,
-                     minutes=0.0)  # an iteration budget: the time budget is off
+    config = common.budget_config(args)
     stem = Path(style).stem
     singular = common.network_config("singular", args.smoke, match_mtnet=True)
     mtnet_shape = common.network_config("mtnet", args.smoke)  # DS Net has MT-Net's structure

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -143,6 +143,18 @@ def add_training_arguments(parser: argparse.ArgumentParser, iterations: int, cro
                         help=f"training crop side in px (default {crop}; smoke {SMOKE_CROP})")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
                         help="training photos (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="training seed of every network: initial weights and photo "
+                             "order (default 0). Another seed is another experiment: its "
+                             "runs and report are NAME-seedN, beside seed 0's, so a verdict "
+                             "can be checked against a second seed")
+
+
+def budget_config(args: argparse.Namespace) -> TrainConfig:
+    """The library's training defaults at the experiment's budget: ``--iterations`` (the time
+    budget off, so every machine trains alike), ``--crop-size`` and ``--seed``."""
+    return replace(TrainConfig(), iterations=args.iterations, crop_size=args.crop_size,
+                   seed=getattr(args, "seed", 0), minutes=0.0)
 
 
 def settle(args: argparse.Namespace, name: str, photos: int = 0, size: int = 0,
@@ -168,6 +180,9 @@ def settle(args: argparse.Namespace, name: str, photos: int = 0, size: int = 0,
                      else DEFAULT_WORK / name)
     if args.reports is None:
         args.reports = args.work / "reports" if args.smoke else DEFAULT_REPORTS
+    if getattr(args, "seed", 0):  # its own runs (same names) and its own report
+        args.work = args.work / f"seed{args.seed}"
+        name = f"{name}-seed{args.seed}"
     if args.smoke and _inside(args.reports, DEFAULT_REPORTS):
         raise BrushworkError(f"--smoke must not write into {DEFAULT_REPORTS}: give another "
                              "--reports (or none: a temporary folder)")
@@ -943,9 +958,9 @@ def setup_lines(args: argparse.Namespace, comparison: Comparison, scales: Sequen
         "## Set-up and budget", "",
         f"- **Budget, equal for every network**: {args.iterations} training iterations, batch "
         f"1, {args.crop_size}x{args.crop_size} crops of the photos in `{shown(args.data)}` in "
-        "the same order (seed 0), Adam at 1e-3 x 0.8 every 2,000 iterations (the paper's "
-        "schedule; its full budget is 10,000 iterations). Wall time and device per network "
-        "are in the table below.",
+        f"the same order (seed {getattr(args, 'seed', 0)}), Adam at 1e-3 x 0.8 every 2,000 "
+        "iterations (the paper's schedule; its full budget is 10,000 iterations). Wall time "
+        "and device per network are in the table below.",
         f"- **Test**: the first {n} photos of `{shown(args.held_out)}` (never trained on), "
         f"painted with long side {args.size} px (aspect kept), inference in {args.precision}.",
         "- **Metric**: `brushwork eval` (`src/brushwork/evaluation.py`), unchanged: style "

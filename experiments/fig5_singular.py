@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import common
 
 from brushwork.evaluation import EVAL_SCALES
-from brushwork.hyper_parameters import LossConfig, TrainConfig
+from brushwork.hyper_parameters import LossConfig
 
 NAME = "fig5"
 #: Full-run defaults (see ``--help``). Crops of 256 px as the paper trains these networks.
@@ -59,8 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def specs(args: argparse.Namespace, style: str, art: Path) -> dict[str, common.TrainSpec]:
     """The three networks for one artwork, at one budget and one loss."""
-    config = replace(TrainConfig(), iterations=args.iterations, crop_size=args.crop_size,
-                     minutes=0.0)  # an iteration budget: the time budget is off
+    config = common.budget_config(args)
     loss = LossConfig.single_level(args.style_size)
     return {method: common.TrainSpec(f"{Path(style).stem}-{method}", method,
                                      common.network_config(method, args.smoke), loss, config,
@@ -97,16 +95,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines += common.discussion(
         "_To be written after reading the numbers and the pictures: where the networks differ "
         "and why (parameter counts, receptive fields, the budget)._")
-    common.write_report(args.reports / f"{NAME}.md", "\n".join(lines))
+    common.write_report(args.reports / f"{args.name}.md", "\n".join(lines))
     budget = (f"{args.iterations} iterations per network (batch 1, {args.crop_size}-px crops, "
               f"artwork at {args.style_size} px), {len(arts)} artwork(s) x 3 networks; "
               f"{len(photos)} held-out photos at {args.size} px")
-    common.write_summary(args.reports, NAME, {
+    common.write_summary(args.reports, args.name, {
         "title": f"Fig. 5: singular networks compared at {args.size} px",
-        "report": f"{NAME}.md", "budget": budget, "smoke": args.smoke, "provenance": info,
+        "report": f"{args.name}.md", "budget": budget, "smoke": args.smoke, "provenance": info,
         "style_subnet_wins": wins,
     }, common.comparison_data(comparison))
-    common.log(f"{NAME}: report {args.reports / (NAME + '.md')}")
+    common.log(f"{args.name}: report {args.reports / (args.name + '.md')}")
     return 0
 
 

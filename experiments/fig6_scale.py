@@ -3,6 +3,7 @@
     python experiments/fig6_scale.py                      # defaults below: hours of CPU time
     python experiments/fig6_scale.py --mtnet-model \
         starry-night=runs/zoo/starry-night.run/snapshots/iter-001000.safetensors  # reuse one
+    python experiments/fig6_scale.py --seed 1             # the second seed: fig6-seed1.md
     python experiments/fig6_scale.py --smoke              # seconds, in a temporary folder
 
 The paper's central claim (section 4, Fig. 6): a singular transfer network with MT-Net's
@@ -38,7 +39,7 @@ import common
 
 from brushwork.errors import BrushworkError
 from brushwork.evaluation import EVAL_SCALES
-from brushwork.hyper_parameters import LossConfig, TrainConfig
+from brushwork.hyper_parameters import LossConfig
 
 NAME = "fig6"
 #: Full-run defaults (see ``--help``): 1,000 iterations, so the zoo's starry-night run (same
@@ -74,8 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def specs(args: argparse.Namespace, style: str, art: Path) -> dict[str, common.TrainSpec]:
     """The three networks for one artwork, at one budget."""
-    config = replace(TrainConfig(), iterations=args.iterations, crop_size=args.crop_size,
-                     minutes=0.0)  # an iteration budget: the time budget is off
+    config = common.budget_config(args)
     singular = common.network_config("singular", args.smoke, match_mtnet=True)
     stem = Path(style).stem
 
@@ -142,16 +142,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "_To be written after reading the numbers and the pictures: why each network wins or "
         "loses where it does (for instance the budget, far below the paper's 10,000 "
         "iterations, or the artwork's size against the 1024-px target)._")
-    common.write_report(args.reports / f"{NAME}.md", "\n".join(lines))
+    common.write_report(args.reports / f"{args.name}.md", "\n".join(lines))
     budget = (f"{args.iterations} iterations per network (batch 1, {args.crop_size}-px crops), "
               f"{len(arts)} artworks x 3 networks; {len(photos)} held-out photos at "
               f"{args.size} px")
-    common.write_summary(args.reports, NAME, {
+    common.write_summary(args.reports, args.name, {
         "title": f"Fig. 6: singular 256 vs singular 1024 vs MT-Net at {args.size} px",
-        "report": f"{NAME}.md", "budget": budget, "smoke": args.smoke, "provenance": info,
+        "report": f"{args.name}.md", "budget": budget, "smoke": args.smoke, "provenance": info,
         "mtnet_wins": wins,
     }, common.comparison_data(comparison))
-    common.log(f"{NAME}: report {args.reports / (NAME + '.md')}")
+    common.log(f"{args.name}: report {args.reports / (args.name + '.md')}")
     return 0
 
 

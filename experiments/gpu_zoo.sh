@@ -8,7 +8,8 @@
 #           ... export the next three, then the last one (8 files / 64 MB per call come back)
 #   here:   python experiments/zoo.py package NAME --model F.safetensors --loss-log F-loss.jsonl.gz
 #   device: run(command="bash experiments/gpu_zoo.sh fig6", carry=["data/gpu"])  # issue 5
-#           (and "... baselines": DS Net and the deep singular networks at 1,000 iterations)
+#           (and "... baselines": DS Net and the deep singular networks at 1,000 iterations;
+#           "... fig6 --seed 1": the second seed issue 17 asks for, report fig6-seed1.md)
 #
 # `train` stops every run with a checkpoint at DEADLINE seconds (default 420, so the call ends
 # well inside its 600 s limit) and prints how far each got; ITERATIONS (default 10000, the

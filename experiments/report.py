@@ -48,13 +48,16 @@ def stitch(reports: Path) -> Path:
         path = reports / f"{name}.json"
         if not path.is_file():
             lines.append(f"| {title} (not run yet: `{command}`) | - | - |")
-            continue
-        summary = json.loads(path.read_text()).get("summary", {})
-        smoke = " **(smoke run: meaningless numbers)**" if summary.get("smoke") else ""
-        made = summary.get("provenance", {})
-        lines.append(f"| [{summary.get('title', title)}]({summary.get('report', name + '.md')})"
-                     f"{smoke} | {summary.get('budget', '?')} | {made.get('date', '?')}, "
-                     f"{made.get('device', '?')} |")
+        # Other seeds (``--seed N``: NAME-seedN.json) follow their experiment.
+        for found in [path] * path.is_file() + sorted(reports.glob(f"{name}-seed*.json")):
+            summary = json.loads(found.read_text()).get("summary", {})
+            smoke = " **(smoke run: meaningless numbers)**" if summary.get("smoke") else ""
+            seed = f" (seed {found.stem.rpartition('-seed')[2]})" if found != path else ""
+            made = summary.get("provenance", {})
+            lines.append(f"| [{summary.get('title', title)}{seed}]"
+                         f"({summary.get('report', found.stem + '.md')}){smoke} | "
+                         f"{summary.get('budget', '?')} | {made.get('date', '?')}, "
+                         f"{made.get('device', '?')} |")
     if (reports / "optimize.md").is_file():
         lines += ["", "Also: [Gatys et al. optimisation](optimize.md) (`brushwork optimize`, "
                   "L-BFGS and Adam) against the unstylised photo, made by hand from the commands "

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from brushwork.checkpoints import load_checkpoint
 from brushwork.cli import build_parser
 from brushwork.cli import main as brushwork_main
 from brushwork.errors import BrushworkError
@@ -151,6 +152,19 @@ def test_fig5_trains_three_singular_networks_and_rerun_is_free(scripts, world, t
     capsys.readouterr()
     assert scripts["common"].run_main(fig5.main, [*flags(world, work), "--style-size", "48"]) == 1
     assert "other settings" in capsys.readouterr().err
+
+    # A second seed is a second experiment beside the first: its own runs, report and figures.
+    assert fig5.main([*flags(world, work), "--seed", "1"]) == 0
+    reports = work / "reports"
+    assert "(seed 1)" in (reports / "fig5-seed1.md").read_text()
+    assert (reports / "fig5-seed1" / "starry-night.png").is_file()
+    runs = sorted((work / "seed1").glob("**/loss.jsonl"))
+    assert runs and all(json.loads(run.read_text().splitlines()[0])["iteration"] == 1
+                        for run in runs)
+    _, state, _ = load_checkpoint(runs[0].parent)
+    assert state["train"]["seed"] == 1
+    index = (reports / "README.md").read_text()
+    assert "fig5.md)" in index and "(seed 1)](fig5-seed1.md)" in index
 
 
 def test_baselines_train_ds_net_and_the_deep_singular_networks(scripts, world, tmp_path,
