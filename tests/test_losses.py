@@ -226,6 +226,25 @@ def test_level_3_texture_target_is_the_largest_style_scale(vgg):
     assert not torch.allclose(relu1[0], relu1[2])
 
 
+def test_an_artwork_smaller_than_a_style_size_is_not_scaled_up(vgg):
+    """A 64 px artwork with style sizes 32, 64, 128: level 3 takes it at its own 64 px (an
+    upscale would be a blurred painting), unless style_upscale (the paper's reading, and
+    every model file written before the setting existed)."""
+    style = texture_image(7, size=64)
+    sizes = (32, 64, 128)
+    native = HierarchicalLoss(vgg, [style] * 3, LossConfig(style_sizes=sizes))
+    upscaled = HierarchicalLoss(vgg, [style] * 3, LossConfig(style_sizes=sizes,
+                                                             style_upscale=True))
+    for a, b in zip(native.target_grams[2], native.target_grams[1]):
+        torch.testing.assert_close(a, b)  # level 3 = level 2: the artwork at 64 px
+    assert not torch.allclose(upscaled.target_grams[2][1], native.target_grams[2][1])
+    for level in (0, 1):  # sizes the artwork covers are unchanged
+        for a, b in zip(native.target_grams[level], upscaled.target_grams[level]):
+            torch.testing.assert_close(a, b)
+    assert LossConfig.from_dict({}).style_upscale is True
+    assert LossConfig().style_upscale is False
+
+
 def test_each_level_learns_from_its_own_artwork(vgg):
     """Paper Fig. 7: coarse levels from one artwork, the fine level from another. Level k's
     Gram targets are those of artwork k at level k's size, so swapping the fine artwork changes

@@ -866,6 +866,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "coarsest one's colours, so only their brushwork is learned "
                         "('coarse'), or keep their own ('own'), default "
                         f"{defaults_l.fine_colours!r}")
+    t.add_argument("--style-upscale", action="store_true", default=None,
+                   help="scale an artwork smaller than a level's style size up to it (the "
+                        "paper's reading; the level then learns the upscale's blur), default: "
+                        "the artwork at its own size for that level")
     t.add_argument("--freeze", nargs="+", choices=MTNet.SUBNET_NAMES, metavar="SUBNET",
                    dest="frozen_subnets",
                    help="with --init-from: keep these subnets' weights as the starting model "

@@ -123,7 +123,9 @@ class HierarchicalLoss(nn.Module):
 
     ``styles`` holds one artwork per level (the same one three times for a single-style
     model, different ones for the paper's Fig. 7 combination). Each is scaled so its long side
-    is that level's style size (256, 512, 1024 by default) before its Grams are taken.
+    is that level's style size (256, 512, 1024 by default) before its Grams are taken, but
+    never above its own size unless ``config.style_upscale``: an upscaled painting is a
+    blurred one, and the level would learn the blur.
     """
 
     def __init__(
@@ -141,6 +143,8 @@ class HierarchicalLoss(nn.Module):
                              f"{sorted(unknown)}")
         with torch.no_grad():
             for style, size in zip(styles, config.style_sizes):
+                if not config.style_upscale:
+                    size = min(size, max(style.shape[-2:]))
                 features = vgg(resize_long_side(style.float(), size))
                 self.target_grams.append(self._grams(features))
         if config.texture_normalisation not in ("relative", "none"):
