@@ -148,6 +148,8 @@ def readme_row(result: dict) -> str:
     minutes = record.get("wall_seconds", 0) / 60
     training = (f"{card.get('note', '')} (last run: {record.get('iterations', '?')} "
                 f"iterations, {minutes:.0f} min on {card.get('trained_on', 'a CPU')})")
+    if (common.REPO / "docs" / "styles" / f"{name}.md").is_file():  # a written-up style
+        training += f" ([card](docs/styles/{name}.md))"
     mine, peer = means(result["rows"][name]), means(result["rows"][peer_compare.PEER])
     scores = ", ".join(f"{label} {short(mine[k])} vs {short(peer[k])}" for label, k in (
         ("content", "content"), ("style@512", "512"),
