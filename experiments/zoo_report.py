@@ -140,11 +140,10 @@ def readme_row(result: dict) -> str:
     name = result["style"]
     card = style_card(name)
     record = read_model_file(resolve_model_path(name))[1].get("record", {})
+    # A two-artwork style's card joins both artworks' facts with " + " (zoo.package).
     artwork = (f"{card.get('artist', '')}, *{card.get('title', name)}*, {card.get('year', '')}"
                f" (public domain)")
     levels = result.get("levels", [])
-    if len(set(levels)) > 1:
-        artwork += f"; fine brushwork: {style_card_by_file(levels[-1])}"
     minutes = record.get("wall_seconds", 0) / 60
     training = (f"{card.get('note', '')} (last run: {record.get('iterations', '?')} "
                 f"iterations, {minutes:.0f} min on {card.get('trained_on', 'a CPU')})")
@@ -161,16 +160,6 @@ def short(value: float) -> str:
     """3.40e5, as the docs write distances."""
     mantissa, exponent = f"{value:.2e}".split("e")
     return f"{mantissa}e{int(exponent)}"
-
-
-def style_card_by_file(file: str) -> str:
-    """"Artist, *Title*" of an artwork in the shared collection, by file name."""
-    table = common.DEFAULT_STYLES / "STYLES.tsv"
-    for row in table.read_text().splitlines()[1:] if table.is_file() else []:
-        cells = row.split("\t")
-        if cells[0] == file:
-            return f"{cells[2]}, *{cells[1]}*, {cells[3]}"
-    return file
 
 
 def write_readme_table(results: list[dict]) -> None:
