@@ -201,14 +201,45 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     # as run 1's (the coarse levels' weights then train nothing). It still missed the wave at
     # 512 by 37% (3.61e5 vs 2.63e5) and at 256 (3.57e5 vs 2.14e5): the refine subnet, not
     # the coarse ones, moves every scale (docs/styles/zoo.md, session 9). Not shipped.
+    # Session 10: nothing in Eq. 6 asks y3 to keep the wave at 256 and 512 px; the coarse
+    # agreement term (LossConfig.coarse_agreement, ours) does: y3 downscaled to each coarser
+    # size is scored against the wave there, at 1x that level's texture weight.
     _fine_tuned("wave-and-bougival", "great-wave.jpg", "great-wave.jpg",
                 "garden-at-bougival.jpg", start="great-wave", frozen=("style", "enhance"),
+                extra=("--coarse-agreement", "1"),
                 why=f"paper Fig. 7: The Great Wave's colours and coarse texture (levels 1-2: "
                     f"great-wave's style and enhance subnets, frozen), Morisot's brushwork "
                     f"recoloured to the wave's palette (level 3: the refine subnet fine-tuned "
                     f"from great-wave's for {FINE_TUNE_ITERATIONS} iterations, texture weight 3, "
-                    "palette term at relu1_1)"),
+                    "palette term at relu1_1, and held to the wave at 256 and 512 px by the "
+                    "coarse agreement term at weight 1)"),
 ]}
+
+
+#: Session 10: the styles trained before ``LossConfig.style_upscale`` became False learned
+#: level 3 from their artwork upscaled to 1024 px (files of 599-731 px: a blurred painting),
+#: and their refine subnet smoothed the strokes (style distance at 512 2.7-4.6x worse after
+#: it than before it, docs/experiments/fig4.md). Such a style is "sharpened": its refine
+#: subnet alone retrained from the style's own file of git ``SHARPENED_FROM`` (style and
+#: enhance frozen, so its coarse levels and its mixing lineage stay), level 3's target the
+#: artwork at its own size.
+SHARPENED_FROM = "1532be1"
+SHARPEN_ITERATIONS = 300
+
+
+def _sharpened(recipe: Recipe) -> Recipe:
+    return replace(
+        recipe, iterations=SHARPEN_ITERATIONS,
+        init_from=str(PACKAGE_STYLES / f"{recipe.name}.safetensors"),
+        extra_args=(*PALETTE_ARGS, "--freeze", "style", "enhance"),
+        why=f"{recipe.why}; then its refine subnet alone retrained for {SHARPEN_ITERATIONS} "
+            f"iterations from that file (git {SHARPENED_FROM}) with level 3's target the "
+            "artwork at its own size, not upscaled to 1024 px (which had taught it a blur)")
+
+
+#: The styles shipped before session 10 whose artwork files are smaller than 1024 px.
+for _name in ("starry-night", "great-wave", "composition-viii", "irises"):
+    RECIPES[_name] = _sharpened(RECIPES[_name])
 
 
 def run_dir(recipe: Recipe) -> Path:

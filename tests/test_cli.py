@@ -422,6 +422,7 @@ def test_train_reports_progress_and_warnings(capsys, tmp_path, sample_photo, pho
                             "-o", output, "--iterations", 2, "--crop-size", 32,
                             "--photo-size", 32, "--style-sizes", 16, 32, 64,
                             "--texture-weights", 1, 2, 3, "--refine-widths", 4, 4, 4,
+                            "--coarse-agreement", 0.5,
                             "--texture-warmup", 0, "--minutes", 0, "--device", "cpu",
                             "--no-mixed-precision", *(["--quiet"] if quiet else []))
     assert code == 0, err
@@ -438,6 +439,7 @@ def test_train_reports_progress_and_warnings(capsys, tmp_path, sample_photo, pho
     assert [s["file"] for s in metadata["styles"]] == ["sample.jpg"]
     assert list(metadata["loss"]["texture_weights"]) == [1.0, 2.0, 3.0]
     assert list(metadata["loss"]["style_sizes"]) == [16, 32, 64]
+    assert metadata["loss"]["coarse_agreement"] == 0.5
     assert list(metadata["network"]["refine"]) == [4, 4, 4]
     assert metadata["train"]["crop_size"] == 32
     # the refine subnet's convolutions really are 4 channels wide (3 at its RGB output)
@@ -476,6 +478,8 @@ def test_unexpected_error_is_one_line(capsys, monkeypatch):
     ["train", "--style", "a.jpg", "--data", "d", "-o", "m.safetensors", "--lr", "nan"],
     ["train", "--style", "a.jpg", "--data", "d", "-o", "m.safetensors",
      "--texture-weights", "1", "-2", "3"],
+    ["train", "--style", "a.jpg", "--data", "d", "-o", "m.safetensors",
+     "--coarse-agreement", "-1"],
 ])
 def test_train_usage_errors(capsys, argv):
     assert_usage_error(capsys, argv)

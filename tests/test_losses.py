@@ -260,3 +260,34 @@ def test_each_level_learns_from_its_own_artwork(vgg):
     alone = HierarchicalLoss(vgg, [fine] * 3, sizes)
     for a, b in zip(mixed.target_grams[2], alone.target_grams[2]):
         torch.testing.assert_close(a, b)
+
+
+def test_coarse_agreement_scores_the_fine_output_at_every_coarser_size(vgg):
+    """LossConfig.coarse_agreement (ours): y3 downscaled to each coarser level's size is also
+    scored against that level's artwork. A y3 that is the coarse painting agrees; one that is
+    the fine painting does not. A level without gradient (a frozen subnet's) and level 1 (no
+    coarser level) are scored as in the paper, and 0 is the paper's loss."""
+    coarse, fine = texture_image(4, 128), texture_image(5, 128)
+    sizes = (32, 64, 128)
+    styles = [coarse, coarse, fine]
+    paper = HierarchicalLoss(vgg, styles, LossConfig(style_sizes=sizes))
+    agree = HierarchicalLoss(vgg, styles, LossConfig(style_sizes=sizes, coarse_agreement=0.5))
+    photo = texture_image(8, 128)
+
+    def levels(criterion, y3):
+        y1 = torch.nn.functional.interpolate(photo, size=(32, 32), mode="bilinear",
+                                             antialias=True).requires_grad_()
+        y2 = torch.nn.functional.interpolate(photo, size=(64, 64), mode="bilinear",
+                                             antialias=True)  # a frozen level: no gradient
+        return criterion([y1, y2, y3.clone().requires_grad_()], [y1, y2, photo])[1]
+
+    plain, agreed = levels(paper, photo), levels(agree, photo)
+    for k in (0, 1):
+        torch.testing.assert_close(agreed[k].texture, plain[k].texture)
+    assert float(agreed[2].texture.detach()) > float(plain[2].texture.detach())
+    extra = {name: float((levels(agree, y3)[2].texture - levels(paper, y3)[2].texture).detach())
+             for name, y3 in (("coarse", coarse), ("fine", fine))}
+    assert extra["coarse"] < 0.05 * extra["fine"], extra
+    assert LossConfig.from_dict({}).coarse_agreement == 0
+    with pytest.raises(ValueError, match="coarse agreement"):
+        LossConfig(coarse_agreement=-1.0).check(3)

@@ -870,6 +870,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scale an artwork smaller than a level's style size up to it (the "
                         "paper's reading; the level then learns the upscale's blur), default: "
                         "the artwork at its own size for that level")
+    t.add_argument("--coarse-agreement", type=_weight, metavar="W",
+                   help="also score each finer level's output, downscaled, against every "
+                        "coarser level's artwork, with W times that level's texture weight "
+                        "(keeps a two-artwork style's coarse painting at coarse scales), "
+                        f"default {defaults_l.coarse_agreement:g} (the paper: none)")
     t.add_argument("--freeze", nargs="+", choices=MTNet.SUBNET_NAMES, metavar="SUBNET",
                    dest="frozen_subnets",
                    help="with --init-from: keep these subnets' weights as the starting model "

@@ -179,6 +179,14 @@ class LossConfig(_Config):
     #: held-back photos: style distance at 512 3.33e5 -> 2.44e5, at 1024 9.9e4 -> 5.9e4,
     #: content 3.61e5 -> 3.56e5 (docs/styles/zoo.md, session 9).
     style_upscale: bool = False
+    #: Weight of a "coarse agreement" term (ours; 0, the default, is the paper's Eq. 6): each
+    #: finer level's output, downscaled to every coarser level's size, is scored against that
+    #: level's style target, weighted by this times that level's texture weight, and counted
+    #: in the finer level's texture loss. In Eq. 6 nothing asks y3 to keep, at 512 px, the
+    #: texture y2 was taught there, and the refine subnet repaints every scale: the two-artwork
+    #: style (paper Fig. 7) drifted from the coarse painting at 256 and 512 px even with the
+    #: coarse subnets frozen (docs/styles/zoo.md, session 9).
+    coarse_agreement: float = 0.0
 
     #: Before session 3 the default was the paper's reading, "input" (and files of session 1
     #: do not record it); before issue 14 the texture layers were summed raw.
@@ -208,6 +216,8 @@ class LossConfig(_Config):
                 f"the network has {levels} level(s): give {levels} content weight(s), texture "
                 f"weight(s), level weight(s) and style size(s)"
             )
+        if not self.coarse_agreement >= 0:
+            raise ValueError(f"coarse agreement must be >= 0, not {self.coarse_agreement}")
         if self.fine_colours not in ("coarse", "own"):
             raise ValueError(f"fine colours must be 'coarse' or 'own', not {self.fine_colours!r}")
 

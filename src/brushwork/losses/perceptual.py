@@ -194,10 +194,25 @@ class HierarchicalLoss(nn.Module):
             grams = self._grams(features)
             texture = (texture_scale * cfg.texture_weights[k]
                        * texture_loss(grams, self.target_grams[k], self.layer_scales[k]))
+            if cfg.coarse_agreement and outputs[k].requires_grad:
+                texture = texture + texture_scale * self._agreement(outputs, k)
             level = LevelLoss(content, texture)
             levels.append(level)
             total = total + cfg.level_weights[k] * level.total
         return total, levels
+
+    def _agreement(self, outputs: Sequence[torch.Tensor], k: int) -> torch.Tensor:
+        """``LossConfig.coarse_agreement``: level k's output seen at each coarser level's size
+        (antialiased, as a viewer's downscale), scored against that level's style target."""
+        cfg = self.config
+        total = outputs[k].new_zeros((), dtype=torch.float32)
+        for j in range(k):
+            seen = F.interpolate(outputs[k], size=outputs[j].shape[-2:], mode="bilinear",
+                                 align_corners=False, antialias=True)
+            grams = self._grams(self.vgg(seen))
+            total = total + (cfg.coarse_agreement * cfg.texture_weights[j]
+                             * texture_loss(grams, self.target_grams[j], self.layer_scales[j]))
+        return total
 
     def _grams(self, features: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """The Grams the texture term compares: every texture layer's, then the centred
