@@ -288,6 +288,8 @@ def test_coarse_agreement_scores_the_fine_output_at_every_coarser_size(vgg):
     extra = {name: float((levels(agree, y3)[2].texture - levels(paper, y3)[2].texture).detach())
              for name, y3 in (("coarse", coarse), ("fine", fine))}
     assert extra["coarse"] < 0.05 * extra["fine"], extra
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as it trains on a bf16 CPU
+        assert torch.isfinite(levels(agree, photo.bfloat16())[2].texture)  # a bf16 y3
     assert LossConfig.from_dict({}).coarse_agreement == 0
     with pytest.raises(ValueError, match="coarse agreement"):
         LossConfig(coarse_agreement=-1.0).check(3)

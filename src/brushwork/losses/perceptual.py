@@ -207,8 +207,9 @@ class HierarchicalLoss(nn.Module):
         cfg = self.config
         total = outputs[k].new_zeros((), dtype=torch.float32)
         for j in range(k):
-            seen = F.interpolate(outputs[k], size=outputs[j].shape[-2:], mode="bilinear",
-                                 align_corners=False, antialias=True)
+            with full_precision(outputs[k]):  # no bf16 antialiased resize on CPU
+                seen = F.interpolate(outputs[k].float(), size=outputs[j].shape[-2:],
+                                     mode="bilinear", align_corners=False, antialias=True)
             grams = self._grams(self.vgg(seen))
             total = total + (cfg.coarse_agreement * cfg.texture_weights[j]
                              * texture_loss(grams, self.target_grams[j], self.layer_scales[j]))
