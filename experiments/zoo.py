@@ -203,7 +203,10 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     # the coarse ones, moves every scale (docs/styles/zoo.md, session 9). Not shipped.
     # Session 10: nothing in Eq. 6 asks y3 to keep the wave at 256 and 512 px; the coarse
     # agreement term (LossConfig.coarse_agreement, ours) does: y3 downscaled to each coarser
-    # size is scored against the wave there, at 1x that level's texture weight.
+    # size is scored against the wave there, at 1x that level's texture weight. With it (from
+    # the sharpened great-wave): style@512 to the wave 1.66e5 (peer 2.63e5; 3.61e5 without
+    # it), @256 2.07e5 (2.14e5; 3.57e5), to the recoloured Morisot at 1024 3.87e5 (5.95e5),
+    # content 3.75e5 (3.77e5): shipped (session 10).
     _fine_tuned("wave-and-bougival", "great-wave.jpg", "great-wave.jpg",
                 "garden-at-bougival.jpg", start="great-wave", frozen=("style", "enhance"),
                 extra=("--coarse-agreement", "1"),
@@ -238,6 +241,9 @@ def _sharpened(recipe: Recipe) -> Recipe:
 
 
 #: The styles shipped before session 10 whose artwork files are smaller than 1024 px.
+#: (The coarse agreement term, which made the two-artwork style, did not help a single one:
+#: starry-night sharpened with ``--coarse-agreement 1`` scored style@512 1.60e5 vs 1.59e5
+#: without, @1024 8.33e4 vs 7.98e4, content 3.25e5 vs 3.26e5; session 10.)
 for _name in ("starry-night", "great-wave", "composition-viii", "irises"):
     RECIPES[_name] = _sharpened(RECIPES[_name])
 
