@@ -551,3 +551,23 @@ def test_styles_lists_each_cards_recipe_machine_and_scores(capsys, style_dir):
     (style_dir / "cards.json").write_text("{}")
     code, out, _ = cli(capsys, "styles")
     assert code == 0 and "tiny-style" in out and "scores" not in out
+
+
+def test_styles_count_every_run_a_style_was_made_by(capsys, style_dir):
+    """A style retrained from its own earlier file, itself fine-tuned from another: the line
+    says so and sums the runs, not only the last one."""
+    from brushwork.model_files import network_from_file, read_model_file, save_model
+
+    path = style_dir / "tiny-style.safetensors"
+    tensors, metadata = read_model_file(path)
+    scratch = {"iterations": 1000, "wall_seconds": 3000.0, "init_from": None}
+    base = {"iterations": 300, "wall_seconds": 600.0,
+            "init_from": {"file": "starry-night.safetensors", "record": scratch}}
+    metadata["record"] = {"iterations": 200, "wall_seconds": 420.0,
+                          "init_from": {"file": "tiny-style.safetensors", "record": base}}
+    metadata.pop("format_version"), metadata.pop("data_sha256")
+    save_model(path, network_from_file(tensors, metadata, str(path)), metadata)
+    code, out, err = cli(capsys, "styles")
+    assert code == 0, err
+    assert ("training 200 iterations in 7 min on ") in out
+    assert ", from an earlier tiny-style (3 runs in all: 1,500 iterations, 67 min)" in out

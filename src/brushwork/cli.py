@@ -544,6 +544,23 @@ def _scores_line(scores: dict[str, Any]) -> str:
             f"{cells}; {'meets' if scores['meets_bar'] else 'misses'} the bar")
 
 
+def _lineage_words(name: str, record: dict[str, Any]) -> str:
+    """', fine-tuned from X (N runs in all: I iterations, M min)' from a model's record, whose
+    ``init_from`` nests the record of the model it started from, back to a run from scratch:
+    the last run alone would understate what a style cost."""
+    chain = [record]
+    while isinstance(chain[-1].get("init_from"), dict) and len(chain) < 100:
+        chain.append(chain[-1]["init_from"].get("record") or {})
+    base = (record.get("init_from") or {}).get("file")
+    if not base:
+        return ""
+    stem = Path(base).stem
+    words = f", from an earlier {stem}" if stem == name else f", fine-tuned from {stem}"
+    iterations = sum(int(r.get("iterations", 0)) for r in chain)
+    minutes = sum(float(r.get("wall_seconds", 0)) for r in chain) / 60
+    return words + f" ({len(chain)} runs in all: {iterations:,} iterations, {minutes:.0f} min)"
+
+
 def _styles(args: argparse.Namespace) -> int:
     from .api import available_styles, load_model, style_card
 
@@ -563,12 +580,10 @@ def _styles(args: argparse.Namespace) -> int:
               f"{row.get('year', '?')})")
         print(f"    licence  {row.get('license', '?')}")
         print(f"    source   {row.get('source', '?')}")
-        base = (record.get("init_from") or {}).get("file")
         machine = row.get("trained_on") or record.get("processor") or record.get("device", "?")
         print(f"    training {record.get('iterations', '?')} iterations in "
               f"{record.get('wall_seconds', 0) / 60:.0f} min on {machine}, "
-              f"texture weights {row['texture_weights']}"
-              + (f", fine-tuned from {Path(base).stem}" if base else ""))
+              f"texture weights {row['texture_weights']}{_lineage_words(row['name'], record)}")
         if row.get("levels") and len(set(row["levels"])) > 1:
             print(f"    levels   {', '.join(row['levels'])} (coarse to fine)")
         if row.get("note"):
