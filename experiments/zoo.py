@@ -169,6 +169,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     _fine_tuned("bal-du-moulin", "bal-du-moulin.jpg", weights=(5.0, 10.0, 5.0)),
     # Cassatt's open pastel strokes on water, 1.82: 2.5, 5, 2.5 kept the photo (3.23e5 vs
     # 3.63e5) in her palette but smooth, 56% above the peer at 512 (1.53e5 vs 9.81e4; session 9).
+    # Session 10, unchanged recipe but from the sharpened starry-night and with level 3 at the
+    # artwork's own 598 px: content 3.10e5, style@512 9.17e4, @1024 2.52e4: shipped.
     _fine_tuned("summertime", "summertime.jpg", weights=(2.5, 5.0, 2.5)),
     # Van Gogh's swirls again, in wheat and cypresses (met-436535), 1.40: 2, 4, 2 (as irises,
     # 1.51, and garden-at-bougival, 1.48, which passed at 2, 4, 2) missed content by 1.1%
