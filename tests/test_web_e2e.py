@@ -240,6 +240,14 @@ def test_paint_a_photo_in_the_browser_and_download_it(server, browser, tmp_path,
 def test_the_page_on_a_phone_with_colour_and_strength(server, browser, tmp_path, screenshots):
     page = browser(PHONE)
     open_app(page, server)
+    # A style with a long name (the two-artwork one's "The Great Wave off Kanagawa + The
+    # Garden at Bougival") widened the mix list past the phone's width, and the page then
+    # overflowed sideways and its style cards could not be tapped (session 10).
+    page.evaluate("""() => { const o = document.createElement('option');
+        o.textContent = 'The Great Wave off Kanagawa + The Garden at Bougival (Hokusai + Morisot)';
+        document.querySelector('#mix-style').append(o); }""")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page is {overflow} px wider than the phone"
     paint(page, GIRAFFE, "tiny-style", 768, strength=60, preserve_color=True)
     width, height, _ = shown_painting(page)
     assert (width, height) == (768, 512)
