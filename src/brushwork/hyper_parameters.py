@@ -187,8 +187,10 @@ class LossConfig(_Config):
     #: style (paper Fig. 7) drifted from the coarse painting at 256 and 512 px even with the
     #: coarse subnets frozen (docs/styles/zoo.md, session 9). At 1 it held wave-and-bougival
     #: to the wave (style distance at 512 px 3.61e5 -> 1.66e5, the peer's 2.63e5; at 256 px
-    #: 3.57e5 -> 2.07e5); on a single-artwork style it changed nothing (starry-night: 1.59e5
-    #: -> 1.60e5 at 512) and costs ~50% more time per iteration, so it stays off by default.
+    #: 3.57e5 -> 2.07e5), but hid the fine painting's brushwork; the shipped style uses 0.3
+    #: (1.87e5 at 512, Morisot's dabs visible). On a single-artwork style it changed nothing
+    #: (starry-night: 1.59e5 -> 1.60e5 at 512) and costs ~50% more time per iteration, so it
+    #: stays off by default.
     coarse_agreement: float = 0.0
 
     #: Before session 3 the default was the paper's reading, "input" (and files of session 1
