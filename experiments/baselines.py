@@ -1,77 +1,195 @@
-"""The baselines that Fig. 5 does not train: DS Net and the deep singular networks of Fig. 6.
+"""Baselines: DS Net and Gatys et al.'s optimisation beside MT-Net and Fig. 6's networks.
 
-    python experiments/baselines.py                  # defaults below: ~15 minutes of CPU
+    python experiments/baselines.py --crop-size 256 --iterations 300 --photos 10
     python experiments/baselines.py --smoke          # seconds, in a temporary folder
 
-Issue 5 asks that every baseline train and stylise. Fig. 5 (``fig5_singular.py``) trains the
-Johnson net, the texture network and the style subnet; this report trains the rest at a short,
-stated budget and paints held-out photos with them:
+Issue 17 asks for the paper's two remaining baselines beside the trained networks, with the
+time each takes per image:
 
 * DS Net (Table 1): MT-Net's three subnets chained at full size, ONE loss on the final output,
-  with the artwork at 1024 px (our choice: the scale of MT-Net's own final level);
-* singular 256 / singular 1024 (Fig. 6): ``singular --match-mtnet`` (the style subnet deepened
-  to MT-Net's parameter count), one loss with the artwork at 256 or at 1024 px.
+  with the artwork at 1024 px (our choice: the scale of MT-Net's own final level), trained at
+  the same budget as the others;
+* Gatys et al. 2016: no network; L-BFGS on the pixels of each photo (``brushwork optimize``,
+  coarse to fine: 1/4, 1/2, then full size), on the first ``--gatys-photos`` photos only
+  because each takes minutes on a CPU.
 
-At this budget the pictures answer "does it train and paint?", not "which is better": that is
-Fig. 6's question (``fig6_scale.py``), at a budget that needs a GPU or many CPU hours.
+MT-Net, singular 256 and singular 1024 are Fig. 6's networks and their runs are Fig. 6's: the
+default work folder is Fig. 6's, so with the same budget flags (and ``--seed``) nothing is
+trained twice and only DS Net trains. Time per image: each network's ``stylize`` at the output
+size (one warm-up, then the median of ``TIMED_RUNS``), and each Gatys optimisation's wall
+time; the same device and precision for all, on one machine in one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import common
+import fig6_scale
 
 from brushwork.evaluation import EVAL_SCALES
 from brushwork.hyper_parameters import LossConfig
+from brushwork.images import load_image, save_image, to_image, to_tensor
+from brushwork.optimization import OptimizeConfig, optimize
 
 NAME = "baselines"
-ITERATIONS, CROP, PHOTOS, SIZE = 25, 512, 5, 1024
+ITERATIONS, CROP, PHOTOS, SIZE = fig6_scale.ITERATIONS, fig6_scale.CROP, 10, 1024
 STYLES = ("starry-night",)
-METHODS = ("ds-net", "singular-256", "singular-1024")
-LABELS = {"ds-net": "DS Net", "singular-256": "singular 256", "singular-1024": "singular 1024"}
+METHODS = ("mtnet", "ds-net", "singular-256", "singular-1024")
+LABELS = {**fig6_scale.LABELS, "ds-net": "DS Net"}
+GATYS_LABEL = "Gatys et al."
+#: Gatys et al.'s budget (ours: the paper gives none): L-BFGS steps over the three stages (a
+#: quarter at 1/4 size, a quarter at 1/2, half at full size), on this many photos.
+GATYS_STEPS, GATYS_PHOTOS = 100, 2
+TIMED_RUNS = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="baselines.py", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Writes REPORTS/baselines.md, REPORTS/baselines/STYLE.png, "
-               "REPORTS/baselines.json.")
+        epilog="Writes REPORTS/baselines.md, REPORTS/baselines/STYLE.png (the networks) and "
+               "REPORTS/baselines/STYLE-gatys.png (every method on the Gatys photos), "
+               "REPORTS/baselines.json. Default work folder: Fig. 6's (its runs are reused).")
     common.add_common_arguments(parser, PHOTOS, SIZE)
     common.add_training_arguments(parser, ITERATIONS, CROP)
     parser.add_argument("--styles", nargs="+", default=list(STYLES), metavar="ART",
                         help=f"artworks by name or path (default: {' '.join(STYLES)})")
+    parser.add_argument("--gatys-steps", type=int, default=None,
+                        help=f"L-BFGS steps per photo (default {GATYS_STEPS}; smoke 2)")
+    parser.add_argument("--gatys-photos", type=int, default=None,
+                        help=f"photos optimised with Gatys et al. (default {GATYS_PHOTOS}; "
+                             "smoke 1)")
     return parser
 
 
 def specs(args: argparse.Namespace, style: str, art: Path) -> dict[str, common.TrainSpec]:
-    config = common.budget_config(args)
-    stem = Path(style).stem
-    singular = common.network_config("singular", args.smoke, match_mtnet=True)
-    mtnet_shape = common.network_config("mtnet", args.smoke)  # DS Net has MT-Net's structure
+    """Fig. 6's three networks (the same specs, so their runs are shared) and DS Net."""
+    shared = fig6_scale.specs(args, style, art)
+    ds_net = common.TrainSpec(
+        f"{Path(style).stem}-ds-net", "ds-net", common.network_config("mtnet", args.smoke),
+        LossConfig.single_level(common.style_size(1024, args.smoke)), shared["mtnet"].train,
+        art, args.data, LABELS["ds-net"])
+    return {"mtnet": shared["mtnet"], "ds-net": ds_net,
+            "singular-256": shared["singular-256"], "singular-1024": shared["singular-1024"]}
 
-    def one_loss(size: int) -> LossConfig:
-        return LossConfig.single_level(common.style_size(size, args.smoke))
 
-    return {
-        "ds-net": common.TrainSpec(f"{stem}-ds-net", "ds-net", mtnet_shape, one_loss(1024),
-                                   config, art, args.data, LABELS["ds-net"]),
-        "singular-256": common.TrainSpec(f"{stem}-singular-256", "singular", singular,
-                                         one_loss(256), config, art, args.data,
-                                         LABELS["singular-256"]),
-        "singular-1024": common.TrainSpec(f"{stem}-singular-1024", "singular", singular,
-                                          one_loss(1024), config, art, args.data,
-                                          LABELS["singular-1024"]),
-    }
+def seconds_per_image(model_path: Path, photo: Path, args: argparse.Namespace,
+                      cache: Path) -> float:
+    """Median wall time of the model's ``stylize`` at the output size, after a warm-up; kept
+    in ``cache`` under the model's stamp and the machine, so a re-run does not time again."""
+    from brushwork.api import load_model
+
+    stamp = {**common.model_stamp(model_path, size=args.size, precision=args.precision),
+             "photo": photo.name, "runs": TIMED_RUNS,
+             "machine": common.provenance(args.device)["device"]}
+    stored = json.loads(cache.read_text()) if cache.is_file() else {}
+    if stored.get("stamp") == stamp:
+        return float(stored["seconds"])
+    model = load_model(model_path, device=args.device, precision=args.precision)
+    image = load_image(photo)
+    model.stylize(image, args.size)  # warm-up: first-call allocations and kernel choices
+    times = []
+    for _ in range(TIMED_RUNS):
+        began = time.perf_counter()
+        model.stylize(image, args.size)
+        times.append(time.perf_counter() - began)
+    seconds = statistics.median(times)
+    cache.write_text(json.dumps({"stamp": stamp, "seconds": seconds, "runs": times}, indent=1))
+    return seconds
+
+
+def gatys_outputs(args: argparse.Namespace, art: Path, photos: Sequence[Path],
+                  folder: Path) -> tuple[list[Path], list[float]]:
+    """Each photo optimised towards the artwork at the output size: files and seconds (kept
+    beside the images, redone only when the settings change)."""
+    config = OptimizeConfig(size=args.size, steps=args.gatys_steps, multiscale=True)
+    common.claim(folder, {"gatys": config.__dict__, "style": str(art.resolve()),
+                           "device": args.device})
+    style = to_tensor(load_image(art))
+    files, seconds = [], []
+    for photo in photos:
+        output, record = folder / f"{photo.stem}.png", folder / f"{photo.stem}.json"
+        if not record.is_file():
+            began = time.perf_counter()
+            image = optimize(to_tensor(load_image(photo)), style, config)
+            took = time.perf_counter() - began
+            save_image(to_image(image), output)
+            record.write_text(json.dumps({"seconds": took}))  # last: marks the photo done
+            common.log(f"gatys: {photo.name} at {args.size} px in {took:.0f} s")
+        files.append(output)
+        seconds.append(float(json.loads(record.read_text())["seconds"]))
+    return files, seconds
+
+
+def gatys_lines(args: argparse.Namespace, comparison: common.Comparison,
+                scorer: common.Scorer) -> tuple[list[str], dict[str, Any]]:
+    """Per artwork: every method on the Gatys photos, with seconds per image, and a figure."""
+    photos = comparison.photos[:args.gatys_photos]
+    scales = scorer.scales
+    lines = [f"## Gatys et al. and the time per image ({len(photos)} photo(s))", "",
+             f"Gatys et al.: L-BFGS on the pixels, {args.gatys_steps} steps coarse to fine "
+             f"(1/4, 1/2, full size; `brushwork optimize --steps {args.gatys_steps} "
+             f"--multiscale --size {args.size}`), texture weight "
+             f"{OptimizeConfig().texture_weight:g}, in float32, on the first {len(photos)} "
+             "photo(s) above. Seconds per image: the networks' `stylize` at the same size "
+             f"(median of {TIMED_RUNS} after a warm-up, inference in {args.precision}, model "
+             "loading not timed) and the optimisation's wall time, on this machine in this "
+             "run.", ""]
+    data: dict[str, Any] = {}
+    for style, art in comparison.arts.items():
+        folder = args.work / "outputs" / style / "gatys"
+        files, seconds = gatys_outputs(args, art, photos, folder)
+        gatys = scorer.score(art, list(zip(photos, files)), folder / "scores.json",
+                             {"gatys": args.gatys_steps, "size": args.size})
+        stems = {p.stem for p in photos}
+        scores = {m: {k: v for k, v in s.items() if k in stems}
+                  for m, s in comparison.scores[style].items()}
+        scores["gatys"] = gatys
+        timing = {m: seconds_per_image(t.path, photos[0], args,
+                                       args.work / "outputs" / style / m / "timing.json")
+                  for m, t in comparison.trained[style].items()}
+        timing["gatys"] = statistics.fmean(seconds)
+        labels = {**LABELS, "gatys": GATYS_LABEL}
+        rows = []
+        for method, table in scores.items():
+            row: list[Any] = [labels[method], f"{timing[method]:.2f}"]
+            row += [statistics.fmean(common.style_values(table, s)) for s in scales]
+            row.append(statistics.fmean(common.content_values(table)))
+            rows.append(row)
+        photo_rows = {k: v for k, v in comparison.photo_scores[style].items() if k in stems}
+        rows.append(["photo itself (reference)", "-"]
+                    + [statistics.fmean(common.style_values(photo_rows, s)) for s in scales]
+                    + [statistics.fmean(common.content_values(photo_rows))])
+        lines += [f"### {style}", "", common.markdown_table(
+            ["method", f"s per image at {args.size} px"]
+            + [f"style @{s} mean" for s in scales] + ["content mean"], rows), ""]
+        figure = common.comparison_figure(
+            art, photos, {**{m: f[:len(photos)] for m, f in comparison.outputs[style].items()},
+                          "gatys": files}, labels, args.size,
+            f"Baselines, {style}: every method at {args.size} px")
+        common.save_figure(figure, args.reports / args.name / f"{style}-gatys.png")
+        lines += [f"![{style}, with Gatys et al.]({args.name}/{style}-gatys.png)", ""]
+        data[style] = {"seconds_per_image": timing, "gatys_seconds": seconds, "scores": scores}
+    return lines, data
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = common.settle(build_parser().parse_args(argv), NAME, PHOTOS, SIZE, ITERATIONS, CROP)
+    args = build_parser().parse_args(argv)
+    if args.work is None and not args.smoke:  # Fig. 6's runs: trained once, shared
+        args.work = common.DEFAULT_WORK / fig6_scale.NAME
+    args = common.settle(args, NAME, PHOTOS, SIZE, ITERATIONS, CROP)
+    args.gatys_steps = args.gatys_steps or (2 if args.smoke else GATYS_STEPS)
+    args.gatys_photos = min(args.gatys_photos or (1 if args.smoke else GATYS_PHOTOS),
+                            args.photos)
     scales = common.SMOKE_SCALES if args.smoke else EVAL_SCALES
     photos = common.held_out_photos(args.held_out, args.photos_dir, args.photos)
     arts = {Path(style).stem: common.style_path(args.styles_dir, style) for style in args.styles}
@@ -80,28 +198,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         LABELS, scales, "Baselines")
     info = common.provenance(args.device)
     lines = common.report_head(args, argv, "baselines.py",
-                               "The other baselines train and paint: DS Net, singular 256 and "
-                               "singular 1024", info)
+                               "Baselines: DS Net and Gatys et al. beside MT-Net and the deep "
+                               "singular networks", info)
     lines += [
-        "**Question** (issue 5): does each baseline that Fig. 5 does not cover train with "
-        "Brushwork's trainer and paint photos at full size? At this short budget the scores "
-        "say whether each network moved from the photo towards the artwork, not which "
-        "network is better (that is Fig. 6's question).",
+        "**Question** (issues 5 and 17): trained at the same budget, how do DS Net (MT-Net's "
+        "subnets with one loss at full size) and the deep singular networks compare with "
+        "MT-Net, and where does Gatys et al.'s per-photo optimisation stand, in distance and "
+        "in time per image?",
         "",
     ]
     lines += common.setup_lines(args, comparison, scales, LABELS)
-    results, _ = common.results_lines(args, comparison, scales, LABELS, METHODS[0])
+    results, wins = common.results_lines(args, comparison, scales, LABELS, METHODS[0])
     lines += results
+    scorer = common.Scorer(scales, smoke=args.smoke)
+    gatys, gatys_data = gatys_lines(args, comparison, scorer)
+    lines += gatys
     lines += common.discussion("_To be written after reading the numbers and the pictures._")
-    common.write_report(args.reports / f"{NAME}.md", "\n".join(lines))
+    common.write_report(args.reports / f"{args.name}.md", "\n".join(lines))
     budget = (f"{args.iterations} iterations per network (batch 1, {args.crop_size}-px crops), "
-              f"{len(arts)} artwork(s) x 3 networks; {len(photos)} held-out photos at "
-              f"{args.size} px")
-    common.write_summary(args.reports, NAME, {
-        "title": "DS Net and the deep singular networks train and paint",
-        "report": f"{NAME}.md", "budget": budget, "smoke": args.smoke, "provenance": info,
-    }, common.comparison_data(comparison))
-    common.log(f"{NAME}: report {args.reports / (NAME + '.md')}")
+              f"{len(arts)} artwork(s) x {len(METHODS)} networks; {len(photos)} held-out "
+              f"photos at {args.size} px; Gatys et al. {args.gatys_steps} L-BFGS steps on "
+              f"{args.gatys_photos}")
+    common.write_summary(args.reports, args.name, {
+        "title": "Baselines: DS Net and Gatys et al. beside MT-Net and the deep singular "
+                 "networks, with time per image",
+        "report": f"{args.name}.md", "budget": budget, "smoke": args.smoke, "provenance": info,
+        "mtnet_wins": wins,
+    }, {**common.comparison_data(comparison), "gatys": gatys_data})
+    common.log(f"{args.name}: report {args.reports / (args.name + '.md')}")
     return 0
 
 

@@ -444,7 +444,7 @@ def model_stamp(path: Path, **extra: Any) -> dict[str, Any]:
             "iterations": metadata.get("record", {}).get("iterations"), **extra}
 
 
-def _claim(folder: Path, stamp: dict[str, Any]) -> None:
+def claim(folder: Path, stamp: dict[str, Any]) -> None:
     """Make ``folder`` hold only outputs made under ``stamp`` (clear it if it held others)."""
     marker = folder / "stamp.json"
     if folder.is_dir() and marker.is_file() and json.loads(marker.read_text()) == stamp:
@@ -462,7 +462,7 @@ def stylize_photos(model_path: Path, photos: Sequence[Path], size: int, folder: 
     coarse to fine (paper Fig. 4). Outputs made by the same model and settings are kept."""
     from brushwork.api import load_model
 
-    _claim(folder, model_stamp(model_path, size=size, precision=precision, levels=levels))
+    claim(folder, model_stamp(model_path, size=size, precision=precision, levels=levels))
     model = None
     made: list[list[Path]] = []
     for photo in photos:

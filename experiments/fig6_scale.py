@@ -30,10 +30,13 @@ runs; ``--iterations`` may be raised later (the runs continue).
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import common
 
@@ -107,6 +110,45 @@ def _reuse(entries: Sequence[str]) -> dict[str, Path]:
     return found
 
 
+def seed_lines(reports: Path, name: str, data: dict[str, Any],
+               scales: Sequence[int]) -> list[str]:
+    """Every seed's means side by side (this run's ``data`` and the other seeds' JSON in
+    ``reports``), with MT-Net's mean style distance as a fraction of each singular
+    network's: the verdict's uncertainty is how much these move from seed to seed."""
+    runs = {name: data}
+    for path in sorted(reports.glob(f"{NAME}*.json")):
+        if path.stem != name and (path.stem == NAME or path.stem.startswith(f"{NAME}-seed")):
+            runs[path.stem] = json.loads(path.read_text())
+    if len(runs) < 2:
+        return []
+    order = sorted(runs, key=lambda n: (n != NAME, n))
+    rows = []
+    for style in sorted({s for run in runs.values() for s in run["scores"]}):
+        for run_name in order:
+            scores = runs[run_name]["scores"].get(style)
+            if not scores or any(m not in scores for m in METHODS):
+                continue
+            seed = run_name.removeprefix(NAME).removeprefix("-seed") or "0"
+            means = {(m, scale): statistics.fmean(common.style_values(scores[m], scale))
+                     for m in METHODS for scale in scales}
+            row: list[Any] = [style, seed]
+            for scale in scales:
+                row += [means[m, scale] for m in METHODS]
+                row += [f"{means[FOCUS, scale] / means[m, scale]:.2f}" for m in METHODS
+                        if m != FOCUS]
+            rows.append(row)
+    header = ["style", "seed"]
+    for scale in scales:
+        header += [f"{LABELS[m]} @{scale}" for m in METHODS]
+        header += [f"MT/{LABELS[m].removeprefix('singular ')} @{scale}" for m in METHODS
+                   if m != FOCUS]
+    return ["## Seeds side by side", "",
+            "Mean style distance over the photos per seed (seed 0 is `fig6.md`, seed N "
+            "`fig6-seedN.md`; same budget, photos and artworks), and MT-Net's mean as a "
+            "fraction of each singular network's (below 1: MT-Net nearer the artwork).", "",
+            common.markdown_table(header, rows), ""]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = common.settle(build_parser().parse_args(argv), NAME, PHOTOS, SIZE, ITERATIONS, CROP)
@@ -138,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines += common.setup_lines(args, comparison, scales, LABELS)
     results, wins = common.results_lines(args, comparison, scales, LABELS, FOCUS)
     lines += results
+    data = common.comparison_data(comparison)
+    lines += seed_lines(args.reports, args.name, data, scales)
     lines += common.discussion(
         "_To be written after reading the numbers and the pictures: why each network wins or "
         "loses where it does (for instance the budget, far below the paper's 10,000 "
@@ -150,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "title": f"Fig. 6: singular 256 vs singular 1024 vs MT-Net at {args.size} px",
         "report": f"{args.name}.md", "budget": budget, "smoke": args.smoke, "provenance": info,
         "mtnet_wins": wins,
-    }, common.comparison_data(comparison))
+    }, data)
     common.log(f"{args.name}: report {args.reports / (args.name + '.md')}")
     return 0
 

@@ -8,7 +8,7 @@
 #           ... export the next three, then the last one (8 files / 64 MB per call come back)
 #   here:   python experiments/zoo.py package NAME --model F.safetensors --loss-log F-loss.jsonl.gz
 #   device: run(command="bash experiments/gpu_zoo.sh fig6", carry=["data/gpu"])  # issue 5
-#           (and "... baselines": DS Net and the deep singular networks at 1,000 iterations;
+#           (and "... baselines": DS Net and Gatys et al. beside Fig. 6's networks;
 #           "... fig6 --seed 1": the second seed issue 17 asks for, report fig6-seed1.md)
 #
 # `train` stops every run with a checkpoint at DEADLINE seconds (default 420, so the call ends
@@ -33,14 +33,13 @@ case "${1:-}" in
     exit "$code" ;;
   fig6 | baselines)
     # Issue 5: Fig. 6 at the script's full budget (1,000 iterations x 3 networks x 2 artworks,
-    # 10 held-back photos at 1024), or the baselines report (DS Net and the deep singular
-    # networks) at 1,000 iterations; the report, its JSON and figures come back in $OUT.
+    # 10 held-back photos at 1024), or the baselines report (DS Net and Gatys et al. beside
+    # Fig. 6's networks, whose runs it shares: the same work folder and budget); the report,
+    # its JSON and figures come back in $OUT.
     script=$([ "$1" = fig6 ] && echo fig6_scale.py || echo baselines.py)
-    budget=$([ "$1" = baselines ] && echo "--iterations 1000" || true)
     shift
-    # shellcheck disable=SC2086
-    python3 "experiments/$script" --device cuda --photos 10 --photos-dir data/gpu/photos $budget \
-      --styles-dir data/gpu/styles --data data/gpu/train-photos --work "/tmp/$script" \
+    python3 "experiments/$script" --device cuda --photos 10 --photos-dir data/gpu/photos \
+      --styles-dir data/gpu/styles --data data/gpu/train-photos --work /tmp/fig6 \
       --reports "${OUT:?OUT is not set (the device tool sets it)}" "$@" ;;
   export)
     shift

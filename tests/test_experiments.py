@@ -136,6 +136,23 @@ def test_fig6_runs_resumes_and_answers_per_scale(scripts, world, tmp_path, monke
             common.reuse_model(changed, model)
 
 
+def test_fig6_second_seed_puts_both_seeds_side_by_side(scripts, world, tmp_path):
+    fig6, work = scripts["fig6_scale"], tmp_path / "fig6"
+    one = [*flags(world, work), "--styles", "starry-night"]
+    assert fig6.main(one) == 0
+    reports = work / "reports"
+    assert "Seeds side by side" not in (reports / "fig6.md").read_text()  # one seed yet
+    assert fig6.main([*one, "--seed", "1"]) == 0
+    text = (reports / "fig6-seed1.md").read_text()
+    assert "## Seeds side by side" in text
+    section = text.split("## Seeds side by side")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| starry-night |")]
+    assert [row.split("|")[2].strip() for row in rows] == ["0", "1"]
+    scores = [json.loads((reports / f"{n}.json").read_text())["scores"]["starry-night"]
+              for n in ("fig6", "fig6-seed1")]
+    assert scores[0]["mtnet"] != scores[1]["mtnet"]  # another seed, other networks
+
+
 def test_fig5_trains_three_singular_networks_and_rerun_is_free(scripts, world, tmp_path,
                                                                monkeypatch, capsys):
     fig5, work = scripts["fig5_singular"], tmp_path / "fig5"
@@ -167,23 +184,40 @@ def test_fig5_trains_three_singular_networks_and_rerun_is_free(scripts, world, t
     assert "fig5.md)" in index and "(seed 1)](fig5-seed1.md)" in index
 
 
-def test_baselines_train_ds_net_and_the_deep_singular_networks(scripts, world, tmp_path,
+def test_baselines_put_ds_net_and_gatys_beside_fig6s_networks(scripts, world, tmp_path,
                                                                 monkeypatch):
     baselines, work = scripts["baselines"], tmp_path / "baselines"
     assert baselines.main(flags(world, work)) == 0
     text = (work / "reports" / "baselines.md").read_text()
-    for label in ("DS Net", "singular 256", "singular 1024"):
+    for label in ("MT-Net", "DS Net", "singular 256", "singular 1024", "Gatys et al."):
         assert f"| {label} |" in text
     summary = json.loads((work / "reports" / "baselines.json").read_text())
     models = summary["models"]["starry-night"]
-    assert set(models) == {"ds-net", "singular-256", "singular-1024"}
+    assert set(models) == {"mtnet", "ds-net", "singular-256", "singular-1024"}
     assert all(m["iterations"] == 2 for m in models.values())
     # DS Net has MT-Net's structure: the smoke MT-Net's parameter count.
     mtnet = build_network("mtnet", scripts["common"].SMOKE_NETWORKS["mtnet"].to_dict())
     assert models["ds-net"]["parameters"] == sum(p.numel() for p in mtnet.parameters())
-    with monkeypatch.context() as patch:
+    gatys = summary["gatys"]["starry-night"]
+    assert set(gatys["seconds_per_image"]) == {*models, "gatys"}
+    assert all(s > 0 for s in gatys["seconds_per_image"].values())
+    assert list(gatys["scores"]["gatys"]) == ["held-a"]  # one photo in smoke runs
+    assert (work / "reports" / "baselines" / "starry-night-gatys.png").is_file()
+    with monkeypatch.context() as patch:  # a re-run trains, paints, optimises and times nothing
         no_training(patch, scripts)
+        patch.setattr(baselines, "optimize", lambda *a, **k: pytest.fail("optimised again"))
         assert baselines.main(flags(world, work)) == 0
+
+
+def test_baselines_reuse_fig6s_runs(scripts, world, tmp_path):
+    """Fig. 6's MT-Net and singular runs are the baselines' own: only DS Net trains."""
+    work = tmp_path / "shared"
+    assert scripts["fig6_scale"].main([*flags(world, work), "--styles", "starry-night"]) == 0
+    assert scripts["baselines"].main(flags(world, work)) == 0
+    statuses = {m: r["status"] for m, r in json.loads(
+        (work / "reports" / "baselines.json").read_text())["models"]["starry-night"].items()}
+    assert statuses == {"mtnet": "skipped", "ds-net": "trained", "singular-256": "skipped",
+                        "singular-1024": "skipped"}
 
 
 def test_fig4_shows_every_level_and_what_each_changed(scripts, world, tmp_path, monkeypatch):
