@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", nargs="+", default=list(DEFAULT_PHOTOS),
                         help="photos in the shared photo folder (default: %(default)s)")
     parser.add_argument("--size", type=int, default=1024, help="long side painted at")
+    parser.add_argument("--per-row", type=int, default=5,
+                        help="tiles per row; the photo and its styles wrap into rows of this "
+                             "many, so the sheet reads on a phone (default %(default)s)")
     parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     torch.set_grad_enabled(False)
@@ -43,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         columns[style] = [model.stylize(photo, args.size) for photo in photos]
         common.log(f"{style}: painted {len(photos)} photos")
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    peer_compare.contact_sheet(columns, args.output)
+    peer_compare.contact_sheet(columns, args.output, per_row=args.per_row)
     print(f"{args.output}: {len(photos)} photos x {len(columns) - 1} styles")
     return 0
 

@@ -116,24 +116,35 @@ def summary(rows: dict[str, list[dict]], names: list[str]) -> tuple[str, dict[st
     return "\n".join(lines), verdicts
 
 
-def contact_sheet(columns: dict[str, list[Image.Image]], path: Path) -> None:
+def contact_sheet(columns: dict[str, list[Image.Image]], path: Path,
+                  per_row: int | None = None) -> None:
+    """One column per output, one row per photo, each column labelled. ``per_row`` wraps the
+    columns into bands of that many tiles (each band labelled), so that a sheet with many
+    styles stays wide enough to see on a phone."""
     names = list(columns)
+    per_row = min(per_row or len(names), len(names))
     label = 18
     thumbs = {name: [image.copy() for image in images] for name, images in columns.items()}
     for images in thumbs.values():
         for thumb in images:
             thumb.thumbnail((THUMB, THUMB), Image.Resampling.LANCZOS)
-    heights = [max(thumbs[name][r].height for name in names)
-               for r in range(len(thumbs[names[0]]))]
-    sheet = Image.new("RGB", (THUMB * len(names), label + sum(heights)), "white")
+    chunks = [names[i:i + per_row] for i in range(0, len(names), per_row)]
+    bands = [(chunk, r, r == 0 or len(chunks) > 1)
+             for r in range(len(thumbs[names[0]])) for chunk in chunks]
+    heights = [max(thumbs[name][r].height for name in chunk) + (label if labelled else 0)
+               for chunk, r, labelled in bands]
+    sheet = Image.new("RGB", (THUMB * per_row, sum(heights)), "white")
     draw = ImageDraw.Draw(sheet)
-    for c, name in enumerate(names):
-        draw.text((c * THUMB + 4, 3), Path(name).name[:40], fill="black")
-        top = label
-        for r, thumb in enumerate(thumbs[name]):
+    top = 0
+    for (chunk, r, labelled), height in zip(bands, heights, strict=True):
+        tiles_top = top + (label if labelled else 0)
+        for c, name in enumerate(chunk):
+            if labelled:
+                draw.text((c * THUMB + 4, top + 3), Path(name).name[:40], fill="black")
+            thumb = thumbs[name][r]
             sheet.paste(thumb, (c * THUMB + (THUMB - thumb.width) // 2,
-                                top + (heights[r] - thumb.height) // 2))
-            top += heights[r]
+                                tiles_top + (top + height - tiles_top - thumb.height) // 2))
+        top += height
     path.parent.mkdir(parents=True, exist_ok=True)
     save_image(sheet, path, quality=85)
 

@@ -36,7 +36,7 @@ EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 def scripts() -> dict[str, ModuleType]:
     """The experiment scripts as modules (they import ``common`` from their own folder)."""
     names = ("common", "report", "fig4_levels", "fig5_singular", "fig6_scale", "table1",
-             "baselines")
+             "baselines", "peer_compare")
     sys.path.insert(0, str(EXPERIMENTS))
     try:
         yield {name: importlib.import_module(name) for name in names}
@@ -346,3 +346,22 @@ def test_scripts_run_as_commands_and_state_their_defaults(tmp_path):
                    capture_output=True, text=True, check=True)
     index = (tmp_path / "README.md").read_text()
     assert "not run yet: `python experiments/fig6_scale.py`" in index
+
+
+def test_contact_sheet_wraps_many_styles_into_rows_that_fit_a_phone(scripts, tmp_path):
+    sheet = scripts["peer_compare"].contact_sheet
+    thumb = scripts["peer_compare"].THUMB
+    colours = [(30 * i, 100, 200) for i in range(7)]
+    columns = {f"style-{i}": [Image.new("RGB", (40, 30), colour)] * 2
+               for i, colour in enumerate(colours)}
+    sheet(columns, tmp_path / "wide.jpg")
+    sheet(columns, tmp_path / "wrapped.jpg", per_row=3)
+    wide, wrapped = Image.open(tmp_path / "wide.jpg"), Image.open(tmp_path / "wrapped.jpg")
+    assert wide.width == 7 * thumb and wrapped.width == 3 * thumb
+    assert wrapped.height > 2 * wide.height  # 2 photos x 3 bands, each labelled
+    # the 7th style is the first tile of each photo's third band
+    tile = 30  # thumbnails never enlarge: each tile is the 40x30 image, under an 18-px label
+    band = 18 + tile
+    for row in (2, 5):
+        centre = wrapped.getpixel((thumb // 2, row * band + 18 + tile // 2))
+        assert np.allclose(centre, colours[6], atol=12)
