@@ -210,8 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines += common.setup_lines(args, comparison, scales, LABELS)
     results, wins = common.results_lines(args, comparison, scales, LABELS, METHODS[0])
     lines += results
-    scorer = common.Scorer(scales, smoke=args.smoke)
-    gatys, gatys_data = gatys_lines(args, comparison, scorer)
+    gatys, gatys_data = gatys_lines(args, comparison, comparison.scorer)
     lines += gatys
     lines += common.discussion("_To be written after reading the numbers and the pictures._")
     common.write_report(args.reports / f"{args.name}.md", "\n".join(lines))

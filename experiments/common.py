@@ -882,6 +882,7 @@ class Comparison:
     arts: dict[str, Path]
     photos: list[Path]
     trained: dict[str, dict[str, Trained]]  # style -> method -> model
+    scorer: Scorer  # the one that scored them (its loss network loaded once), for more scores
     outputs: dict[str, dict[str, list[Path]]] = field(default_factory=dict)
     scores: dict[str, dict[str, Scores]] = field(default_factory=dict)
     photo_scores: dict[str, Scores] = field(default_factory=dict)
@@ -907,8 +908,8 @@ def run_comparison(args: argparse.Namespace, specs: dict[str, dict[str, TrainSpe
                 trained[style][method] = reuse_model(spec, reuse[style, method])
             else:
                 trained[style][method] = ensure_trained(spec, models_dir, args.device)
-    result = Comparison(arts, photos, trained)
     scorer = Scorer(scales, smoke=args.smoke)
+    result = Comparison(arts, photos, trained, scorer)
     shown_photos = photos[:args.figure_photos]
     for style, art in arts.items():
         result.outputs[style], result.scores[style] = {}, {}
