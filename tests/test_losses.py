@@ -293,3 +293,46 @@ def test_coarse_agreement_scores_the_fine_output_at_every_coarser_size(vgg):
     assert LossConfig.from_dict({}).coarse_agreement == 0
     with pytest.raises(ValueError, match="coarse agreement"):
         LossConfig(coarse_agreement=-1.0).check(3)
+
+
+def test_colour_layout_places_the_paintings_colours_where_the_photos_are(vgg):
+    """LossConfig.colour_layout (ours): each level's coarse chroma is compared with the
+    photo's recoloured to the painting's palette. The recoloured photo itself scores ~0;
+    the same picture with a blob of the painting's accent colour where the photo has none
+    (the zoo's orange blobs) scores far more, and so does a two-tone ramp of the photo's
+    luminance (right palette, colours not where the photo's are). 0 is the paper's loss."""
+    from brushwork.color import colour_statistics, recolour_batch
+
+    painting = two_hue_painting()
+    sizes = (32, 64, 64)
+    paper = HierarchicalLoss(vgg, [painting] * 3, LossConfig(style_sizes=sizes))
+    layout = HierarchicalLoss(vgg, [painting] * 3, LossConfig(style_sizes=sizes,
+                                                              colour_layout=1.0))
+    photo = texture_image(8, 64)
+    mean, cov = colour_statistics(painting[0].flatten(1).T)
+    recoloured = recolour_batch(photo, mean, cov).clamp(0, 1)
+    blob = recoloured.clone()
+    blob[:, :, 4:24, 36:60] = torch.tensor([0.85, 0.75, 0.2]).view(1, 3, 1, 1)
+    lum = recoloured.mean(dim=1, keepdim=True)
+    ramp = (lum / lum.mean() * painting.mean(dim=(2, 3), keepdim=True)).clamp(0, 1)
+
+    def extra(image: torch.Tensor) -> float:
+        outputs = [torch.nn.functional.interpolate(image, size=(s, s), mode="bilinear",
+                                                   antialias=True) for s in sizes]
+        targets = [torch.nn.functional.interpolate(photo, size=(s, s), mode="bilinear",
+                                                   antialias=True) for s in sizes]
+        with_term, without = layout(outputs, targets)[1], paper(outputs, targets)[1]
+        return sum(float(a.texture - b.texture) for a, b in zip(with_term, without))
+
+    faithful, blotched, two_tone = extra(recoloured), extra(blob), extra(ramp)
+    assert blotched > 20 * max(faithful, 1.0) and two_tone > 5 * max(faithful, 1.0), (
+        faithful, blotched, two_tone)
+    y = recoloured.clone().requires_grad_()
+    layout._colour_layout(y, layout._colour_layout_target(photo)).backward()
+    assert y.grad is not None and float(y.grad.abs().sum()) > 0
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as it trains on a bf16 CPU
+        assert torch.isfinite(layout._colour_layout(blob.bfloat16(),
+                                                    layout._colour_layout_target(photo)))
+    assert LossConfig.from_dict({}).colour_layout == 0
+    with pytest.raises(ValueError, match="colour layout"):
+        LossConfig(colour_layout=-1.0).check(3)

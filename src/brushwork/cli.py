@@ -890,6 +890,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "coarser level's artwork, with W times that level's texture weight "
                         "(keeps a two-artwork style's coarse painting at coarse scales), "
                         f"default {defaults_l.coarse_agreement:g} (the paper: none)")
+    t.add_argument("--colour-layout", "--color-layout", type=_weight, metavar="W",
+                   dest="colour_layout",
+                   help="also ask each level's coarse colour layout to follow the photo's, "
+                        "recoloured to the painting's palette, with weight W (keeps a rare "
+                        "colour from being painted as blobs), default "
+                        f"{defaults_l.colour_layout:g} (the paper: none)")
     t.add_argument("--freeze", nargs="+", choices=MTNet.SUBNET_NAMES, metavar="SUBNET",
                    dest="frozen_subnets",
                    help="with --init-from: keep these subnets' weights as the starting model "

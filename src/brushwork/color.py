@@ -42,6 +42,7 @@ docs/styles/zoo.md, session 7).
 from __future__ import annotations
 
 import numpy as np
+import torch
 from PIL import Image
 
 from .errors import BrushworkError
@@ -91,11 +92,28 @@ def _luminance_transfer(painting: np.ndarray, photo: np.ndarray) -> np.ndarray:
     return luma + scale * chroma
 
 
-def _symmetric_power(matrix: np.ndarray, power: float) -> np.ndarray:
-    """``matrix ** power`` of a symmetric positive semi-definite 3x3 matrix (by its eigenbasis;
-    eigenvalues are floored so that a flat colour channel does not divide by zero)."""
-    values, vectors = np.linalg.eigh(matrix.astype(np.float64))
-    return (vectors * np.maximum(values, 1e-6) ** power) @ vectors.T
+def colour_statistics(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean ``(..., 3)`` and covariance ``(..., 3, 3)`` of ``(..., P, 3)`` RGB pixels, in
+    float64 (the 3x3 roots below need it for near-flat colour channels)."""
+    pixels = pixels.double()
+    mean = pixels.mean(dim=-2)
+    centred = pixels - mean.unsqueeze(-2)
+    cov = centred.transpose(-1, -2) @ centred / max(pixels.shape[-2] - 1, 1)
+    return mean, cov
+
+
+def _symmetric_power(matrix: torch.Tensor, power: float) -> torch.Tensor:
+    """``matrix ** power`` of symmetric positive semi-definite 3x3 matrices (by their
+    eigenbasis; eigenvalues are floored so that a flat colour channel does not divide by
+    zero)."""
+    values, vectors = torch.linalg.eigh(matrix)
+    return (vectors * values.clamp_min(1e-6) ** power) @ vectors.transpose(-1, -2)
+
+
+def colour_transform(source_cov: torch.Tensor, reference_cov: torch.Tensor) -> torch.Tensor:
+    """``A = C_ref^(1/2) C^(-1/2)``: the symmetric linear map that gives colours of
+    covariance ``source_cov`` the covariance ``reference_cov`` (batched over leading dims)."""
+    return _symmetric_power(reference_cov, 0.5) @ _symmetric_power(source_cov, -0.5)
 
 
 def match_colours(image: Image.Image, reference: Image.Image) -> Image.Image:
@@ -107,13 +125,31 @@ def match_colours(image: Image.Image, reference: Image.Image) -> Image.Image:
     of colour axes, the symmetric root moves every colour as little as this allows, so the
     image's light and dark (its strokes) stay where they are. Out-of-gamut values are clipped.
     """
-    source = _array(image).reshape(-1, 3).astype(np.float64)
-    target = _array(reference).reshape(-1, 3).astype(np.float64)
-    mean, reference_mean = source.mean(axis=0), target.mean(axis=0)
-    transform = (_symmetric_power(np.cov(target, rowvar=False), 0.5)
-                 @ _symmetric_power(np.cov(source, rowvar=False), -0.5))
-    matched = (source - mean) @ transform.T + reference_mean
-    return _image(matched.reshape(image.height, image.width, 3))
+    source = torch.from_numpy(_array(image).reshape(-1, 3))
+    reference_mean, reference_cov = colour_statistics(
+        torch.from_numpy(_array(reference).reshape(-1, 3)))
+    mean, cov = colour_statistics(source)
+    matched = (source.double() - mean) @ colour_transform(cov, reference_cov).T + reference_mean
+    return _image(matched.numpy().reshape(image.height, image.width, 3))
+
+
+def recolour_batch(images: torch.Tensor, reference_mean: torch.Tensor,
+                   reference_cov: torch.Tensor) -> torch.Tensor:
+    """``match_colours`` for a batch of ``(N, 3, H, W)`` tensors in [0, 1], each image by its
+    own statistics, towards one reference's (``colour_statistics``); not clipped."""
+    n, _, h, w = images.shape
+    pixels = images.detach().double().flatten(2).transpose(1, 2)  # (N, P, 3)
+    mean, cov = colour_statistics(pixels)
+    transform = colour_transform(cov, reference_cov.to(cov))
+    matched = (pixels - mean.unsqueeze(1)) @ transform.transpose(-1, -2) + reference_mean.to(cov)
+    return matched.transpose(1, 2).reshape(n, 3, h, w).to(images.dtype)
+
+
+def chroma(images: torch.Tensor) -> torch.Tensor:
+    """BT.601 chroma (Cb, Cr), ``(N, 2, H, W)``, of ``(N, 3, H, W)`` RGB tensors in [0, 1]."""
+    r, g, b = images[:, 0], images[:, 1], images[:, 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    return torch.stack([0.564 * (b - y), 0.713 * (r - y)], dim=1)
 
 
 def adjust(

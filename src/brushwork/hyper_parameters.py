@@ -46,6 +46,12 @@ SIZE_MULTIPLE = 8
 #: VGG units (~1e5 for a painted photo at relu4_2).
 RELATIVE_TEXTURE_UNIT = 1e5
 
+#: Cells along the long side of an image over which ``LossConfig.colour_layout`` averages
+#: chroma (ours): a training crop (256 px of a 512-px photo) is half the photo's side, so a
+#: cell is ~1/16 of a photo's side, coarse enough to leave strokes alone and fine enough to
+#: see a blob (the shipped styles' blobs are 1/10-1/5 of the picture).
+COLOUR_LAYOUT_CELLS = 8
+
 #: Parts of MT-Net kept in float32 when it runs in bfloat16 (ours, issue 16;
 #: ``api.prepare_for_inference``): the style subnet's RGB- and L-Blocks, whose rounding errors
 #: every later level amplifies (starry-night at 1024 px on a held-back photo with a flat
@@ -192,6 +198,17 @@ class LossConfig(_Config):
     #: (starry-night: 1.59e5 -> 1.60e5 at 512) and costs ~50% more time per iteration, so it
     #: stays off by default.
     coarse_agreement: float = 0.0
+    #: Weight of a "colour layout" term (ours; 0, the default, is the paper's Eq. 6): every
+    #: level's chroma (BT.601 Cb, Cr), averaged over a grid of COLOUR_LAYOUT_CELLS cells along
+    #: the long side, is compared with the photo's recoloured to the coarse painting's colour mean
+    #: and covariance (``color.recolour_batch``, the map of ``match_colours``), relative to
+    #: the painting's chroma variance, times RELATIVE_TEXTURE_UNIT and this weight, and added
+    #: to the level's texture term. The Gram terms say how much of each colour a painting
+    #: has, not where: a style paints a rare colour (Kandinsky's orange, a Van Gogh teal) as
+    #: blobs wherever they cost the content term least, in flat sky or across a face. The
+    #: term places the painting's colours where the photo's corresponding colours are, at
+    #: the scale of the cells only, so strokes and fine colour stay free.
+    colour_layout: float = 0.0
 
     #: Before session 3 the default was the paper's reading, "input" (and files of session 1
     #: do not record it); before issue 14 the texture layers were summed raw.
@@ -223,6 +240,8 @@ class LossConfig(_Config):
             )
         if not self.coarse_agreement >= 0:
             raise ValueError(f"coarse agreement must be >= 0, not {self.coarse_agreement}")
+        if not self.colour_layout >= 0:
+            raise ValueError(f"colour layout weight must be >= 0, not {self.colour_layout}")
         if self.fine_colours not in ("coarse", "own"):
             raise ValueError(f"fine colours must be 'coarse' or 'own', not {self.fine_colours!r}")
 

@@ -19,7 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..color import chroma, colour_statistics, recolour_batch
 from ..hyper_parameters import (
+    COLOUR_LAYOUT_CELLS,
     CONTENT_LAYER,
     RELATIVE_TEXTURE_UNIT,
     TEXTURE_LAYERS,
@@ -154,11 +156,19 @@ class HierarchicalLoss(nn.Module):
         self.layer_scales: list[list[float] | None] = [
             relative_layer_scales(grams) if config.texture_normalisation == "relative" else None
             for grams in self.target_grams]
+        #: The coarse painting's colour mean, covariance and chroma variance
+        #: (``LossConfig.colour_layout``).
+        pixels = styles[0][0].float().flatten(1).T
+        self.palette_mean, self.palette_cov = colour_statistics(pixels)
+        self.palette_chroma_var = max(float(chroma(styles[0][:1].float()).flatten(2)
+                                            .var(dim=2).sum()), 1e-6)
 
     def to(self, *args, **kwargs):  # type: ignore[override]
         module = super().to(*args, **kwargs)
         device = next(self.vgg.parameters()).device
         self.target_grams = [[g.to(device) for g in level] for level in self.target_grams]
+        self.palette_mean = self.palette_mean.to(device)
+        self.palette_cov = self.palette_cov.to(device)
         return module
 
     def content_features(self, image: torch.Tensor) -> torch.Tensor:
@@ -182,6 +192,8 @@ class HierarchicalLoss(nn.Module):
         levels: list[LevelLoss] = []
         total = outputs[0].new_zeros((), dtype=torch.float32)
         computed: dict[int, torch.Tensor] = {}  # target tensor id -> its content features
+        layout = (self._colour_layout_target(content_inputs[0]) if cfg.colour_layout
+                  else None)
         for k, (features, target) in enumerate(zip(output_features, content_inputs)):
             if k > 0 and target is outputs[k - 1]:
                 target_features = output_features[k - 1][CONTENT_LAYER].detach()
@@ -196,6 +208,8 @@ class HierarchicalLoss(nn.Module):
                        * texture_loss(grams, self.target_grams[k], self.layer_scales[k]))
             if cfg.coarse_agreement and outputs[k].requires_grad:
                 texture = texture + texture_scale * self._agreement(outputs, k)
+            if layout is not None:
+                texture = texture + texture_scale * self._colour_layout(outputs[k], layout)
             level = LevelLoss(content, texture)
             levels.append(level)
             total = total + cfg.level_weights[k] * level.total
@@ -214,6 +228,20 @@ class HierarchicalLoss(nn.Module):
             total = total + (cfg.coarse_agreement * cfg.texture_weights[j]
                              * texture_loss(grams, self.target_grams[j], self.layer_scales[j]))
         return total
+
+    def _colour_layout_target(self, photo: torch.Tensor) -> torch.Tensor:
+        """The photo recoloured to the painting's palette, its chroma averaged per cell."""
+        with torch.no_grad(), full_precision(photo):
+            return _cells(chroma(recolour_batch(photo.float(), self.palette_mean,
+                                                self.palette_cov)))
+
+    def _colour_layout(self, output: torch.Tensor, target_cells: torch.Tensor) -> torch.Tensor:
+        """``LossConfig.colour_layout``: how far the output's coarse chroma lies from the
+        recoloured photo's, relative to the painting's chroma variance."""
+        with full_precision(output):
+            cells = _cells(chroma(output.float()), target_cells.shape[-2:])
+            error = F.mse_loss(cells, target_cells.expand_as(cells))
+        return self.config.colour_layout * RELATIVE_TEXTURE_UNIT * error / self.palette_chroma_var
 
     def _grams(self, features: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """The Grams the texture term compares: every texture layer's, then the centred
@@ -235,3 +263,13 @@ class HierarchicalLoss(nn.Module):
             for i, k in enumerate(members):
                 results[k] = {name: f[i * n:(i + 1) * n] for name, f in features.items()}
         return results  # type: ignore[return-value]
+
+
+def _cells(image: torch.Tensor, grid: tuple[int, int] | torch.Size | None = None) -> torch.Tensor:
+    """``image`` averaged over a grid of COLOUR_LAYOUT_CELLS cells along its long side (or
+    over ``grid``), so that every level, whatever its size, is compared on the same cells."""
+    if grid is None:
+        h, w = image.shape[-2:]
+        scale = COLOUR_LAYOUT_CELLS / max(h, w)
+        grid = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return F.adaptive_avg_pool2d(image, tuple(grid))
