@@ -19,6 +19,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from brushwork.checkpoints import load_checkpoint
@@ -36,7 +37,7 @@ EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 def scripts() -> dict[str, ModuleType]:
     """The experiment scripts as modules (they import ``common`` from their own folder)."""
     names = ("common", "report", "fig4_levels", "fig5_singular", "fig6_scale", "table1",
-             "baselines", "peer_compare")
+             "baselines", "peer_compare", "colour_layout")
     sys.path.insert(0, str(EXPERIMENTS))
     try:
         yield {name: importlib.import_module(name) for name in names}
@@ -365,3 +366,20 @@ def test_contact_sheet_wraps_many_styles_into_rows_that_fit_a_phone(scripts, tmp
     for row in (2, 5):
         centre = wrapped.getpixel((thumb // 2, row * band + 18 + tile // 2))
         assert np.allclose(centre, colours[6], atol=12)
+
+
+def test_colour_layout_measure_tells_a_recolouring_from_blobs(scripts):
+    """experiments/colour_layout.py: an output whose coarse colours are a linear recolouring
+    of the photo's is fully explained; the same output with a saturated blob laid where the
+    photo has nothing of the kind is not."""
+    layout = scripts["colour_layout"].layout
+    g = torch.Generator().manual_seed(0)
+    photo = torch.nn.functional.interpolate(torch.rand(1, 3, 8, 12, generator=g),
+                                            size=(96, 128), mode="bilinear")
+    recoloured = (0.6 * photo[:, [2, 0, 1]] + 0.2).clamp(0, 1)
+    blob = recoloured.clone()
+    blob[:, :, 10:40, 20:60] = torch.tensor([1.0, 0.45, 0.1]).view(1, 3, 1, 1)
+    clean, blotched = layout(recoloured, photo), layout(blob, photo)
+    assert clean["explained"] > 0.99
+    assert blotched["explained"] < clean["explained"] - 0.2
+    assert blotched["unexplained"] > 10 * clean["unexplained"]
