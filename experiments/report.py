@@ -64,9 +64,11 @@ def stitch(reports: Path) -> Path:
                   "it lists."]
     lines += [
         "",
-        "Fig. 7 (one artwork for the coarse levels, another for the fine) is not here: it needs "
-        "a multi-style model (`brushwork train --style COARSE COARSE FINE`), which has not been "
-        "trained yet.",
+        "Fig. 7 (one artwork for the coarse levels, another for the fine) is the built-in "
+        "two-artwork style wave-and-bougival beside the two single styles it combines: "
+        "`python experiments/fig7_two_artworks.py wave-and-bougival great-wave "
+        "garden-at-bougival` writes [its sheet](../gallery/fig7.jpg); the numbers and what "
+        "was looked at are in [the zoo's notes](../styles/zoo.md) (session 10).",
         "",
         "Held-out photos: `docs/held-out-photos.txt` (never used for training); artworks and "
         "their licences: `shared/data/styles/STYLES.tsv`.",
