@@ -26,7 +26,7 @@ import common
 import torch
 from PIL import Image
 
-from brushwork.api import resolve_model_path
+from brushwork.api import available_styles, resolve_model_path
 from brushwork.errors import BrushworkError
 from brushwork.evaluation import EVAL_SCALES
 from brushwork.images import load_image, to_image, to_tensor
@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--style",
                         help="artwork for the style distances (default: the model's own, by "
                              "file name in --styles-dir; skipped if not found)")
+    parser.add_argument("--every-style", action=argparse.BooleanOptionalAction, default=None,
+                        help="also measure every other built-in style level by level (no "
+                             "pictures; default: on for the built-in model, off for --model "
+                             "and smoke runs)")
     parser.add_argument("--gain", type=float,
                         help="amplification of the difference images (default: per image, "
                              "so that its 99th percentile is white, at most x16; the factor "
@@ -131,6 +135,65 @@ def figure(photo: Path, levels: list[Path], gain: float | None, size: int) -> Im
     return common.grid(rows, f"Fig. 4 analogue: {photo.name}, MT-Net levels at {size} px")
 
 
+def measure(args: argparse.Namespace, model: Path, art: Path | None, photos: Sequence[Path],
+            scorer: common.Scorer, folder: Path,
+            ) -> tuple[list[list[Path]], dict[str, list[float]], dict[str, common.Scores]]:
+    """One model's levels on the photos (cached in ``folder``): the files, each level's mean
+    absolute change per photo (pixel values in 0..1), and each level's scores against
+    ``art`` with the photo's own as ``"photo"`` (empty without an artwork)."""
+    made = common.stylize_photos(model, photos, args.size, folder, args.device,
+                                 args.precision, levels=True)
+    change: dict[str, list[float]] = {}
+    for photo, levels in zip(photos, made):
+        _, diffs = differences(photo, levels)
+        change[photo.stem] = [float(d.mean()) for d in diffs]
+    style_scores: dict[str, common.Scores] = {}
+    if art is not None:
+        stamp = common.model_stamp(model, size=args.size, precision=args.precision)
+        for k in range(len(made[0])):
+            style_scores[f"y{k + 1}"] = scorer.score(
+                art, [(p, levels[k]) for p, levels in zip(photos, made)],
+                folder / f"scores-y{k + 1}.json", stamp)
+        style_scores["photo"] = scorer.score(art, [(p, p) for p in photos],
+                                             folder / "scores-photo.json", {"photo": True})
+    return made, change, style_scores
+
+
+def every_style_lines(others: dict[str, tuple[Path, tuple[dict, dict]]],
+                      main_model: dict[str, tuple[Path | None, tuple[dict, dict]]],
+                      scales: Sequence[int], n_photos: int) -> list[str]:
+    """Per shipped style and level: mean change and mean distances, and at each scale the
+    level nearest the painting."""
+    header = ["style (artwork)", "level", "mean change"] + [f"style @{s}" for s in scales] + [
+        "content"]
+    rows: list[list[object]] = []
+    nearest: dict[int, dict[str, int]] = {s: {} for s in scales}
+    for name, (art, (change, scores)) in {**main_model, **others}.items():
+        if art is None:
+            continue
+        levels = [k for k in scores if k != "photo"]
+        for index, level in enumerate(levels):
+            rows.append([f"{name} ({art.name})" if index == 0 else "", level,
+                         statistics.fmean(v[index] for v in change.values())]
+                        + [statistics.fmean(common.style_values(scores[level], s))
+                           for s in scales]
+                        + [statistics.fmean(common.content_values(scores[level]))])
+        for s in scales:
+            best = min(levels, key=lambda lv: statistics.fmean(common.style_values(scores[lv],
+                                                                                   s)))
+            nearest[s][best] = nearest[s].get(best, 0) + 1
+    summary = "; ".join(f"at {s} px " + ", ".join(f"{lv} for {n}" for lv, n in
+                                                    sorted(nearest[s].items()))
+                        for s in scales)
+    return ["## Every shipped style, level by level", "",
+            f"The same measures for each built-in style on the same {n_photos} photos (no "
+            "pictures): the mean absolute change each level makes to its input, and each "
+            "level's mean distances to the style's own (coarse) artwork. Level nearest the "
+            f"painting, counted over the {sum(nearest[scales[0]].values())} styles: "
+            f"{summary}.",
+            "", common.markdown_table(header, rows), ""]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = common.settle(build_parser().parse_args(argv), NAME, PHOTOS, SIZE)
@@ -143,32 +206,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise BrushworkError(f"{model} is a {metadata.get('architecture')}, not an MT-Net: "
                              "Fig. 4 needs its levels")
     photos = common.held_out_photos(args.held_out, args.photos_dir, args.photos)
-    made = common.stylize_photos(model, photos, args.size, args.work / "levels", args.device,
-                                 args.precision, levels=True)
+    scales = common.SMOKE_SCALES if args.smoke else EVAL_SCALES
+    scorer = common.Scorer(scales, smoke=args.smoke)
+    art = _artwork(args.styles_dir, args.style, metadata)
+    made, change, style_scores = measure(args, model, art, photos, scorer, args.work / "levels")
     for photo, levels in list(zip(photos, made))[:args.figure_photos]:
         common.save_figure(figure(photo, levels, args.gain, args.size),
                            args.reports / NAME / f"{photo.stem}.png")
-
-    # Mean absolute difference per level (pixel values in 0..1), per photo.
-    change: dict[str, list[float]] = {}
-    for photo, levels in zip(photos, made):
-        _, diffs = differences(photo, levels)
-        change[photo.stem] = [float(d.mean()) for d in diffs]
     n_levels = len(made[0])
-
-    art = _artwork(args, metadata)
-    scales = common.SMOKE_SCALES if args.smoke else EVAL_SCALES
-    style_scores: dict[str, common.Scores] = {}
-    if art is not None:
-        scorer = common.Scorer(scales, smoke=args.smoke)
-        stamp = common.model_stamp(model, size=args.size, precision=args.precision)
-        for k in range(n_levels):
-            style_scores[f"y{k + 1}"] = scorer.score(
-                art, [(p, levels[k]) for p, levels in zip(photos, made)],
-                args.work / "levels" / f"scores-y{k + 1}.json", stamp)
-        style_scores["photo"] = scorer.score(art, [(p, p) for p in photos],
-                                             args.work / "levels" / "scores-photo.json",
-                                             {"photo": True})
+    every_style = (not args.smoke and not args.model) if args.every_style is None \
+        else args.every_style
+    others = {}
+    if every_style:
+        for name in available_styles():
+            other = resolve_model_path(name)
+            if other.resolve() == model.resolve():
+                continue
+            _, other_metadata = read_model_file(other)
+            other_art = _artwork(args.styles_dir, None, other_metadata)
+            if other_art is not None:
+                others[name] = (other_art, measure(args, other, other_art, photos, scorer,
+                                                   args.work / "styles" / name)[1:])
+                common.log(f"{NAME}: {name} measured level by level")
 
     info = common.provenance(args.device)
     record = metadata.get("record", {})
@@ -213,6 +272,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
     else:
         lines += ["(No style distances: the model's artwork was not found; give --style.)", ""]
+    if others:
+        lines += every_style_lines(others, {model.stem: (art, (change, style_scores))}, scales,
+                                   len(photos))
     lines += ["## Pictures", ""]
     for photo in photos[:args.figure_photos]:
         lines += [f"![{photo.stem}]({NAME}/{photo.stem}.png)", ""]
@@ -226,16 +288,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"({record.get('iterations', '?')} iterations); {len(photos)} held-out "
                   f"photos at {args.size} px",
     }, {"model": common.shown(model), "photos": [p.name for p in photos],
-        "mean_abs_change": change, "style_scores": style_scores})
+        "mean_abs_change": change, "style_scores": style_scores,
+        "every_style": {name: {"artwork": other_art.name, "mean_abs_change": other_change,
+                               "style_scores": other_scores}
+                        for name, (other_art, (other_change, other_scores)) in others.items()}})
     common.log(f"{NAME}: report {args.reports / (NAME + '.md')}")
     return 0
 
 
-def _artwork(args: argparse.Namespace, metadata: dict) -> Path | None:
-    if args.style:
-        return common.style_path(args.styles_dir, args.style)
+def _artwork(styles_dir: Path, style: str | None, metadata: dict) -> Path | None:
+    """``style`` if given, else the model's first artwork found in ``styles_dir``."""
+    if style:
+        return common.style_path(styles_dir, style)
     for entry in metadata.get("styles", []):
-        path = args.styles_dir / entry.get("file", "")
+        path = styles_dir / entry.get("file", "")
         if entry.get("file") and path.is_file():
             return path
     return None

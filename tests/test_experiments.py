@@ -238,6 +238,32 @@ def test_fig4_shows_every_level_and_what_each_changed(scripts, world, tmp_path, 
         assert fig4.main(flags(world, work, training=False)) == 0
 
 
+def test_fig4_measures_every_shipped_style_level_by_level(scripts, world, tmp_path):
+    """``--every-style``: each built-in style's levels are scored against its own artwork
+    (found by the file name its metadata records), one table row per style and level."""
+    from brushwork.api import available_styles, resolve_model_path
+
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    for name in available_styles():
+        _, metadata = read_model_file(resolve_model_path(name))
+        target = styles / metadata["styles"][0]["file"]
+        if not target.exists():
+            target.symlink_to(resolve_model_path(name).with_suffix(".artwork.jpg"))
+    work = tmp_path / "fig4"
+    found = flags(world, work, training=False)
+    found[found.index("--styles-dir") + 1] = str(styles)
+    assert scripts["fig4_levels"].main([*found, "--every-style"]) == 0
+    text = (work / "reports" / "fig4.md").read_text()
+    assert "## Every shipped style, level by level" in text
+    data = json.loads((work / "reports" / "fig4.json").read_text())["every_style"]
+    assert set(data) == set(available_styles())  # the smoke model is none of them
+    for entry in data.values():
+        assert set(entry["style_scores"]) == {"y1", "y2", "y3", "photo"}
+        assert all(len(v) == 3 for v in entry["mean_abs_change"].values())
+    assert text.count("| y3 |") >= len(data)
+
+
 def test_fig4_refuses_a_single_level_model(scripts, world, tmp_path, capsys):
     common = scripts["common"]
     johnson = tmp_path / "johnson.safetensors"
