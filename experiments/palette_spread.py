@@ -25,13 +25,13 @@ import torch
 from mix_compare import artwork
 
 from brushwork.api import load_model
+from brushwork.color import chroma
 from brushwork.images import load_image, to_tensor
 
 
 def spread(image: torch.Tensor) -> dict[str, float]:
-    r, g, b = image[0, 0].flatten(), image[0, 1].flatten(), image[0, 2].flatten()
-    y = 0.299 * r + 0.587 * g + 0.114 * b
-    cb, cr = 0.564 * (b - y), 0.713 * (r - y)
+    y = (0.299 * image[0, 0] + 0.587 * image[0, 1] + 0.114 * image[0, 2]).flatten()
+    cb, cr = chroma(image)[0].flatten(1)
     out = {"chroma std": float(torch.sqrt(cb.var() + cr.var()))}
     design = torch.stack([y, torch.ones_like(y)], dim=1)
     explained = 0.0
