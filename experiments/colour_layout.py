@@ -36,16 +36,15 @@ import torch.nn.functional as F
 from brushwork.api import load_model
 from brushwork.color import chroma
 from brushwork.images import load_image, to_tensor
+from brushwork.losses.perceptual import coarse_cells
 
 #: Cells along the long side (ours): twice the training term's grid over a whole photo.
 CELLS = 16
 
 
 def cells(image: torch.Tensor) -> torch.Tensor:
-    """``(N, C, H, W)`` averaged over CELLS cells along the long side, as ``(cells, C)``."""
-    h, w = image.shape[-2:]
-    grid = (max(1, round(h * CELLS / max(h, w))), max(1, round(w * CELLS / max(h, w))))
-    return F.adaptive_avg_pool2d(image.double(), grid)[0].flatten(1).T
+    """``(1, C, H, W)`` averaged over CELLS cells along the long side, as ``(cells, C)``."""
+    return coarse_cells(image.double(), CELLS)[0].flatten(1).T
 
 
 def layout(output: torch.Tensor, photo: torch.Tensor) -> dict[str, float]:

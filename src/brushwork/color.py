@@ -125,12 +125,11 @@ def match_colours(image: Image.Image, reference: Image.Image) -> Image.Image:
     of colour axes, the symmetric root moves every colour as little as this allows, so the
     image's light and dark (its strokes) stay where they are. Out-of-gamut values are clipped.
     """
-    source = torch.from_numpy(_array(image).reshape(-1, 3))
+    source = torch.from_numpy(_array(image)).permute(2, 0, 1).unsqueeze(0).double()
     reference_mean, reference_cov = colour_statistics(
         torch.from_numpy(_array(reference).reshape(-1, 3)))
-    mean, cov = colour_statistics(source)
-    matched = (source.double() - mean) @ colour_transform(cov, reference_cov).T + reference_mean
-    return _image(matched.numpy().reshape(image.height, image.width, 3))
+    matched = recolour_batch(source, reference_mean, reference_cov)
+    return _image(matched[0].permute(1, 2, 0).numpy())
 
 
 def recolour_batch(images: torch.Tensor, reference_mean: torch.Tensor,

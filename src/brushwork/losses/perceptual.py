@@ -232,14 +232,14 @@ class HierarchicalLoss(nn.Module):
     def _colour_layout_target(self, photo: torch.Tensor) -> torch.Tensor:
         """The photo recoloured to the painting's palette, its chroma averaged per cell."""
         with torch.no_grad(), full_precision(photo):
-            return _cells(chroma(recolour_batch(photo.float(), self.palette_mean,
+            return coarse_cells(chroma(recolour_batch(photo.float(), self.palette_mean,
                                                 self.palette_cov)))
 
     def _colour_layout(self, output: torch.Tensor, target_cells: torch.Tensor) -> torch.Tensor:
         """``LossConfig.colour_layout``: how far the output's coarse chroma lies from the
         recoloured photo's, relative to the painting's chroma variance."""
         with full_precision(output):
-            cells = _cells(chroma(output.float()), target_cells.shape[-2:])
+            cells = coarse_cells(chroma(output.float()), grid=target_cells.shape[-2:])
             error = F.mse_loss(cells, target_cells.expand_as(cells))
         return self.config.colour_layout * RELATIVE_TEXTURE_UNIT * error / self.palette_chroma_var
 
@@ -265,11 +265,13 @@ class HierarchicalLoss(nn.Module):
         return results  # type: ignore[return-value]
 
 
-def _cells(image: torch.Tensor, grid: tuple[int, int] | torch.Size | None = None) -> torch.Tensor:
-    """``image`` averaged over a grid of COLOUR_LAYOUT_CELLS cells along its long side (or
-    over ``grid``), so that every level, whatever its size, is compared on the same cells."""
+
+def coarse_cells(image: torch.Tensor, cells: int = COLOUR_LAYOUT_CELLS,
+                 grid: tuple[int, int] | torch.Size | None = None) -> torch.Tensor:
+    """``image`` averaged over a grid of ``cells`` cells along its long side (or over
+    ``grid``), so that images of any size are compared on the same cells."""
     if grid is None:
         h, w = image.shape[-2:]
-        scale = COLOUR_LAYOUT_CELLS / max(h, w)
+        scale = cells / max(h, w)
         grid = (max(1, round(h * scale)), max(1, round(w * scale)))
     return F.adaptive_avg_pool2d(image, tuple(grid))
