@@ -11,6 +11,7 @@ import copy
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,10 @@ import brushwork.api
 from brushwork.hyper_parameters import NetworkConfig
 from brushwork.model_files import save_model
 from brushwork.networks.multimodal import MTNet
+
+# Kernel choices measured during the tests (brushwork.kernel_choice) go to a cache of their
+# own, inherited by the subprocesses tests start, never to the user's.
+os.environ.setdefault("BRUSHWORK_CACHE", tempfile.mkdtemp(prefix="brushwork-kernel-cache-"))
 
 #: Size of the sample photo (width, height): 3:2 landscape.
 PHOTO_SIZE = (300, 200)

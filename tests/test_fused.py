@@ -25,7 +25,12 @@ from brushwork.api import load_model
 from brushwork.hyper_parameters import NetworkConfig
 from brushwork.networks import build_network, fused
 from brushwork.networks.blocks import Conv, ResizeConv
-from brushwork.networks.fused import fused_forward, reflect_conv, transposed_weights
+from brushwork.networks.fused import (
+    fused_forward,
+    padded_conv,
+    strip_conv,
+    transposed_weights,
+)
 from brushwork.networks.multimodal import MTNet
 from conftest import paints
 
@@ -50,15 +55,30 @@ def rand(*shape: int) -> torch.Tensor:
 @pytest.mark.parametrize(("stride", "pad", "shape"), [
     (1, 1, (37, 50)), (2, 1, (40, 34)), (2, 1, (41, 33)), (1, 4, (36, 45)), (2, 4, (44, 39)),
 ])
-def test_reflect_conv_is_reflection_padding_then_convolution(stride, pad, shape, monkeypatch):
+def test_strips_are_reflection_padding_then_convolution(stride, pad, shape):
     """Odd and even sides, strides 1 and 2, the 3x3 and the 9x9 input convolutions."""
-    monkeypatch.setattr(hyper_parameters, "STRIPS_FROM", 0)  # the strips, whatever the size
     x = rand(1, 5, *shape)
     weight = rand(6, 5, 2 * pad + 1, 2 * pad + 1) - 0.5
     bias = rand(6)
     expected = F.conv2d(F.pad(x, (pad,) * 4, mode="reflect"), weight, bias, stride)
-    torch.testing.assert_close(reflect_conv(x, weight, bias, stride, pad), expected,
+    torch.testing.assert_close(strip_conv(x, weight, bias, stride, pad), expected,
                                rtol=0, atol=1e-12)
+    torch.testing.assert_close(padded_conv(x, weight, bias, stride, pad), expected,
+                               rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("strips_win", [True, False])
+def test_reflect_conv_uses_the_form_this_machine_measured_faster(strips_win, monkeypatch):
+    """Above STRIPS_FROM the cached answer of ``kernel_choice`` decides; both are exact."""
+    monkeypatch.setattr(hyper_parameters, "STRIPS_FROM", 0)
+    calls = []
+    monkeypatch.setattr(fused, "strip_conv", lambda *a: calls.append("strips") or 0)
+    monkeypatch.setattr(fused, "padded_conv", lambda *a: calls.append("padded") or 0)
+    monkeypatch.setattr(fused, "choose",
+                        lambda question, candidates: "strips" if strips_win else "padded copy")
+    # (the candidates are never built: the answer is known)
+    fused.reflect_conv(rand(1, 5, 40, 40), rand(6, 5, 3, 3), None, 1, 1)
+    assert calls == ["strips" if strips_win else "padded"]
 
 
 @pytest.mark.parametrize("shape", [(5, 7), (8, 8), (1, 3)])

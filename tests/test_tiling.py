@@ -272,8 +272,9 @@ def test_the_shipped_network_tiled_equals_untiled_at_full_size(size, runners):
     under a budget a third of what the untiled final level needs, against the untiled run.
     The tiny networks above are checked to 224 px; this is the size people paint at, where
     every level is cut into tiles of a few hundred pixels. In float32 the two agree to ~1e-5
-    (module docstring of ``tiling``); a tiler mistake (a short halo, per-tile statistics)
-    is ~1e-3 or more."""
+    in the contiguous layout (module docstring of ``tiling``) and ~1e-4 channels-last, where
+    oneDNN sums in another order for each tile shape and the trained network amplifies it; a
+    tiler mistake (a short halo, per-tile statistics) is ~1e-3 or more."""
     net = load_model("starry-night", device="cpu", precision="float32").network
     photo = make_photo((size, size * 3 // 4))
     x = torch.from_numpy(np.asarray(photo, dtype=np.float32) / 255).permute(2, 0, 1)[None]
@@ -287,7 +288,7 @@ def test_the_shipped_network_tiled_equals_untiled_at_full_size(size, runners):
     assert len(tiled) == len(untiled) == (3 if size == 1024 else 4)
     for level, reference in zip(tiled, untiled):
         assert reference.std() > 0.05  # a painting, not a flat picture
-        torch.testing.assert_close(level, reference, rtol=0, atol=1e-4)
+        torch.testing.assert_close(level, reference, rtol=0, atol=4e-4)
 
 
 # ------------------------------------------------------------------------------- geometry

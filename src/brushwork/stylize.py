@@ -34,7 +34,7 @@ from torch import nn
 from .errors import BrushworkError
 from .hyper_parameters import COARSE_SIZE, LEVEL_SCALES, SIZE_MULTIPLE
 from .networks.fused import fused_forward
-from .networks.multimodal import resize
+from .networks.multimodal import like_parameters, resize
 from .tiling import TiledRunner, memory_budget
 
 #: Sides of a network without a declared ``size_multiple`` are padded to a multiple of this.
@@ -146,9 +146,7 @@ def stylize_tensor(
         source_mean = _channel_means(source) if extra_pass else None
         x = _pad(source, getattr(module, "size_multiple", 1))
         del source
-        weight = next(module.parameters(), None)
-        if weight is not None and x.dtype != weight.dtype:  # levels may differ in precision
-            x = x.to(weight.dtype)
+        x = like_parameters(x, module)  # levels may differ in precision and layout
         if runner is None:
             y = fused_forward(module, x)
         else:

@@ -24,6 +24,12 @@ and 1.06 s as modules, 0.32 and 0.36 s fused (docs/performance.md, issue 16).
   with zeros on the fly, and the thin bands of outputs whose window reaches the border are
   computed again from reflection-padded strips.
 
+The last two are rewrites whose worth depends on the machine: on a 2-core AVX2 EPYC in float32
+a 9x9 convolution with zero padding on the fly ran 2x slower than on a padded copy, and the
+strips made 2048 px take 65 s instead of 7.7 s. So each is used only where a short measurement
+on this machine found it faster, per layer shape, precision and layout (``kernel_choice``,
+cached per machine and PyTorch build).
+
 Everything else (ReLU, the residual adds, the subnets' composition) is the modules' own:
 composites (``blocks.Composite``) are run by their ``compose``, single-level baselines by
 their chain of ``stages`` (networks/baselines.py), so ``brushwork bench`` compares the
@@ -32,11 +38,14 @@ architectures with the same kernels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .. import hyper_parameters
+from ..kernel_choice import choose, probe_image
 from .blocks import Composite, Conv, ResizeConv, running_children_with
 
 
@@ -95,8 +104,54 @@ def reflect_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     """
     h, w = x.shape[-2:]
     band = -(-pad // stride)
-    if pad == 0 or h * w < hyper_parameters.STRIPS_FROM or min(h, w) < 4 * (pad + stride * band):
-        return F.conv2d(F.pad(x, (pad,) * 4, mode="reflect"), weight, bias, stride)
+    if (pad == 0 or h * w < hyper_parameters.STRIPS_FROM
+            or min(h, w) < 4 * (pad + stride * band) or not _strips_pay(x, weight, stride, pad)):
+        return padded_conv(x, weight, bias, stride, pad)
+    return strip_conv(x, weight, bias, stride, pad)
+
+
+def padded_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                stride: int, pad: int) -> torch.Tensor:
+    """The plain form: a reflection-padded copy, then the convolution."""
+    return F.conv2d(F.pad(x, (pad,) * 4, mode="reflect"), weight, bias, stride)
+
+
+#: Side of the square input on which ``_strips_pay`` times the two forms (ours: just above
+#: STRIPS_FROM, where strips are considered, so the measurement stays short).
+STRIP_PROBE_SIDE = 576
+
+
+def _layout(t: torch.Tensor) -> str:
+    channels_last = t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)
+    return "channels_last" if channels_last and t.shape[1] > 1 else "contiguous"
+
+
+def _strips_pay(x: torch.Tensor, weight: torch.Tensor, stride: int, pad: int) -> bool:
+    """Whether ``strip_conv`` beats ``padded_conv`` on this machine for this layer's shape,
+    precision and layout (measured once on a STRIP_PROBE_SIDE square, then cached)."""
+    out_c, in_c, k, _ = weight.shape
+    question = (f"reflect-conv/{x.device.type}/{x.dtype}/{_layout(x)}/"
+                f"{in_c}-{out_c}-k{k}-s{stride}")
+
+    def candidates() -> dict[str, Callable[[], object]]:
+        probe = _probe_like(x, in_c, STRIP_PROBE_SIDE)
+        return {"padded copy": lambda: padded_conv(probe, weight, None, stride, pad),
+                "strips": lambda: strip_conv(probe, weight, None, stride, pad)}
+
+    return choose(question, candidates) == "strips"
+
+
+def _probe_like(x: torch.Tensor, channels: int, side: int) -> torch.Tensor:
+    """A fixed random square input with ``x``'s device, dtype and layout."""
+    layout = torch.channels_last if _layout(x) == "channels_last" else torch.contiguous_format
+    return probe_image(channels, side, side, x.device).to(x.dtype, memory_format=layout)
+
+
+def strip_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+               stride: int, pad: int) -> torch.Tensor:
+    """The same as ``padded_conv``: zero padding on the fly, borders recomputed from strips."""
+    h, w = x.shape[-2:]
+    band = -(-pad // stride)
     out = F.conv2d(x, weight, bias, stride, padding=pad)
     out_h, out_w = out.shape[-2:]
     # Outputs rows [0, band) read input rows up to stride * (band - 1) + pad; the rows from
@@ -178,9 +233,42 @@ def _resize_conv(block: ResizeConv, x: torch.Tensor) -> torch.Tensor:
             or conv.stride != (1, 1) or conv.padding != (0, 0) or conv.groups != 1
             or not isinstance(pad, nn.ReflectionPad2d) or tuple(pad.padding) != (1, 1, 1, 1)):
         return _norm_relu(rest, conv(pad(upsample(x))))
+    if not _transposed_pays(x, conv.weight):
+        return _norm_relu(rest, upsampled_conv(x, conv.weight, conv.bias))
+    return _norm_relu(rest, transposed_conv(x, transposed_weights(conv.weight), conv.bias))
+
+
+def upsampled_conv(x: torch.Tensor, weight: torch.Tensor,
+                   bias: torch.Tensor | None) -> torch.Tensor:
+    """The plain form: nearest x2 upsampling, reflection padding by 1, the 3x3 convolution."""
+    upsampled = F.interpolate(x, scale_factor=2, mode="nearest")
+    return F.conv2d(F.pad(upsampled, (1, 1, 1, 1), mode="reflect"), weight, bias)
+
+
+def transposed_conv(x: torch.Tensor, weight: torch.Tensor,
+                    bias: torch.Tensor | None) -> torch.Tensor:
+    """The same as ``upsampled_conv`` given ``transposed_weights`` of its 3x3 kernel."""
     # Reflection padding of the upsampled image by one pixel repeats its edge pixel, which is
     # the small image's edge pixel: edge-replicating the small image reads the same values.
     edged = F.pad(x, (1, 1, 1, 1), mode="replicate")
-    y = F.conv_transpose2d(edged, transposed_weights(conv.weight), conv.bias, stride=2,
-                           padding=3)
-    return _norm_relu(rest, y)
+    return F.conv_transpose2d(edged, weight, bias, stride=2, padding=3)
+
+
+#: Side of the square input on which ``_transposed_pays`` times the two forms (ours: the
+#: size the enhance subnet's wide resize-convolutions read at 1024 px output).
+TRANSPOSED_PROBE_SIDE = 128
+
+
+def _transposed_pays(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether ``transposed_conv`` beats ``upsampled_conv`` on this machine for this layer's
+    shape, precision and layout (measured once, then cached: ``kernel_choice``)."""
+    out_c, in_c = weight.shape[:2]
+    question = f"resize-conv/{x.device.type}/{x.dtype}/{_layout(x)}/{in_c}-{out_c}"
+
+    def candidates() -> dict[str, Callable[[], object]]:
+        probe = _probe_like(x, in_c, TRANSPOSED_PROBE_SIDE)
+        taps = transposed_weights(weight)
+        return {"upsampled": lambda: upsampled_conv(probe, weight, None),
+                "transposed": lambda: transposed_conv(probe, taps, None)}
+
+    return choose(question, candidates) == "transposed"

@@ -64,14 +64,19 @@ def resize(image: torch.Tensor, size: Size) -> torch.Tensor:
     return resized.to(image.dtype)
 
 
-def _like_parameters(x: torch.Tensor, module: nn.Module) -> torch.Tensor:
-    """``x`` in the dtype (and, for bfloat16, the channels-last layout) of ``module``'s
-    weights: at inference a subnet's branches may compute in float32 and its Conv-Block in
-    bfloat16 (``api.prepare_for_inference``). Unchanged when they already agree."""
+def like_parameters(x: torch.Tensor, module: nn.Module) -> torch.Tensor:
+    """``x`` in the dtype and memory layout (channels-last or not) of ``module``'s weights:
+    at inference a subnet's branches may compute in float32 and its Conv-Block in bfloat16,
+    and the layout is chosen per machine (``api.prepare_for_inference``). Unchanged when they
+    already agree."""
     weight = next(module.parameters(), None)
-    if weight is None or weight.dtype == x.dtype:
+    if weight is None:
         return x
-    layout = torch.channels_last if weight.dtype == torch.bfloat16 else torch.contiguous_format
+    channels_last = weight.dim() == 4 and weight.shape[1] > 1 and weight.is_contiguous(
+        memory_format=torch.channels_last)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    if weight.dtype == x.dtype and x.is_contiguous(memory_format=layout):
+        return x
     return x.to(weight.dtype, memory_format=layout)
 
 
@@ -95,7 +100,7 @@ class MultimodalSubnet(Composite):
         lum = luminance(x)
         l_features = run(self.l_block, lum, x.nbytes + rgb.nbytes)
         del lum
-        features = _like_parameters(torch.cat([rgb, l_features], dim=1), self.conv_block)
+        features = like_parameters(torch.cat([rgb, l_features], dim=1), self.conv_block)
         del rgb, l_features  # the branches' outputs are copied into features
         return run(self.conv_block, features, x.nbytes)
 
