@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from brushwork.api import load_model, resolve_model_path
-from brushwork.distillation import distil, distillation_loss, load_mtnet, inference_layout
+from brushwork.distillation import distil, distillation_loss, inference_layout, load_mtnet
 from brushwork.errors import BrushworkError
 from brushwork.hyper_parameters import DistilConfig, NetworkConfig
 from brushwork.model_files import read_model_file, save_model
