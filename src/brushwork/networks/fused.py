@@ -46,7 +46,7 @@ from torch import nn
 
 from .. import hyper_parameters
 from ..kernel_choice import choose, probe_image
-from .blocks import Composite, Conv, ResizeConv, running_children_with
+from .blocks import Composite, Conv, ResizeConv, memory_layout, running_children_with
 
 
 def fused_forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -122,8 +122,8 @@ STRIP_PROBE_SIDE = 576
 
 
 def _layout(t: torch.Tensor) -> str:
-    channels_last = t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)
-    return "channels_last" if channels_last and t.shape[1] > 1 else "contiguous"
+    """The layout's name in a measured question: "channels_last" or "contiguous"."""
+    return "channels_last" if memory_layout(t) == torch.channels_last else "contiguous"
 
 
 def _strips_pay(x: torch.Tensor, weight: torch.Tensor, stride: int, pad: int) -> bool:
@@ -143,8 +143,8 @@ def _strips_pay(x: torch.Tensor, weight: torch.Tensor, stride: int, pad: int) ->
 
 def _probe_like(x: torch.Tensor, channels: int, side: int) -> torch.Tensor:
     """A fixed random square input with ``x``'s device, dtype and layout."""
-    layout = torch.channels_last if _layout(x) == "channels_last" else torch.contiguous_format
-    return probe_image(channels, side, side, x.device).to(x.dtype, memory_format=layout)
+    return probe_image(channels, side, side, x.device).to(x.dtype,
+                                                          memory_format=memory_layout(x))
 
 
 def strip_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,

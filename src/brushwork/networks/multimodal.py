@@ -35,6 +35,7 @@ from .blocks import (
     Run,
     add_input,
     downsampling_branch,
+    memory_layout,
     start_output_layer,
     upsampling_head,
 )
@@ -72,9 +73,7 @@ def like_parameters(x: torch.Tensor, module: nn.Module) -> torch.Tensor:
     weight = next(module.parameters(), None)
     if weight is None:
         return x
-    channels_last = weight.dim() == 4 and weight.shape[1] > 1 and weight.is_contiguous(
-        memory_format=torch.channels_last)
-    layout = torch.channels_last if channels_last else torch.contiguous_format
+    layout = memory_layout(weight)
     if weight.dtype == x.dtype and x.is_contiguous(memory_format=layout):
         return x
     return x.to(weight.dtype, memory_format=layout)
