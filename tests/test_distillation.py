@@ -13,6 +13,7 @@ from brushwork.distillation import distil, distillation_loss, inference_layout, 
 from brushwork.errors import BrushworkError
 from brushwork.hyper_parameters import DistilConfig, NetworkConfig
 from brushwork.model_files import read_model_file, save_model
+from brushwork.networks import JohnsonNet
 from brushwork.networks.multimodal import MTNet
 from conftest import make_photo
 
@@ -111,3 +112,20 @@ def test_a_style_paints_slim_by_default_and_full_on_request(builtin_styles, tiny
 
 def test_a_style_without_a_full_network_paints_with_its_one_network(builtin_styles):
     assert resolve_model_path("tiny-style", "full") == builtin_styles / "tiny-style.safetensors"
+
+
+def test_the_distil_command_writes_a_slim_model_and_refuses_other_networks(tmp_path, photos,
+                                                                         teacher, capsys):
+    from brushwork.cli import main
+
+    out = tmp_path / "slim.safetensors"
+    assert main(["distil", str(teacher), "--data", str(photos), "-o", str(out),
+                 "--run-dir", str(tmp_path / "run"), "--iterations", "2", "--quiet"]) == 0
+    assert NetworkConfig.from_dict(read_model_file(out)[1]["network"]) == NetworkConfig.slim()
+    assert "slim model written to" in capsys.readouterr().out
+    johnson = tmp_path / "johnson.safetensors"
+    save_model(johnson, JohnsonNet(), {"architecture": "johnson"})
+    assert main(["distil", str(johnson), "--data", str(photos), "-o",
+                 str(tmp_path / "j.safetensors"), "--run-dir", str(tmp_path / "run2"),
+                 "--iterations", "1", "--quiet"]) == 1
+    assert "only MT-Net is distilled" in capsys.readouterr().err

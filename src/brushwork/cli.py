@@ -23,6 +23,7 @@ from .errors import BrushworkError
 from .hyper_parameters import (
     NETWORK_WIDTHS,
     TEXTURE_LAYERS,
+    DistilConfig,
     LossConfig,
     NetworkConfig,
     SingularConfig,
@@ -507,6 +508,37 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _distil(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .api import resolve_model_path
+    from .distillation import distil
+
+    if Path(args.output).suffix != ".safetensors":
+        raise BrushworkError("the slim model is written as a .safetensors file")
+    teacher = resolve_model_path(args.model, "full")
+    run_dir = Path(args.run_dir or Path("runs") / f"distil-{teacher.stem}")
+    bar = tqdm(total=args.iterations, unit="step", file=sys.stderr, dynamic_ncols=True,
+               disable=args.quiet)
+
+    def progress(event: dict[str, Any]) -> None:
+        bar.total = event["iterations"]
+        bar.n = event["iteration"]
+        bar.set_postfix(L1=f"{event['levels'][-1]:.4f}")  # y3's distance to the teacher
+
+    try:
+        path = distil(teacher, args.data, run_dir, args.output,
+                      DistilConfig(iterations=args.iterations), on_progress=progress)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"brushwork: stopped; run the same command again to resume from {run_dir}",
+              file=sys.stderr)
+        return 130
+    bar.close()
+    print(f"slim model written to {path}")
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from .images import output_format
     from .training import export_model
@@ -528,16 +560,21 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .api import load_model
+    from .api import resolve_model_path
+    from .model_files import network_from_file, read_model_file
 
-    model = load_model(args.model, device="cpu")
-    record = {"model": model.name, "parameters": model.parameter_count, **model.metadata}
+    path = resolve_model_path(args.model)
+    tensors, metadata = read_model_file(path)  # the card: nothing is prepared or measured
+    parameters = sum(p.numel() for p in network_from_file(tensors, metadata, str(path))
+                     .parameters())
+    name = path.stem if str(args.model) == path.stem else str(path)
+    record = {"model": name, "parameters": parameters, **metadata}
     if args.json:
         print(json.dumps(record))
         return 0
-    print(f"model       {model.name}")
-    print(f"parameters  {model.parameter_count:,}")
-    for key, value in model.metadata.items():
+    print(f"model       {name}")
+    print(f"parameters  {parameters:,}")
+    for key, value in metadata.items():
         print(f"{key:<11} {json.dumps(value)}")
     return 0
 
@@ -950,6 +987,21 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--vgg-weights", help="torchvision .pth or Keras .h5 VGG-19 weights")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(run=_train)
+
+    d = commands.add_parser(
+        "distil", help="teach a slim network (a quarter of the arithmetic) a trained style",
+        description="MODEL (a model file or a built-in style's full-width network) teaches "
+                    "the slim MT-Net its style on a folder of photos; resumable: run it "
+                    "again with the same --run-dir.")
+    d.add_argument("model", help="an MT-Net model file, or a built-in style name")
+    d.add_argument("--data", required=True, help="folder of training photos")
+    d.add_argument("-o", "--output", required=True, help="the slim model file (.safetensors)")
+    d.add_argument("--run-dir", help="checkpoints (default: runs/distil-MODEL)")
+    d.add_argument("--iterations", type=_positive_int, default=DistilConfig.iterations,
+                   help=f"steps of {DistilConfig.batch_size} crops "
+                        f"(default {DistilConfig.iterations})")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.set_defaults(run=_distil)
 
     e = commands.add_parser(
         "export", help="write a model file from a run's latest checkpoint, or an ONNX model",

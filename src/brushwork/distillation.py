@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from .checkpoints import load_checkpoint, save_checkpoint
 from .data import PhotoStream, list_images
 from .devices import processor_name
+from .errors import BrushworkError
 from .hyper_parameters import DistilConfig, NetworkConfig
 from .model_files import lineage, network_from_file, read_model_file, save_model
 from .networks.multimodal import MTNet
@@ -95,7 +96,7 @@ def load_mtnet(path: str | Path) -> tuple[MTNet, dict[str, Any]]:
     tensors, metadata = read_model_file(path)
     network = network_from_file(tensors, metadata, str(path))
     if not isinstance(network, MTNet):
-        raise ValueError(f"{path} is not an MT-Net model")
+        raise BrushworkError(f"{path} is not an MT-Net model: only MT-Net is distilled")
     return network.float(), metadata
 
 
