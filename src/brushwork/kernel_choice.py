@@ -105,14 +105,17 @@ def probe_image(channels: int, height: int, width: int,
 
 def measure(candidates: Mapping[str, Callable[[], object]],
             repeats: int = REPEATS) -> dict[str, float]:
-    """Median seconds of each candidate, run interleaved after one warm-up each."""
+    """Median seconds of each candidate, run interleaved after one warm-up each (on a GPU,
+    to the end of its queued work: CUDA calls return before they finish)."""
     for run in candidates.values():
         run()
     times: dict[str, list[float]] = {name: [] for name in candidates}
     for _ in range(repeats):
         for name, run in candidates.items():
+            _synchronise()
             started = time.perf_counter()
             run()
+            _synchronise()
             times[name].append(time.perf_counter() - started)
     return {name: statistics.median(values) for name, values in times.items()}
 
@@ -125,6 +128,11 @@ _announced = False
 #: Answers already looked up in this process: the hot path (every layer of every painting
 #: asks its question) must not read a file or build a probe.
 _ANSWERS: dict[tuple[str, str], str] = {}
+
+
+def _synchronise() -> None:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
 
 
 def choose(question: str, candidates: Callable[[], Mapping[str, Callable[[], object]]],
