@@ -37,6 +37,7 @@ from brushwork.images import load_image, to_tensor
 from brushwork.model_files import read_model_file
 
 SLIM_GALLERY = zoo_report.GALLERY / "slim"
+FULL_GALLERY = zoo_report.GALLERY / "full"
 REPORT = common.REPO / "docs" / "styles" / "slim.md"
 
 
@@ -46,9 +47,9 @@ def psnr(a, b) -> float:
 
 
 def full_scores(name: str) -> dict[str, float] | None:
-    """The full-width network's mean scores as zoo_report.py cached them (docs/gallery/NAME.json
-    written while it was the default), when that file scored this very network."""
-    cache = zoo_report.GALLERY / f"{name}.json"
+    """The full-width network's mean scores as zoo_report.py cached them while it was the
+    default (kept as docs/gallery/full/NAME.json), when that file scored this very network."""
+    cache = FULL_GALLERY / f"{name}.json"
     if not cache.is_file():
         return None
     cached = json.loads(cache.read_text())
@@ -58,15 +59,41 @@ def full_scores(name: str) -> dict[str, float] | None:
     return {**zoo_report.means(cached["rows"][name]), "provenance": cached.get("provenance")}
 
 
+def scored(name: str, photos: int) -> dict | None:
+    """The slim network's scores, when zoo_report's cache already holds them for this file."""
+    cache = zoo_report.GALLERY / f"{name}.json"
+    if not cache.is_file():
+        return None
+    cached = json.loads(cache.read_text())
+    if cached.get("model_sha256") != zoo_report.checksum(name) or cached["photos"] != photos:
+        return None
+    return cached
+
+
 def evaluate(name: str, photos: int, engine) -> dict:
+    own = SLIM_GALLERY / f"{name}.json"
+    if own.is_file():
+        result = json.loads(own.read_text())
+        if result["model_sha256"] == zoo_report.checksum(name) and result["photos"] == photos:
+            common.log(f"{name}: cached in {own}")
+            return result
     full_path = FULL_DIR / f"{name}.safetensors"
-    before = full_scores(name)  # read before this run rewrites the cache for the slim one
+    before = full_scores(name)
     art = common.DEFAULT_STYLES / zoo_report.artworks(name)[0]
-    rows, columns = peer_compare.compare([name], art, photos, photos, engine,
-                                         score_photo=False,
-                                         fine_style=zoo_report.fine_target(name))
-    full = load_model(full_path)
     held = common.held_out_photos(common.DEFAULT_HELD_OUT, common.DEFAULT_PHOTOS, photos)
+    cached = scored(name, photos)
+    if cached is not None:  # scored already: paint for the sheet and the PSNR only
+        rows = cached["rows"]
+        slim = load_model(name)
+        columns = {"photo": [load_image(p) for p in held],
+                   peer_compare.PEER: [peer_compare.peer_painting(engine, p, art)
+                                       for p in held[:zoo_report.SHEET_PHOTOS]]}
+        columns[name] = [slim.stylize(photo, peer_compare.SIZE) for photo in columns["photo"]]
+    else:
+        rows, columns = peer_compare.compare([name], art, photos, photos, engine,
+                                             score_photo=False,
+                                             fine_style=zoo_report.fine_target(name))
+    full = load_model(full_path)
     painted = [full.stylize(load_image(path), peer_compare.SIZE) for path in held]
     _, verdicts = peer_compare.summary(rows, [name])
     SLIM_GALLERY.mkdir(parents=True, exist_ok=True)
@@ -87,6 +114,7 @@ def evaluate(name: str, photos: int, engine) -> dict:
         (zoo_report.GALLERY / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
     result["full"] = before
     result["psnr"] = [psnr(s, f) for s, f in zip(columns[name], painted)]
+    own.write_text(json.dumps(result, indent=1) + "\n")
     return result
 
 
@@ -112,13 +140,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="built-in styles (default: all with both)")
     parser.add_argument("--photos", type=int, default=20, help="held-back photos (max 20)")
     args = parser.parse_args(argv)
-    names = args.names or [n for n in available_styles()
-                           if (FULL_DIR / f"{n}.safetensors").is_file()]
+    shipped = [n for n in available_styles() if (FULL_DIR / f"{n}.safetensors").is_file()]
     engine = peer_compare.peer_engine()
-    results = []
-    for name in names:
-        results.append(evaluate(name, args.photos, engine))
+    for name in args.names or shipped:
+        evaluate(name, args.photos, engine)
         common.log(f"{name}: done")
+    results = [json.loads((SLIM_GALLERY / f"{n}.json").read_text()) for n in shipped
+               if (SLIM_GALLERY / f"{n}.json").is_file()]
+    results = [r for r in results if r["photos"] == args.photos]
     text = table(results)
     print(text)
     if args.photos == 20:
