@@ -46,6 +46,25 @@ def _digest(tensors: dict[str, torch.Tensor]) -> str:
     return sha.hexdigest()
 
 
+def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """An optimizer's per-parameter state (Adam's moments and step) as ``optim.I.NAME``
+    tensors for a checkpoint; its ``param_groups`` go in the JSON state."""
+    return {f"optim.{index}.{key}": torch.as_tensor(value)
+            for index, entry in optimizer.state_dict()["state"].items()
+            for key, value in entry.items()}
+
+
+def load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                   groups: list[dict[str, Any]]) -> None:
+    """Put back what ``optimizer_tensors`` saved, with the saved ``param_groups``."""
+    per_param: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, name = key.split(".", 2)
+            per_param.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": per_param, "param_groups": groups})
+
+
 def save_checkpoint(run_dir: Path, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> Path:
     tensors = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
     document = {**state, "sha256": _digest(tensors)}

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .checkpoints import load_checkpoint, save_checkpoint
+from .checkpoints import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
 from .data import PhotoStream, list_images
 from .devices import processor_name
 from .errors import BrushworkError
@@ -67,9 +67,7 @@ def _batch(photos: PhotoStream, size: int) -> torch.Tensor:
 def _capture(student: MTNet, optimizer: torch.optim.Optimizer,
              photos: PhotoStream) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     tensors = {f"model.{k}": v for k, v in student.state_dict().items()}
-    for index, entry in optimizer.state_dict()["state"].items():
-        for key, value in entry.items():
-            tensors[f"optim.{index}.{key}"] = torch.as_tensor(value)
+    tensors.update(optimizer_tensors(optimizer))
     data_state, data_tensors = photos.state()
     tensors.update({f"rng.{k}": v for k, v in data_tensors.items()})
     tensors["rng.torch"] = torch.get_rng_state()
@@ -80,12 +78,7 @@ def _capture(student: MTNet, optimizer: torch.optim.Optimizer,
 def _restore(student: MTNet, optimizer: torch.optim.Optimizer, photos: PhotoStream,
              tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
     student.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    per_param: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, index, name = key.split(".", 2)
-            per_param.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": per_param, "param_groups": state["optimizer_groups"]})
+    load_optimizer(optimizer, tensors, state["optimizer_groups"])
     photos.restore(state["data_state"], {k[4:]: v for k, v in tensors.items()
                                          if k in ("rng.order_rng", "rng.augment_rng")})
     torch.set_rng_state(tensors["rng.torch"])

@@ -31,7 +31,7 @@ from PIL import Image
 from torch.nn.parallel import DistributedDataParallel
 
 from . import __version__, distributed
-from .checkpoints import load_checkpoint, save_checkpoint
+from .checkpoints import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
 from .color import match_colours
 from .data import PhotoStream, list_images
 from .devices import (
@@ -539,15 +539,12 @@ def training_step(
 
 def _capture(net, optimizer, scheduler, photos) -> tuple[dict[str, torch.Tensor], dict]:
     tensors = {f"model.{k}": v for k, v in net.state_dict().items()}
-    optim_state = optimizer.state_dict()
-    for index, entry in optim_state["state"].items():
-        for key, value in entry.items():
-            tensors[f"optim.{index}.{key}"] = torch.as_tensor(value)
+    tensors.update(optimizer_tensors(optimizer))
     data_state, data_tensors = photos.state()
     tensors.update({f"rng.{k}": v for k, v in data_tensors.items()})
     tensors["rng.torch"] = torch.get_rng_state()
     extra = {
-        "optimizer_groups": optim_state["param_groups"],
+        "optimizer_groups": optimizer.state_dict()["param_groups"],
         "scheduler": scheduler.state_dict(),
         "data_state": data_state,
     }
@@ -560,12 +557,7 @@ def _restore(net, optimizer, scheduler, photos, tensors, state,
     number of processes wrote it), which the caller reseeds."""
     context = context or distributed.Context()
     net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    per_param: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, index, name = key.split(".", 2)
-            per_param.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": per_param, "param_groups": state["optimizer_groups"]})
+    load_optimizer(optimizer, tensors, state["optimizer_groups"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(tensors["rng.torch"])
     if state.get("world_size", 1) != context.world_size:
