@@ -32,7 +32,7 @@ import common
 from brushwork import benchmark
 from brushwork.api import load_model
 from brushwork.images import load_image, to_tensor
-from brushwork.networks.fused import fused_forward
+from brushwork.networks.fused import fuse
 from brushwork.stylize import stylize_tensor
 
 
@@ -40,13 +40,13 @@ def refine_inputs(model, photos: list[Path], size: int) -> list[torch.Tensor]:
     """What the refine subnet reads when painting each photo at ``size``: y2 upsampled."""
     inputs = []
     captured: list[torch.Tensor] = []
-    hook = model.network.refine.register_forward_pre_hook(
+    hook = model.inference.refine.register_forward_pre_hook(
         lambda module, args: captured.append(args[0].detach().clone()))
     try:
         for path in photos:
             captured.clear()
             with torch.inference_mode():
-                stylize_tensor(model.network, to_tensor(load_image(path)), size)
+                stylize_tensor(model.inference, to_tensor(load_image(path)), size)
             inputs.append(captured[0].contiguous())
     finally:
         hook.remove()
@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         quality.append(psnr(int8.run(["y"], {"x": x.numpy()})[0],
                             f32.run(["y"], {"x": x.numpy()})[0]))
     model.network.refine.to(memory_format=torch.channels_last)  # as prepared, if chosen
+    model.inference = fuse(model.network)
     print(f"int8 refine output vs float32 on {len(held)} held-back photos at 1024 px: PSNR "
           f"{min(quality):.1f}-{max(quality):.1f} dB (median {statistics.median(quality):.1f})")
     print("| input | torch fused f32 | onnxruntime f32 | onnxruntime int8 | int8 / torch |")
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def torch_run(x=x) -> None:
             with torch.inference_mode():
-                fused_forward(model.network.refine, x)
+                model.inference.refine(x)
 
         cases = {"torch": torch_run,
                  "f32": lambda a=array: f32.run(["y"], {"x": a}),

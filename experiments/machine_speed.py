@@ -30,6 +30,7 @@ from PIL import Image
 from brushwork import benchmark
 from brushwork.api import load_model
 from brushwork.networks import fused
+from brushwork.networks.fused import fuse
 
 ASSUMED = {"reflect-conv": "strips", "resize-conv": "transposed"}
 
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     print(benchmark.format_machine(benchmark.machine_description(device)))
     full_assumed = load_model(args.style, device="cpu", precision="float32", width="full")
     full_assumed.network.to(memory_format=torch.contiguous_format)
+    full_assumed.inference = fuse(full_assumed.network)  # rebuilt in the new layout
     full = load_model(args.style, device="cpu", precision="float32", width="full")
     slim = load_model(args.style, device="cpu", precision="float32")
     engine = benchmark._lite_engine(max(args.sizes))

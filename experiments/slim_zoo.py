@@ -40,13 +40,21 @@ def teacher(name: str) -> Path:
     return packaged if packaged.exists() else STYLES_DIR / f"{name}.safetensors"
 
 
-def run_one(name: str, config: DistilConfig) -> Path:
+def first_slim(config: DistilConfig) -> Path:
+    """FIRST's slim network: the shipped one when styles/ already holds it, else distilled."""
+    shipped = STYLES_DIR / f"{FIRST}.safetensors"
+    if (FULL_DIR / f"{FIRST}.safetensors").exists():
+        return shipped
+    return run_one(FIRST, config, FOLLOWER_ITERATIONS)
+
+
+def run_one(name: str, config: DistilConfig, follower_iterations: int) -> Path:
     out = RUNS / f"{name}.safetensors"
     if out.exists():
         return out
-    init = None if name == FIRST else run_one(FIRST, config)
+    init = None if name == FIRST else first_slim(config)
     if init is not None:
-        config = dataclasses.replace(config, iterations=FOLLOWER_ITERATIONS)
+        config = dataclasses.replace(config, iterations=follower_iterations)
     started = time.time()
 
     def progress(event: dict) -> None:
@@ -77,12 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("distil", "package"))
     parser.add_argument("names", nargs="*", default=list(ORDER))
-    parser.add_argument("--iterations", type=int, default=DistilConfig.iterations)
+    parser.add_argument("--iterations", type=int, default=DistilConfig.iterations,
+                        help="steps for FIRST, distilled from a fresh network")
+    parser.add_argument("--follower-iterations", type=int, default=FOLLOWER_ITERATIONS,
+                        help="steps for every other style, started from FIRST's slim network")
     args = parser.parse_args(argv)
     config = DistilConfig(iterations=args.iterations)
     for name in args.names:
         if args.command == "distil":
-            run_one(name, config)
+            run_one(name, config, args.follower_iterations)
         else:
             package(name)
     return 0

@@ -106,9 +106,9 @@ def gflops(sizes: Sequence[int]) -> dict[str, dict[int, float]]:
         counts[arch] = {}
         for size in sizes:
             photo = torch.empty(1, 3, size, size, device="meta")
-            # Autograd on: the modules' own forward, the architecture's FLOPs. Inference
-            # (autograd off) runs networks/fused.py, which computes the resize-convolutions
-            # with 16 instead of 36 multiply-adds per pixel and input channel (issue 16).
+            # The modules' own forward: the architecture's FLOPs. Painting runs the fused
+            # network (networks/fused.py), whose resize-convolutions may take 16 instead of
+            # 36 multiply-adds per pixel and input channel.
             with FlopCounterMode(display=False) as counter, torch.enable_grad():
                 stylize_tensor(net, photo, size)
             counts[arch][size] = counter.get_total_flops() / 1e9

@@ -23,7 +23,12 @@ from PIL import Image, ImageDraw
 from torch import nn
 
 import brushwork.api
-from brushwork.hyper_parameters import NetworkConfig
+from brushwork.hyper_parameters import (
+    JohnsonConfig,
+    NetworkConfig,
+    SingularConfig,
+    TextureNetConfig,
+)
 from brushwork.model_files import save_model
 from brushwork.networks.multimodal import MTNet
 
@@ -90,6 +95,18 @@ def tiny_model_file(tmp_path: Path, tiny_network: MTNet, tiny_metadata: dict) ->
     path = tmp_path / "tiny.safetensors"
     save_model(path, tiny_network, tiny_metadata)
     return path
+
+
+#: A tiny configuration for every registered architecture (a new one needs an entry here).
+TINY_MT = NetworkConfig(style_rgb=(4, 8, 8), style_l=(2, 4, 4), enhance_rgb=(4, 8, 8, 8),
+                        enhance_l=(2, 4, 4, 4), refine=(4, 4, 4), residual_blocks=1)
+TINY = {
+    "mtnet": TINY_MT,
+    "johnson": JohnsonConfig(widths=(4, 8, 8), residual_blocks=1),
+    "texture-net": TextureNetConfig(scales=3, width=2),
+    "singular": SingularConfig(style_rgb=(4, 8, 8), style_l=(2, 4, 4), residual_blocks=1),
+    "ds-net": TINY_MT,
+}
 
 
 def paints(net: nn.Module, seed: int = 1) -> nn.Module:

@@ -1,9 +1,9 @@
-"""The fused inference forward (networks/fused.py) computes the networks' own function.
+"""The network ``fuse`` builds for inference (networks/fused.py) computes the modules' function.
 
-Its three rewrites are checked one by one against the layers they replace, in float64 (a
-mistake is ~1e-3 or more, rounding ~1e-13), then whole stylisations, and on the shipped
-model the default precision's painting is checked against float32 PyTorch (issue 16: >= 40
-dB PSNR).
+Its rewrites are checked one by one against the layers they replace, in float64 (a mistake
+is ~1e-3 or more, rounding ~1e-13), then ``fuse(net)(x) == net(x)`` for every architecture
+and every answer of the kernel chooser, and on the shipped model the default precision's
+painting is checked against float32 PyTorch's modules (>= 40 dB PSNR).
 """
 
 from __future__ import annotations
@@ -22,17 +22,11 @@ from torch import nn
 
 from brushwork import hyper_parameters
 from brushwork.api import load_model
-from brushwork.hyper_parameters import NetworkConfig
-from brushwork.networks import build_network, fused
+from brushwork.networks import ARCHITECTURES, build_network, fused
 from brushwork.networks.blocks import Conv, ResizeConv
-from brushwork.networks.fused import (
-    fused_forward,
-    padded_conv,
-    strip_conv,
-    transposed_weights,
-)
+from brushwork.networks.fused import fuse, padded_conv, strip_conv, transposed_weights
 from brushwork.networks.multimodal import MTNet
-from conftest import paints
+from conftest import TINY, paints
 
 stylize_module = importlib.import_module("brushwork.stylize")
 REPO = Path(__file__).resolve().parents[1]
@@ -94,43 +88,81 @@ def test_a_resize_convolution_is_one_transposed_convolution_of_the_small_image(s
         torch.testing.assert_close(transposed, conv(pad(layer[0](x))), rtol=0, atol=1e-12)
 
 
-def test_the_fused_forward_runs_its_own_kernels_and_equals_the_modules(monkeypatch):
-    """A tiny MT-Net painting a 3:2 photo (every level, float64): the fused kernels run
-    (counted) and give the modules' result; with autograd on, the modules run."""
-    net = paints(MTNet(NetworkConfig((8, 16, 16), (4, 8, 8), (8, 16, 16, 16), (4, 8, 8, 8),
-                                     (4, 8, 16), 1))).double()
-    calls = {"_conv": 0, "_resize_conv": 0}
-    for name in calls:
-        monkeypatch.setattr(fused, name, counting(getattr(fused, name), calls, name))
-    photo = rand(1, 3, 80, 120)
-    with torch.enable_grad():
-        expected = stylize_module.stylize_tensor(net, photo, 120)
-    assert calls == {"_conv": 0, "_resize_conv": 0}
+#: Every way the machine may answer the two measured questions (``kernel_choice``).
+CHOICES = {"plain": {"reflect-conv": "padded copy", "resize-conv": "upsampled"},
+           "rewritten": {"reflect-conv": "strips", "resize-conv": "transposed"}}
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def answering(monkeypatch, choices: dict[str, str]) -> None:
+    """Make the machine's measured answers ``choices``, with strips from any size."""
+    monkeypatch.setattr(hyper_parameters, "STRIPS_FROM", 0)
+    monkeypatch.setattr(fused, "choose",
+                        lambda question, candidates: choices[question.split("/")[0]])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("choices", list(CHOICES))
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_fuse_computes_the_networks_function(arch, choices, device, monkeypatch):
+    """``fuse(net)(x) == net(x)`` for every architecture, with each answer the kernel
+    chooser may give, on a 3:2 photo through every level (float64 on the CPU: a mistake is
+    ~1e-3 or more, rounding ~1e-13; float32 on a GPU)."""
+    answering(monkeypatch, CHOICES[choices])
+    dtype = torch.float64 if device == "cpu" else torch.float32
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = paints(build_network(arch, TINY[arch].to_dict())).to(device, dtype)
+    fast = fuse(net)
+    photo = rand(1, 3, 64, 96).to(device, dtype)
+    size = 48 if arch == "ds-net" else 96
     with torch.inference_mode():
-        levels = stylize_module.stylize_tensor(net, photo, 120)
-    assert calls["_resize_conv"] == 2 + 3 + 2 and calls["_conv"] > 20
+        expected = stylize_module.stylize_tensor(net, photo, size)
+        levels = stylize_module.stylize_tensor(fast, photo, size)
+    tolerance = 1e-10 if dtype == torch.float64 else 1e-4
+    assert len(levels) == len(expected)
     for level, reference in zip(levels, expected):
-        torch.testing.assert_close(level, reference.detach(), rtol=0, atol=1e-10)
+        torch.testing.assert_close(level, reference, rtol=0, atol=tolerance)
 
 
-def counting(real, calls: dict[str, int], name: str):
-    def counted(block, x):
-        calls[name] += 1
-        return real(block, x)
+def test_fuse_shares_the_weights_and_leaves_the_network_as_it_was():
+    """The fused network is built of inference layers around the same parameters (no
+    copy); the network it came from keeps its own modules and hooks table."""
+    net = MTNet(TINY["mtnet"]).eval()
+    before = [type(m) for m in net.modules()]
+    fast = fuse(net)
+    assert [type(m) for m in net.modules()] == before
+    kinds = {type(m) for m in fast.modules()}
+    assert {fused.ReflectConv2d, fused.UpsamplingConv2d, fused.InPlaceInstanceNorm2d} <= kinds
+    assert not kinds & {nn.ReflectionPad2d, nn.Upsample}
+    assert ({p.data_ptr() for p in fast.parameters()}
+            == {p.data_ptr() for p in net.parameters()})
+    fast.refine.register_forward_hook(lambda *_: None)
+    assert not net.refine._forward_hooks
 
-    return counted
 
-
-def test_hooks_on_a_subnet_still_see_its_call():
-    """Progress reports and tests watch subnets with forward hooks: the fused forward still
-    calls each subnet as a module."""
-    net = MTNet(NetworkConfig((8, 16, 16), (4, 8, 8), (8, 16, 16, 16), (4, 8, 8, 8),
-                              (4, 8, 16), 1)).eval()
+def test_a_subnet_of_the_fused_network_is_still_called_as_a_module():
+    """Progress reports and experiments watch subnets with forward hooks."""
+    fast = fuse(MTNet(TINY["mtnet"]).eval())
     seen: list[tuple[int, ...]] = []
-    net.refine.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape)))
+    fast.refine.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape)))
     with torch.inference_mode():
-        stylize_module.stylize_tensor(net, torch.rand(1, 3, 64, 64), 64)
+        stylize_module.stylize_tensor(fast, torch.rand(1, 3, 64, 64), 64)
     assert seen == [(1, 3, 64, 64)]
+
+
+def test_with_autograd_the_fused_network_trains_the_same_weights(monkeypatch):
+    """Autograd on (no in-place norm, the 3x3 kernel rather than the derived one): the
+    same output, and the gradients reach the shared parameters."""
+    answering(monkeypatch, CHOICES["rewritten"])
+    net = paints(build_network("johnson", TINY["johnson"].to_dict())).double()
+    fast = fuse(net)
+    x = rand(1, 3, 32, 32)
+    expected = net(x)[-1]
+    result = fast(x)[-1]
+    torch.testing.assert_close(result, expected, rtol=0, atol=1e-10)
+    result.sum().backward()
+    assert all(p.grad is not None for p in net.parameters())
 
 
 def test_instance_norm_of_a_batch_uses_the_module():
@@ -138,20 +170,7 @@ def test_instance_norm_of_a_batch_uses_the_module():
     block = Conv(3, 4, 3).double().eval()
     x = rand(2, 3, 16, 16)
     with torch.inference_mode():
-        torch.testing.assert_close(fused_forward(nn.Sequential(block), x), block(x),
-                                   rtol=0, atol=1e-12)
-
-
-def test_baselines_paint_the_same_through_the_fused_forward():
-    """The Johnson net's residual blocks are composites too: run fused, same result."""
-    net = paints(build_network("johnson", {"widths": [8, 16, 16], "residual_blocks": 2}))
-    photo = rand(1, 3, 48, 64).float()
-    net.float()
-    with torch.enable_grad():
-        expected = stylize_module.stylize_tensor(net, photo, 64)[-1].detach()
-    with torch.inference_mode():
-        result = stylize_module.stylize_tensor(net, photo, 64)[-1]
-    torch.testing.assert_close(result, expected, rtol=0, atol=1e-5)
+        torch.testing.assert_close(fuse(block)(x), block(x), rtol=0, atol=1e-12)
 
 
 def painting_psnr(photo: Image.Image, size: int) -> float:
@@ -160,11 +179,10 @@ def painting_psnr(photo: Image.Image, size: int) -> float:
     fast = load_model("starry-night", device="cpu")
     reference = load_model("starry-night", device="cpu", precision="float32")
     with torch.inference_mode():
-        painted = stylize_module.stylize_tensor(fast.network, fast._photo_tensor(photo), size)
-    with torch.enable_grad():  # autograd on: the modules' forward, as before issue 16
-        expected = stylize_module.stylize_tensor(
+        painted = stylize_module.stylize_tensor(fast.inference, fast._photo_tensor(photo), size)
+        expected = stylize_module.stylize_tensor(  # the modules, not fused
             reference.network, reference._photo_tensor(photo), size)
-    return psnr(painted[-1], expected[-1].detach())
+    return psnr(painted[-1], expected[-1])
 
 
 def test_the_shipped_model_paints_as_float32_does():

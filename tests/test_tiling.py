@@ -16,20 +16,16 @@ import pytest
 import torch
 from torch import nn
 
-from brushwork import tiling
+from brushwork import hyper_parameters, tiling
 from brushwork.api import load_model
 from brushwork.cli import main
 from brushwork.errors import BrushworkError
-from brushwork.hyper_parameters import (
-    JohnsonConfig,
-    NetworkConfig,
-    SingularConfig,
-    TextureNetConfig,
-)
 from brushwork.networks import ARCHITECTURES, build_network
+from brushwork.networks import fused as fused_module
 from brushwork.networks.blocks import Conv, ResidualBlock, ResizeConv, Run, add_input, call
+from brushwork.networks.fused import fuse
 from brushwork.networks.multimodal import MTNet, RefineSubnet
-from conftest import make_photo, paints
+from conftest import TINY, TINY_MT, make_photo, paints
 
 stylize_module = importlib.import_module("brushwork.stylize")  # the package exports a function
 
@@ -149,18 +145,6 @@ def test_norm_terms_match_pytorchs_instance_norm_bit_for_bit():
 
 # ------------------------------------------------------------- one forward for both runs
 
-#: A tiny configuration for every registered architecture (a new one needs an entry here).
-TINY_MT = NetworkConfig(style_rgb=(4, 8, 8), style_l=(2, 4, 4), enhance_rgb=(4, 8, 8, 8),
-                        enhance_l=(2, 4, 4, 4), refine=(4, 4, 4), residual_blocks=1)
-TINY = {
-    "mtnet": TINY_MT,
-    "johnson": JohnsonConfig(widths=(4, 8, 8), residual_blocks=1),
-    "texture-net": TextureNetConfig(scales=3, width=2),
-    "singular": SingularConfig(style_rgb=(4, 8, 8), style_l=(2, 4, 4), residual_blocks=1),
-    "ds-net": TINY_MT,
-}
-
-
 class SmallTiles(RecordingRunner):
     """A runner that tiles everything, in tiles of at most 16 px, whatever the budget."""
 
@@ -177,7 +161,7 @@ def small_tiles(monkeypatch) -> list[tiling.TiledRunner]:
 
 
 def assert_tiled_equals_untiled(net: nn.Module, made: list[tiling.TiledRunner],
-                                size: int) -> None:
+                                size: int, fused: bool = False) -> None:
     """Every level of ``net`` on a 4:3 photo of long side ``size``, tiled by the
     ``small_tiles`` runner and untiled, through ``stylize_tensor`` as the app runs it.
 
@@ -185,15 +169,17 @@ def assert_tiled_equals_untiled(net: nn.Module, made: list[tiling.TiledRunner],
     rounding ~1e-13 (measured: at most 1.5e-13). In float32 a hierarchy with random weights
     amplifies rounding: the tiny MT-Net's final level is 1.5e-3 from float64 untiled, and
     tiled and untiled differ by up to 2.5e-4. So each float32 level's tolerance is 1e-4 plus
-    4 times that level's untiled float32 distance from float64.
+    4 times that level's untiled float32 distance from float64. ``fused``: the tiled run
+    paints with ``fuse(net)``, as ``load_model`` does, against the modules untiled.
     """
     photo = torch.rand(1, 3, size * 3 // 4, size, generator=torch.Generator().manual_seed(0))
     runs = {}
     for dtype in (torch.float64, torch.float32):  # converting back to float32 is exact
         net.to(dtype)
+        painter = fuse(net) if fused else net  # fused in the dtype it runs in, as loaded
         with torch.no_grad():
             runs[dtype] = (stylize_module.stylize_tensor(net, photo.to(dtype), size),
-                           stylize_module.stylize_tensor(net, photo.to(dtype), size,
+                           stylize_module.stylize_tensor(painter, photo.to(dtype), size,
                                                          max_memory="1GB"))
     assert made and all(max(min(grid(t)) for t in runner.tilings) >= 2 for runner in made)
     (exact, tiled64), (untiled, tiled) = runs[torch.float64], runs[torch.float32]
@@ -210,6 +196,21 @@ def test_every_architecture_tiled_equals_untiled(arch, small_tiles):
         torch.manual_seed(0)
         net = paints(build_network(arch, TINY[arch].to_dict()))
     assert_tiled_equals_untiled(net, small_tiles, 48 if arch == "ds-net" else 96)
+
+
+@pytest.mark.parametrize("arch", ["mtnet", "johnson"])
+def test_the_fused_network_tiled_equals_the_modules_untiled(arch, small_tiles, monkeypatch):
+    """The tiler runs what ``load_model`` paints with, its fused layers (strips and the
+    transposed resize-convolutions forced on, in-place norms) replaced by whole-image norms
+    in the tiles: still the modules' function."""
+    monkeypatch.setattr(hyper_parameters, "STRIPS_FROM", 0)
+    monkeypatch.setattr(fused_module, "choose",
+                        lambda question, candidates: {"reflect-conv": "strips"}.get(
+                            question.split("/")[0], "transposed"))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = paints(build_network(arch, TINY[arch].to_dict()))
+    assert_tiled_equals_untiled(net, small_tiles, 96, fused=True)
 
 
 class NegatedRefine(RefineSubnet):

@@ -40,7 +40,7 @@ from .mixing import (
     parse_mix,
 )
 from .model_files import network_from_file, read_model_file
-from .networks.fused import fused_forward
+from .networks.fused import fuse
 from .networks.multimodal import like_parameters, resize
 from .stylize import (
     _pad,
@@ -101,13 +101,23 @@ def resolve_model_path(name_or_path: str | Path, width: str = "slim") -> Path:
 
 @dataclass
 class Stylizer:
-    """A loaded model ready to paint photos."""
+    """A loaded model ready to paint photos.
+
+    ``network`` is the model as defined (its weights, its ONNX export); painting runs
+    ``inference``, the same network rebuilt once for inference (``networks.fused.fuse``:
+    shared weights, faster layers), made from ``network`` when not given.
+    """
 
     network: nn.Module
     metadata: dict[str, Any]
     name: str
     device: torch.device
     dtype: torch.dtype = torch.float32
+    inference: nn.Module | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.inference is None:
+            self.inference = fuse(self.network)
 
     @property
     def parameter_count(self) -> int:
@@ -115,9 +125,10 @@ class Stylizer:
 
     def _level_modules(self, size: int, coarse: int = COARSE_SIZE) -> list[nn.Module]:
         """The module that computes each level at ``size`` (``stylize.stylize_tensor``)."""
-        if not hasattr(self.network, "level_subnets"):  # a single-level baseline
-            return [self.network]
-        return list(self.network.level_subnets(len(level_long_sides(size, coarse))))
+        net = self.inference
+        if not hasattr(net, "level_subnets"):  # a single-level baseline
+            return [net]
+        return list(net.level_subnets(len(level_long_sides(size, coarse))))
 
     def _photo_tensor(self, image: Image.Image) -> torch.Tensor:
         """The photo in float32 whatever the network's precision: only the first level reads
@@ -158,7 +169,7 @@ class Stylizer:
                 on_level(k, n)
 
         with torch.inference_mode():
-            levels = stylize_tensor(self.network, photo, size, budget, coarse, report)
+            levels = stylize_tensor(self.inference, photo, size, budget, coarse, report)
         if on_level is not None:
             on_level(len(levels), len(levels))
         return [adjust(to_image(level), image, preserve_color=preserve_color, strength=strength)
@@ -202,7 +213,7 @@ class Stylizer:
         with torch.inference_mode():
             x = _pad(resize(photo, (vh, vw)), getattr(first, "size_multiple", 1))
             # The style subnet may run in another dtype than the rest (prepare_for_inference).
-            level = fused_forward(first, like_parameters(x, first))
+            level = first(like_parameters(x, first))
             level = level[..., :vh, :vw].float()
         return adjust(to_image(level), image, preserve_color=preserve_color, strength=strength)
 
@@ -251,8 +262,8 @@ def channels_last_pays(network: nn.Module, device: torch.device) -> bool:
 
         def run() -> object:
             network.to(memory_format=layout)
-            with torch.inference_mode():
-                return stylize_tensor(network, probe, LAYOUT_PROBE_SIZE)
+            with torch.inference_mode():  # painted as load_model paints: fused
+                return stylize_tensor(fuse(network), probe, LAYOUT_PROBE_SIZE)
         return run
 
     answer = choose(question, lambda: {"contiguous": paint(torch.contiguous_format),
@@ -335,7 +346,7 @@ def load_mix(
     metadata = {"architecture": files[0][1].get("architecture"), "mix": record,
                 "mix_mode": "outputs"}
     return BlendedStylizer(members[0].network, metadata, label, dev, members[0].dtype,
-                           members=members, shares=shares)
+                           members[0].inference, members=members, shares=shares)
 
 
 @dataclass

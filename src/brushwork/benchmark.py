@@ -39,6 +39,7 @@ from torch import nn
 
 from .devices import keep_cpu_buffers_allocated, mixed_precision_supported, resolve_device
 from .networks import build_network
+from .networks.fused import fuse
 from .stylize import stylize_tensor
 
 PRECISIONS = ("float32", "bfloat16")
@@ -77,12 +78,14 @@ def _synchronise(device: torch.device) -> None:
 def _prepared_network(
     arch: str, precision: str, device: torch.device
 ) -> tuple[nn.Module, torch.dtype]:
-    """A random-weight network prepared exactly as ``load_model`` prepares a real one."""
+    """A random-weight network prepared exactly as ``load_model`` prepares a real one, and
+    fused for inference as it fuses one."""
     from .api import prepare_for_inference
 
     torch.manual_seed(0)
     net = build_network(arch)
-    return net, prepare_for_inference(net, device, precision)
+    dtype = prepare_for_inference(net, device, precision)
+    return fuse(net), dtype
 
 
 def _stylize_case(net: nn.Module, dtype: torch.dtype, size: int,
@@ -121,7 +124,7 @@ def _builtin_network(
     from .api import load_model
 
     model = load_model(style, device=str(device), precision=precision, width=width)
-    return model.network, model.dtype
+    return model.inference, model.dtype
 
 
 def _reference_name(style: str | None) -> str:
@@ -357,7 +360,7 @@ def tiling_table(size: int, budget: str, runs: int, warmup: int,
 
     dev = resolve_device(device)
     torch.manual_seed(0)
-    net = build_network("mtnet").to(dev).eval()
+    net = fuse(build_network("mtnet").to(dev).eval())
     photo = torch.rand(1, 3, size, size, device=dev)
     limit = memory_budget(budget, dev)
 

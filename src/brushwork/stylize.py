@@ -33,7 +33,6 @@ from torch import nn
 
 from .errors import BrushworkError
 from .hyper_parameters import COARSE_SIZE, LEVEL_SCALES, SIZE_MULTIPLE
-from .networks.fused import fused_forward
 from .networks.multimodal import like_parameters, resize
 from .tiling import TiledRunner, memory_budget
 
@@ -126,8 +125,8 @@ def stylize_tensor(
     ``level_long_sides`` (``coarse`` = size / 4 gives the paper's size/4, size/2, size).
     ``on_level(k, n)`` is called as level k of n is done.
 
-    With autograd off, each subnet that runs whole runs through ``fused_forward`` (the same
-    function with faster kernels, networks/fused.py); training previews run the modules.
+    ``net`` is run as given: painting passes the network ``fuse`` built for inference (the
+    same function, faster layers: networks/fused.py), training previews the modules.
     """
     check_size(size)
     check_coarse(coarse)
@@ -148,7 +147,7 @@ def stylize_tensor(
         del source
         x = like_parameters(x, module)  # levels may differ in precision and layout
         if runner is None:
-            y = fused_forward(module, x)
+            y = module(x)
         else:
             held = photo.nbytes + sum(o.nbytes for o in outputs)
             with torch.no_grad():
@@ -193,9 +192,3 @@ class _LastLevel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)[-1]
-
-    def stages(self) -> tuple[nn.Module, ...] | None:
-        """The network's chain of modules at its own size (``SingleLevelNet.stages``): the
-        full-size level needs no resize, so the fused forward may run them directly."""
-        stages = getattr(self.net, "stages", None)
-        return stages() if stages is not None else None

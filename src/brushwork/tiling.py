@@ -56,15 +56,12 @@ scratch) come on top.
 from __future__ import annotations
 
 import copy
-import functools
 import itertools
 import math
 import os
 import re
-import threading
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -75,7 +72,7 @@ from torch import nn
 
 from .errors import BrushworkError
 from .networks.blocks import Composite, memory_layout
-from .networks.fused import fused_forward
+from .networks.fused import UpsamplingConv2d, rebuilt
 
 GIB = 1024**3
 #: Cap of the automatic budget (ours): 4096x4096 output then stays under 3 GB resident on
@@ -309,6 +306,8 @@ def estimated_peak(module: nn.Module, x: torch.Tensor) -> float:
 def _linear_stand_in(module: nn.Module) -> nn.Module:
     if isinstance(module, (nn.InstanceNorm2d, nn.ReLU)):
         return nn.Identity()
+    if isinstance(module, UpsamplingConv2d):  # a fused resize-convolution
+        return nn.Sequential(nn.Upsample(scale_factor=module.scale_factor), _Footprint(module))
     if isinstance(module, nn.Conv2d):
         return _Footprint(module)
     return module
@@ -377,6 +376,9 @@ def _rule(layer: nn.Module, axis: int) -> Callable[[int, int], tuple[int, int]] 
     if isinstance(layer, nn.Conv2d) and isinstance(layer.padding, tuple):
         k = layer.dilation[axis] * (layer.kernel_size[axis] - 1)
         s, p = layer.stride[axis], layer.padding[axis]
+        if isinstance(layer, UpsamplingConv2d):  # the convolution reads the upsampled image
+            up = layer.scale_factor
+            return lambda lo, hi: ((lo * s - p) // up, (hi * s - p + k) // up)
         return lambda lo, hi: (lo * s - p, hi * s - p + k)
     factor = getattr(layer, "scale_factor", None)
     if isinstance(layer, nn.Upsample) and layer.mode == "nearest" and factor in (2, 2.0):
@@ -449,55 +451,35 @@ def _affine(
     return out
 
 
-#: One tiled pass at a time patches norm layers (two threads tiling the same model wait for
-#: each other; a thread running the model untiled meanwhile is not affected, see below).
-_PATCHING = threading.Lock()
+class WholeImageNorm(nn.Module):
+    """An instance norm with statistics fixed beforehand (those of the whole image): what
+    a norm layer becomes in the copy of a piece that the tiler runs tile by tile."""
+
+    def __init__(self, alpha: torch.Tensor, beta: torch.Tensor) -> None:
+        super().__init__()
+        self.alpha, self.beta = alpha, beta
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _affine(x, self.alpha, self.beta)
 
 
-def _in_this_thread(
-    norm: nn.Module, replacement: Callable[[torch.Tensor], torch.Tensor]
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    owner, original = threading.get_ident(), type(norm).forward
+class _Summarise(nn.Module):
+    """Hands its input to ``summarise`` and ends the pass (``_Stop``): where a statistics
+    pass stops, at the norm layer whose input it sums."""
 
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        if threading.get_ident() != owner:  # e.g. a server thread running the model whole
-            return original(norm, x)
-        return replacement(x)
+    def __init__(self, summarise: Callable[[torch.Tensor], None]) -> None:
+        super().__init__()
+        self.summarise = summarise
 
-    return forward
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.summarise(x)
+        raise _Stop
 
 
-@contextmanager
-def _fixed_norms(
-    fixed: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]],
-    capture: tuple[nn.Module, Callable[[torch.Tensor], None]] | None = None,
-) -> Iterator[None]:
-    """Make the given norm layers use fixed statistics; optionally stop at ``capture``.
-
-    The layers' own ``forward`` is shadowed by an instance attribute for the duration, so
-    the network is neither copied nor changed: on exit the attribute is deleted and the
-    class's forward is back. The shadow acts only in the thread that set it.
-    """
-    replacements: dict[nn.Module, Callable[[torch.Tensor], torch.Tensor]] = {
-        norm: functools.partial(_affine, alpha=alpha, beta=beta)
-        for norm, (alpha, beta) in fixed.items()
-    }
-    if capture is not None:
-        norm, summarise = capture
-
-        def stop(x: torch.Tensor) -> torch.Tensor:
-            summarise(x)
-            raise _Stop
-
-        replacements[norm] = stop
-    with _PATCHING:
-        try:
-            for norm, replacement in replacements.items():
-                norm.forward = _in_this_thread(norm, replacement)
-            yield
-        finally:
-            for norm in replacements:
-                norm.__dict__.pop("forward", None)
+def _with_norms(module: nn.Module, norms: dict[nn.Module, nn.Module]) -> nn.Module:
+    """A copy of ``module`` with the given norm layers replaced (parameters shared): the
+    network itself is never changed, so another thread may paint with it meanwhile."""
+    return rebuilt(module, norms.get)
 
 
 def _normalise_(t: torch.Tensor, norm: nn.Module) -> torch.Tensor:
@@ -687,7 +669,7 @@ class TiledRunner:
             self.records.update(profile(module, x))
         piece = self._piece((module,))
         if self.fits(piece.peak * piece.ratio(x.shape), held):
-            return fused_forward(module, x)
+            return module(x)
         if _composite(module):  # its own forward, each child run within the budget
             return module.compose(x, lambda child, t, kept: self.run(child, t, held + kept))
         layers = _flatten(module)
@@ -873,7 +855,7 @@ class TiledRunner:
             raise self._too_small(x, held) from None
         self.tilings.append(tiles)
         module = piece.module
-        fixed: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
+        fixed: dict[nn.Module, nn.Module] = {}
         for norm in piece.norms:  # one pass per norm layer, in forward order
             sums: list[torch.Tensor | int] = [0, 0, 0]
             for tile in tiles:
@@ -886,25 +868,25 @@ class TiledRunner:
                         sums[k] = sums[k] + value
 
                 top, bottom, left, right = tile.region
-                with _fixed_norms(fixed, (norm, summarise)):
-                    try:
-                        module(x[..., top:bottom, left:right])
-                    except _Stop:
-                        continue
+                passing = _with_norms(module, {**fixed, norm: _Summarise(summarise)})
+                try:
+                    passing(x[..., top:bottom, left:right])
+                except _Stop:
+                    continue
                 raise RuntimeError(f"{type(module).__name__} never called its norm layer")
-            fixed[norm] = _affine_terms(norm, *sums, x.dtype)
+            fixed[norm] = WholeImageNorm(*_affine_terms(norm, *sums, x.dtype))
         scale = piece.scale
         shape = (x.shape[0], piece.out_shape[1], int(x.shape[-2] * scale),
                  int(x.shape[-1] * scale))
         out = None
-        with _fixed_norms(fixed):
-            for tile in tiles:
-                top, bottom, left, right = tile.region
-                y = module(x[..., top:bottom, left:right])
-                if out is None:  # in the layout the layers chose (channels-last for bf16)
-                    out = torch.empty(shape, dtype=y.dtype, device=y.device,
-                                      memory_format=memory_layout(y))
-                out[(..., *tile.placed(scale))] = y[(..., *tile.crop(scale))]
+        whole = _with_norms(module, fixed)
+        for tile in tiles:
+            top, bottom, left, right = tile.region
+            y = whole(x[..., top:bottom, left:right])
+            if out is None:  # in the layout the layers chose (channels-last for bf16)
+                out = torch.empty(shape, dtype=y.dtype, device=y.device,
+                                  memory_format=memory_layout(y))
+            out[(..., *tile.placed(scale))] = y[(..., *tile.crop(scale))]
         assert out is not None
         return out
 

@@ -57,8 +57,7 @@ class SingleLevelNet(nn.Module):
 
     def stages(self) -> tuple[nn.Module, ...] | None:
         """The modules ``generate`` applies one after the other, or None where it does more
-        than a chain (the fused inference forward, networks/fused.py, runs a chain's stages
-        with its own kernels, as it runs MT-Net's subnets)."""
+        than a chain (a subclass then overrides ``generate``)."""
         return None
 
     def generate(self, x: torch.Tensor) -> torch.Tensor:

@@ -13,9 +13,7 @@ through a function it is given. The plain forward gives ``call``; the tiler
 from __future__ import annotations
 
 import itertools
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -59,23 +57,6 @@ def call(child: nn.Module, x: torch.Tensor, held: int = 0) -> torch.Tensor:
     return child(x)
 
 
-#: The ``Run`` of ``Composite.forward`` in this thread: ``call`` unless ``networks.fused``
-#: has installed its faster equivalent for the duration of an inference call.
-_FORWARD = threading.local()
-
-
-@contextmanager
-def running_children_with(run: Run) -> Iterator[None]:
-    """Make ``Composite.forward`` run children with ``run`` in this thread, for the duration
-    (other threads, e.g. a server painting with the same model, are not affected)."""
-    before = getattr(_FORWARD, "run", call)
-    _FORWARD.run = run
-    try:
-        yield
-    finally:
-        _FORWARD.run = before
-
-
 class Composite(nn.Module):
     """A module whose forward is ``compose(x, call)``.
 
@@ -84,12 +65,13 @@ class Composite(nn.Module):
     keep big images within a budget. The tiler calls ``compose`` with its own ``run``, so the
     plain and the tiled forward are one piece of code: a change of composition (in this
     package or in a subclass) needs no change there. A subclass that overrides ``forward``
-    is run by the tiler as an opaque module instead (exact too, only slower). Inference runs
-    the children through the fused kernels (``networks.fused``), the same function.
+    is run by the tiler as an opaque module instead (exact too, only slower). ``fuse``
+    (networks/fused.py) rebuilds a composite with its children made for inference; the
+    composition stays this one.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.compose(x, getattr(_FORWARD, "run", call))
+        return self.compose(x, call)
 
     def compose(self, x: torch.Tensor, run: Run) -> torch.Tensor:
         raise NotImplementedError

@@ -1,25 +1,29 @@
-"""A faster inference forward of the generator networks: the same function, fewer passes.
+"""Networks built for inference: ``fuse(network)`` computes the same function, cheaper.
 
-Training and the tiler run the modules as written (networks/blocks.py), which stay the
-definition; painting a whole image runs them through ``fused_forward``, which computes the
-same function with cheaper kernels (the tests compare the two: float32 agrees to ~1e-6).
-At 1024 px in bfloat16 on a 2-core AVX-512 BF16 CPU the enhance and refine subnets took 0.52
-and 1.06 s as modules, 0.32 and 0.36 s fused (docs/performance.md, issue 16).
+The modules of networks/blocks.py are the definition: training, the ONNX export and model
+files use them. ``fuse`` rebuilds a network once, when a model is loaded for painting (as
+timm's ``reparameterize_model``), with each layer replaced by one made for inference. The
+rebuilt network shares the definition's parameters (no copy), keeps its composition
+(residual blocks and subnets run their own ``compose``), and the tests check
+``fuse(net)(x) == net(x)`` for every architecture. At 1024 px in bfloat16 on a 2-core
+AVX-512 BF16 CPU the enhance and refine subnets took 0.52 and 1.06 s as modules, 0.32 and
+0.36 s fused (docs/performance.md).
 
-* **Instance norm as batch norm of one image, in place.** For a batch of one, instance
-  norm's statistics (per channel, over H and W) are batch norm's training-mode statistics
-  (per channel, over N, H and W). PyTorch's instance norm reshapes the image to
-  (1, N*C, H, W), which copies a channels-last tensor to the contiguous layout and back,
-  and the next convolution (channels-last weights) copies it again: 16% of the time at
-  1024 px in bfloat16. Batch norm has a channels-last kernel, and its output may overwrite
-  its input (the statistics are taken first, the rest is elementwise).
-* **Resize-convolution as one stride-2 transposed convolution of the small image.** A 3x3
-  convolution of the nearest-neighbour x2 upsampled image gives each output pixel a 2x2
-  window of the small image, with taps that are sums of the 3x3 taps (``UPSAMPLED_TAPS``):
-  the sub-pixel form of Shi et al. 2016 (ESPCN), computed by oneDNN's transposed
-  convolution, which writes the interleaved output directly. 16 instead of 36
-  multiply-adds per output pixel and input channel, and no upsampled copy of the input.
-* **Reflection padding without the padded copy** at the full-size layers
+* **``InPlaceInstanceNorm2d``: instance norm as batch norm of one image, in place.** For a
+  batch of one, instance norm's statistics (per channel, over H and W) are batch norm's
+  training-mode statistics (per channel, over N, H and W). PyTorch's instance norm reshapes
+  the image to (1, N*C, H, W), which copies a channels-last tensor to the contiguous layout
+  and back, and the next convolution (channels-last weights) copies it again: 16% of the
+  time at 1024 px in bfloat16. Batch norm has a channels-last kernel, and its output may
+  overwrite its input (the statistics are taken first, the rest is elementwise).
+* **``UpsamplingConv2d``: resize-convolution as one stride-2 transposed convolution of the
+  small image.** A 3x3 convolution of the nearest-neighbour x2 upsampled image gives each
+  output pixel a 2x2 window of the small image, with taps that are sums of the 3x3 taps
+  (``UPSAMPLED_TAPS``): the sub-pixel form of Shi et al. 2016 (ESPCN), computed by oneDNN's
+  transposed convolution, which writes the interleaved output directly. 16 instead of 36
+  multiply-adds per output pixel and input channel, and no upsampled copy of the input. The
+  transposed kernel is computed once, by ``fuse``.
+* **``ReflectConv2d``: reflection padding without the padded copy** at the full-size layers
   (``reflect_conv``, from ``hyper_parameters.STRIPS_FROM`` pixels): the convolution pads
   with zeros on the fly, and the thin bands of outputs whose window reaches the border are
   computed again from reflection-padded strips.
@@ -28,16 +32,16 @@ The last two are rewrites whose worth depends on the machine: on a 2-core AVX2 E
 a 9x9 convolution with zero padding on the fly ran 2x slower than on a padded copy, and the
 strips made 2048 px take 65 s instead of 7.7 s. So each is used only where a short measurement
 on this machine found it faster, per layer shape, precision and layout (``kernel_choice``,
-cached per machine and PyTorch build).
+cached per machine and PyTorch build); the plain form is the other candidate.
 
-Everything else (ReLU, the residual adds, the subnets' composition) is the modules' own:
-composites (``blocks.Composite``) are run by their ``compose``, single-level baselines by
-their chain of ``stages`` (networks/baselines.py), so ``brushwork bench`` compares the
-architectures with the same kernels.
+The fused layers are still one layer each (a convolution, a norm, a ReLU), subclasses of
+PyTorch's, so the tiler (``brushwork.tiling``) reads their reach and cost as it reads the
+modules', and runs the fused network in tiles.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import torch
@@ -46,50 +50,142 @@ from torch import nn
 
 from .. import hyper_parameters
 from ..kernel_choice import choose, probe_image
-from .blocks import Composite, Conv, ResizeConv, memory_layout, running_children_with
+from .blocks import Conv, ResizeConv, memory_layout
 
 
-def fused_forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``module(x)`` computed with the fused kernels wherever a layer has one; with autograd
-    on (training), exactly ``module(x)``. A composite (an MT-Net subnet) is still called as
-    a module, so hooks on it see the call (progress reports, tests)."""
-    if torch.is_grad_enabled():
-        return module(x)
-    if isinstance(module, Composite):
-        with running_children_with(_run):
-            return module(x)
-    return _fused(module, x)
+def fuse(network: nn.Module) -> nn.Module:
+    """``network`` rebuilt for inference: same function, same parameters (shared, not
+    copied), faster layers (module docstring). Fuse after moving the network to its device,
+    dtype and layout: the transposed kernels are computed from the weights as they are then.
+    With autograd on, the fused layers compute as the modules do (no in-place norm)."""
+    return rebuilt(network, _fused_layer)
 
 
-def _run(child: nn.Module, x: torch.Tensor, held: int = 0) -> torch.Tensor:
-    return _fused(child, x)
+def rebuilt(module: nn.Module, replace: Callable[[nn.Module], nn.Module | None]) -> nn.Module:
+    """A copy of ``module``'s tree with ``replace(m)`` put wherever it returns a module.
+
+    Only the containers on the way to a replaced module are copied (shallowly: their own
+    parameter, buffer and hook tables are new, the tensors in them are shared); untouched
+    subtrees are the originals. The tiler substitutes norm layers this way too."""
+    replacement = replace(module)
+    if replacement is not None:
+        return replacement
+    children = {name: rebuilt(child, replace) for name, child in module.named_children()}
+    if all(children[name] is child for name, child in module.named_children()):
+        return module
+    clone = copy.copy(module)
+    for name, value in vars(module).items():  # tables of its own, not the original's
+        if isinstance(value, (dict, set)):
+            setattr(clone, name, copy.copy(value))
+    clone._modules.update(children)
+    return clone
 
 
-def _fused(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    if isinstance(module, Composite) and type(module).forward is Composite.forward:
-        return module.compose(x, _run)
-    if isinstance(module, ResizeConv):
-        return _resize_conv(module, x)
-    if isinstance(module, Conv):
-        return _conv(module, x)
-    chain = module.stages() if callable(getattr(module, "stages", None)) else None
-    if type(module) is nn.Sequential or chain is not None:
-        for layer in module if chain is None else chain:
-            x = _fused(layer, x)
-        return x
-    return module(x)
+def _fused_layer(module: nn.Module) -> nn.Module | None:
+    """The inference form of a block of networks/blocks.py, or None (look inside it)."""
+    if type(module) is ResizeConv:
+        upsample, (pad, conv, *rest) = module
+        if (isinstance(upsample, nn.Upsample) and upsample.mode == "nearest"
+                and upsample.scale_factor in (2, 2.0) and conv.kernel_size == (3, 3)
+                and _plain(conv) and conv.stride == (1, 1)
+                and isinstance(pad, nn.ReflectionPad2d) and tuple(pad.padding) == (1,) * 4):
+            return nn.Sequential(UpsamplingConv2d.sharing(conv), *map(_fused_norm, rest))
+    if type(module) is Conv:
+        pad, conv, *rest = module
+        if (isinstance(pad, nn.ReflectionPad2d) and len(set(pad.padding)) == 1
+                and _plain(conv) and conv.kernel_size[0] == conv.kernel_size[1]
+                and conv.kernel_size[0] == 2 * pad.padding[0] + 1
+                and conv.stride[0] == conv.stride[1]):
+            return nn.Sequential(ReflectConv2d.sharing(conv, pad.padding[0]),
+                                 *map(_fused_norm, rest))
+    if type(module) is nn.InstanceNorm2d:
+        return _fused_norm(module)
+    return None
 
 
-def _conv(block: Conv, x: torch.Tensor) -> torch.Tensor:
-    pad, conv, *rest = block
-    if (isinstance(pad, nn.ReflectionPad2d) and len(set(pad.padding)) == 1
-            and conv.padding == (0, 0) and conv.dilation == (1, 1) and conv.groups == 1
-            and conv.kernel_size[0] == conv.kernel_size[1] == 2 * pad.padding[0] + 1
-            and conv.stride[0] == conv.stride[1]):
-        y = reflect_conv(x, conv.weight, conv.bias, conv.stride[0], pad.padding[0])
-    else:
-        y = conv(pad(x))
-    return _norm_relu(rest, y)
+def _plain(conv: nn.Conv2d) -> bool:
+    return (type(conv) is nn.Conv2d and conv.padding == (0, 0) and conv.dilation == (1, 1)
+            and conv.groups == 1)
+
+
+def _fused_norm(layer: nn.Module) -> nn.Module:
+    if type(layer) is nn.InstanceNorm2d and layer.affine and not layer.track_running_stats:
+        return InPlaceInstanceNorm2d.sharing(layer)
+    return layer
+
+
+def _sharing_parameters(layer: nn.Module, source: nn.Module) -> None:
+    for name, parameter in source.named_parameters(recurse=False):
+        setattr(layer, name, parameter)
+
+
+class ReflectConv2d(nn.Conv2d):
+    """A reflection-padded convolution (PyTorch's ``padding_mode="reflect"``), computed by
+    ``reflect_conv``: strips or a padded copy, whichever this machine runs faster."""
+
+    @classmethod
+    def sharing(cls, conv: nn.Conv2d, pad: int) -> ReflectConv2d:
+        """``ReflectionPad2d(pad)`` then ``conv``, as one layer with ``conv``'s parameters."""
+        with torch.device("meta"):  # the parameters are conv's: allocate none
+            layer = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                        padding=pad, bias=conv.bias is not None, padding_mode="reflect")
+        _sharing_parameters(layer, conv)
+        return layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return reflect_conv(x, self.weight, self.bias, self.stride[0], self.padding[0])
+
+
+class UpsamplingConv2d(nn.Conv2d):
+    """Nearest-neighbour x2 upsampling then a reflection-padded 3x3 convolution, as one
+    layer: a stride-2 transposed convolution of the small image where that runs faster
+    (``transposed_conv``), else the two steps (``upsampled_conv``)."""
+
+    #: The upsampling before the convolution (the tiler reads it).
+    scale_factor = 2
+
+    @classmethod
+    def sharing(cls, conv: nn.Conv2d) -> UpsamplingConv2d:
+        """``Upsample(2)``, ``ReflectionPad2d(1)`` then the 3x3 ``conv``, with its parameters."""
+        with torch.device("meta"):
+            layer = cls(conv.in_channels, conv.out_channels, 3, padding=1,
+                        bias=conv.bias is not None, padding_mode="reflect")
+        _sharing_parameters(layer, conv)
+        with torch.no_grad():
+            layer.register_buffer("transposed_weight", transposed_weights(conv.weight),
+                                  persistent=False)
+        return layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # With autograd on, the gradient must reach the 3x3 weight, not the derived kernel.
+        if torch.is_grad_enabled() or not _transposed_pays(x, self.weight):
+            return upsampled_conv(x, self.weight, self.bias)
+        return transposed_conv(x, self.transposed_weight, self.bias)
+
+
+class InPlaceInstanceNorm2d(nn.InstanceNorm2d):
+    """Instance norm of one image through batch norm's channels-last kernel, on the CPU in
+    place (module docstring). A batch of several images, other devices and autograd get the
+    ordinary computation (the in-place form is measured and tested on the CPU only)."""
+
+    @classmethod
+    def sharing(cls, norm: nn.InstanceNorm2d) -> InPlaceInstanceNorm2d:
+        with torch.device("meta"):
+            layer = cls(norm.num_features, norm.eps, norm.momentum, affine=True)
+        _sharing_parameters(layer, norm)
+        return layer.train(norm.training)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        if y.shape[0] != 1 or self.weight.dtype != y.dtype or torch.is_grad_enabled():
+            return super().forward(y)
+        if y.device.type != "cpu":
+            return F.batch_norm(y, None, None, self.weight, self.bias, training=True,
+                                momentum=0.0, eps=self.eps)
+        stats = [torch.empty(y.shape[1], dtype=y.dtype, device=y.device) for _ in range(2)]
+        torch.ops.aten.native_batch_norm.out(y, self.weight, self.bias, None, None, True, 0.0,
+                                             self.eps, out=y, save_mean=stats[0],
+                                             save_invstd=stats[1])
+        return y
 
 
 def reflect_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -177,35 +273,6 @@ def _first_outside(size: int, stride: int, pad: int, outputs: int) -> int:
     return min(outputs, max(0, -(-(size - pad) // stride)))
 
 
-def _norm_relu(layers: list[nn.Module], y: torch.Tensor) -> torch.Tensor:
-    for layer in layers:
-        if isinstance(layer, nn.InstanceNorm2d):
-            y = _instance_norm(layer, y)
-        elif isinstance(layer, nn.ReLU):
-            y = F.relu(y, inplace=True)
-        else:
-            y = layer(y)
-    return y
-
-
-def _instance_norm(norm: nn.InstanceNorm2d, y: torch.Tensor) -> torch.Tensor:
-    """``norm(y)``; for one image through batch norm's channels-last kernel (module docs),
-    on the CPU in place (its output may overwrite its input: statistics first, then an
-    elementwise pass). Other devices get batch norm's ordinary out-of-place call (the
-    in-place form is measured and tested on the CPU only)."""
-    if (y.shape[0] != 1 or norm.track_running_stats or not norm.affine
-            or norm.weight.dtype != y.dtype):
-        return norm(y)
-    if y.device.type != "cpu":
-        return F.batch_norm(y, None, None, norm.weight, norm.bias, training=True,
-                            momentum=0.0, eps=norm.eps)
-    stats = [torch.empty(y.shape[1], dtype=y.dtype, device=y.device) for _ in range(2)]
-    torch.ops.aten.native_batch_norm.out(y, norm.weight, norm.bias, None, None, True, 0.0,
-                                         norm.eps, out=y, save_mean=stats[0],
-                                         save_invstd=stats[1])
-    return y
-
-
 #: Which 3x3 taps of a convolution of a nearest-neighbour x2 upsampled image fall on each of
 #: the four taps of the equivalent stride-2 transposed convolution of the small image, along
 #: one axis (rows k of the 4-tap kernel, columns: the 3x3 kernel's taps). Output row 2m reads
@@ -223,19 +290,6 @@ def transposed_weights(weight: torch.Tensor) -> torch.Tensor:
     compute = torch.promote_types(weight.dtype, torch.float32)
     taps = torch.tensor(UPSAMPLED_TAPS, dtype=compute, device=weight.device)
     return torch.einsum("ky,oiyx,lx->iokl", taps, weight.to(compute), taps).to(weight.dtype)
-
-
-def _resize_conv(block: ResizeConv, x: torch.Tensor) -> torch.Tensor:
-    upsample, inner = block
-    pad, conv, *rest = inner
-    if (not isinstance(upsample, nn.Upsample) or upsample.mode != "nearest"
-            or upsample.scale_factor not in (2, 2.0) or conv.kernel_size != (3, 3)
-            or conv.stride != (1, 1) or conv.padding != (0, 0) or conv.groups != 1
-            or not isinstance(pad, nn.ReflectionPad2d) or tuple(pad.padding) != (1, 1, 1, 1)):
-        return _norm_relu(rest, conv(pad(upsample(x))))
-    if not _transposed_pays(x, conv.weight):
-        return _norm_relu(rest, upsampled_conv(x, conv.weight, conv.bias))
-    return _norm_relu(rest, transposed_conv(x, transposed_weights(conv.weight), conv.bias))
 
 
 def upsampled_conv(x: torch.Tensor, weight: torch.Tensor,
