@@ -3,7 +3,9 @@
     python experiments/machine_speed.py --sizes 1024 2048 4096 --runs 3
 
 Times, interleaved per size (medians), the built-in ``starry-night`` painting a random square
-photo in float32 as ``brushwork stylize`` does (PIL in and out, the default memory budget):
+photo as ``brushwork stylize`` does (PIL in and out, the default memory budget), in float32
+or, with ``--precision auto``, in the precision ``brushwork stylize`` picks (bfloat16 on a CPU
+with AVX-512 BF16 or AMX):
 
 * ``full, assumed``: the full-width network with the rewrites chosen by assumption, as before
   the measured choices (strips from STRIPS_FROM, transposed resize-convs, contiguous layout);
@@ -51,17 +53,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="+", type=int, default=[1024, 2048])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--style", default="starry-night")
+    parser.add_argument("--precision", default="float32", choices=("float32", "auto"),
+                        help="auto: what `brushwork stylize` uses here (bf16 where native)")
     parser.add_argument("--assumed-up-to", type=int, default=2048, metavar="PX",
                         help="largest size for 'full, assumed' (it took 65 s at 2048 px on a "
                              "2-core AVX2 CPU)")
     args = parser.parse_args(argv)
     device = torch.device("cpu")
     print(benchmark.format_machine(benchmark.machine_description(device)))
-    full_assumed = load_model(args.style, device="cpu", precision="float32", width="full")
-    full_assumed.network.to(memory_format=torch.contiguous_format)
-    full_assumed.inference = fuse(full_assumed.network)  # rebuilt in the new layout
-    full = load_model(args.style, device="cpu", precision="float32", width="full")
-    slim = load_model(args.style, device="cpu", precision="float32")
+    precision = args.precision
+    full_assumed = load_model(args.style, device="cpu", precision=precision, width="full")
+    if full_assumed.dtype == torch.float32:  # float32 was contiguous before; bf16 not
+        full_assumed.network.to(memory_format=torch.contiguous_format)
+        full_assumed.inference = fuse(full_assumed.network)  # rebuilt in the new layout
+    full = load_model(args.style, device="cpu", precision=precision, width="full")
+    slim = load_model(args.style, device="cpu", precision=precision)
+    print(f"precision: {precision} ({slim.dtype})")
     engine = benchmark._lite_engine(max(args.sizes))
     print("| size | case | median s | x peer |\n|---|---|---|---|")
     for size in args.sizes:

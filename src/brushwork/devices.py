@@ -65,10 +65,24 @@ def _widest_vector_unit() -> str:
     return ""
 
 
+#: ``ONEDNN_MAX_CPU_ISA`` values (and those above them) whose kernels compute bf16 natively.
+_BF16_ISAS = ("BF16", "AMX", "FP16", "AVX10")
+
+
+def _kernels_capped_below_bf16() -> bool:
+    """True when the environment holds PyTorch's kernels below the CPU's bf16 instructions
+    (``ONEDNN_MAX_CPU_ISA=AVX2`` or ``ATEN_CPU_CAPABILITY=avx2``, as when an AVX-512 machine
+    stands in for an AVX2 one): bf16 is then emulated, and slow, as on that CPU."""
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    aten = os.environ.get("ATEN_CPU_CAPABILITY", "").lower()
+    capped_isa = isa not in ("", "ALL", "DEFAULT") and not any(b in isa for b in _BF16_ISAS)
+    return capped_isa or aten in ("default", "avx2")
+
+
 def mixed_precision_supported(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and _cpu_has_bf16()
+    return device.type == "cpu" and _cpu_has_bf16() and not _kernels_capped_below_bf16()
 
 
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:

@@ -212,9 +212,15 @@ def padded_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     return F.conv2d(F.pad(x, (pad,) * 4, mode="reflect"), weight, bias, stride)
 
 
-#: Side of the square input on which ``_strips_pay`` times the two forms (ours: just above
-#: STRIPS_FROM, where strips are considered, so the measurement stays short).
-STRIP_PROBE_SIDE = 576
+#: Side of the square input on which ``_strips_pay`` times the two forms (ours: the refine
+#: subnet's size at a 1024 px painting, where most of the full-size work is; at 576 px, just
+#: above STRIPS_FROM, the 9x9 input convolution tied in bf16 on an AVX-512 BF16 EPYC, and
+#: the strips were 0.59x the padded copy's time at 1024 and 0.95x at 2048).
+STRIP_PROBE_SIDE = 1024
+#: Multiply-adds a strip probe may cost (ours: the 9x9 3->16 input convolution at
+#: STRIP_PROBE_SIDE); wider layers are probed on a smaller square, down to 576 px, so the
+#: first painting on a new machine waits seconds, not minutes.
+STRIP_PROBE_WORK = 4e9
 
 
 def _layout(t: torch.Tensor) -> str:
@@ -230,7 +236,8 @@ def _strips_pay(x: torch.Tensor, weight: torch.Tensor, stride: int, pad: int) ->
                 f"{in_c}-{out_c}-k{k}-s{stride}")
 
     def candidates() -> dict[str, Callable[[], object]]:
-        probe = _probe_like(x, in_c, STRIP_PROBE_SIDE)
+        side = (STRIP_PROBE_WORK / (in_c * out_c * k * k)) ** 0.5 // 32 * 32
+        probe = _probe_like(x, in_c, int(min(STRIP_PROBE_SIDE, max(576, side))))
         return {"padded copy": lambda: padded_conv(probe, weight, None, stride, pad),
                 "strips": lambda: strip_conv(probe, weight, None, stride, pad)}
 
@@ -308,9 +315,13 @@ def transposed_conv(x: torch.Tensor, weight: torch.Tensor,
     return F.conv_transpose2d(edged, weight, bias, stride=2, padding=3)
 
 
-#: Side of the square input on which ``_transposed_pays`` times the two forms (ours: the
-#: size the enhance subnet's wide resize-convolutions read at 1024 px output).
-TRANSPOSED_PROBE_SIDE = 128
+#: Largest side of the square input on which ``_transposed_pays`` times the two forms (ours:
+#: what the refine subnet's resize-convolutions read at 1024 px output, /4 and /2)...
+TRANSPOSED_PROBE_SIDE = 256
+#: ...for a probe of at most this many multiply-adds (ours: the enhance subnet's 192->128
+#: layer at 256 px cost 58e9, 4 s of measuring on an AVX2 CPU; wide layers get a smaller
+#: square, down to 32 px).
+TRANSPOSED_PROBE_WORK = 1e9
 
 
 def _transposed_pays(x: torch.Tensor, weight: torch.Tensor) -> bool:
@@ -320,7 +331,8 @@ def _transposed_pays(x: torch.Tensor, weight: torch.Tensor) -> bool:
     question = f"resize-conv/{x.device.type}/{x.dtype}/{_layout(x)}/{in_c}-{out_c}"
 
     def candidates() -> dict[str, Callable[[], object]]:
-        probe = _probe_like(x, in_c, TRANSPOSED_PROBE_SIDE)
+        side = (TRANSPOSED_PROBE_WORK / (in_c * out_c * 9 * 4)) ** 0.5 // 32 * 32
+        probe = _probe_like(x, in_c, int(min(TRANSPOSED_PROBE_SIDE, max(32, side))))
         taps = transposed_weights(weight)
         return {"upsampled": lambda: upsampled_conv(probe, weight, None),
                 "transposed": lambda: transposed_conv(probe, taps, None)}
