@@ -24,6 +24,8 @@ import brushwork.api
 from brushwork.cli import main
 from brushwork.stylize import level_sizes
 
+REPO = Path(__file__).resolve().parents[1]
+
 SIZE = 96  # long side of every test output: levels 24, 48, 96 on a 3:2 photo
 
 
@@ -379,6 +381,26 @@ def test_train_bad_input(capsys, tmp_path, sample_photo, photo_folder, case, qui
     assert stdout == ""
     assert not output.exists()
     assert files_under(tmp_path) == before  # no model, no run folder, no temporary file
+
+
+def test_train_needs_no_photo_folder(capsys, tmp_path, sample_photo):
+    """One painting is enough: without --data the photos bundled with the package are used
+    (public domain, none of the held-back evaluation photos, licences listed)."""
+    from brushwork.data import BUNDLED_PHOTOS
+    from brushwork.model_files import read_model_file
+
+    bundled = sorted(p.name for p in BUNDLED_PHOTOS.glob("*.jpg"))
+    listed = (BUNDLED_PHOTOS / "SOURCES.tsv").read_text().splitlines()[1:]
+    assert len(bundled) >= 50 and sorted(line.split("\t")[0] for line in listed) == bundled
+    held_out = set((REPO / "docs" / "held-out-photos.txt").read_text().split())
+    assert not held_out & set(bundled)
+    output = tmp_path / "model.safetensors"
+    code, _, err = cli(capsys, "train", "--style", sample_photo, "-o", output,
+                       "--iterations", 1, "--crop-size", 32, "--photo-size", 32,
+                       "--refine-widths", 4, 4, 4, "--minutes", 0, "--device", "cpu",
+                       "--no-mixed-precision", "--quiet")
+    assert code == 0, err
+    assert read_model_file(output)[1]["record"]["data"] == BUNDLED_PHOTOS.name
 
 
 def test_train_bad_crop_size(capsys, tmp_path, sample_photo, photo_folder):

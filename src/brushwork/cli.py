@@ -508,6 +508,12 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bundled_photo_count() -> int:
+    from .data import BUNDLED_PHOTOS
+
+    return sum(1 for p in BUNDLED_PHOTOS.glob("*.jpg"))
+
+
 def _distil(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -890,7 +896,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = commands.add_parser("train", help="train a model on a folder of photos")
     t.add_argument("--style", nargs="+", required=True, metavar="ART",
                    help="the artwork, or three (one per level, coarse to fine: paper Fig. 7)")
-    t.add_argument("--data", required=True, help="folder of training photos")
+    t.add_argument("--data", help="folder of training photos (default: the "
+                   f"{_bundled_photo_count()} public-domain photos that ship with Brushwork)")
     t.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
     t.add_argument("--run-dir", help="checkpoints, loss log, previews (default: OUTPUT.run/)")
     t.add_argument("--resume", action="store_true", help="continue the run in --run-dir")

@@ -18,6 +18,12 @@ import torch.nn.functional as F
 from .errors import BrushworkError
 from .images import IMAGE_SUFFIXES, load_image, to_tensor
 
+#: Training photos that ship with the package: the default of ``brushwork train --data``, so
+#: a user with one painting needs nothing else. Public-domain and CC0 photos (SOURCES.tsv
+#: there), none of the held-back evaluation photos, short side 512 px, the training photo
+#: size (``experiments/training_photos.py`` builds the folder).
+BUNDLED_PHOTOS = Path(__file__).parent / "training_photos"
+
 
 def list_images(folder: str | Path) -> list[Path]:
     folder = Path(folder)

@@ -33,7 +33,7 @@ from torch.nn.parallel import DistributedDataParallel
 from . import __version__, distributed
 from .checkpoints import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
 from .color import match_colours
-from .data import PhotoStream, list_images
+from .data import BUNDLED_PHOTOS, PhotoStream, list_images
 from .devices import (
     autocast,
     keep_cpu_buffers_allocated,
@@ -170,7 +170,7 @@ class _StopFlag:
     resolve_device(options.get("device", "auto"))))
 def train(
     style: str | Path | Sequence[str | Path],
-    data: str | Path,
+    data: str | Path | None,
     output: str | Path,
     *,
     run_dir: str | Path | None = None,
@@ -186,6 +186,8 @@ def train(
     callback: Callback | None = None,
 ) -> Path:
     """Train a network on the photos in ``data`` to paint like ``style``; write ``output``.
+
+    ``data`` None: the photos bundled with the package (``data.BUNDLED_PHOTOS``).
 
     ``arch`` is "mtnet" (the paper's network, default) or a baseline (``networks.ARCHITECTURES``);
     ``network`` is its config dataclass (default: the architecture's defaults) and ``loss`` must
@@ -270,6 +272,7 @@ def train(
         keep_cpu_buffers_allocated()  # ~16% faster iterations on CPU (see devices.py)
     use_bf16 = config.mixed_precision and mixed_precision_supported(dev)
     torch.manual_seed(config.seed)
+    data = BUNDLED_PHOTOS if data is None else data
     files = list_images(data)
     photos = _photo_stream(files, config, context, emit)
     style_tensors = style_images(styles, len(sizes), loss.fine_colours)
