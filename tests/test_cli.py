@@ -375,7 +375,7 @@ def test_train_bad_input(capsys, tmp_path, sample_photo, photo_folder, case, qui
         output, fragment = tmp_path / "missing" / "model.safetensors", "does not exist"
     before = files_under(tmp_path)
     argv = ["train", "--style", style, "--data", data, "-o", output, "--iterations", 1,
-            "--crop-size", 32, "--device", "cpu"]
+            "--crop-size", 32, "--device", "cpu", "--scratch"]
     code, stdout, err = cli(capsys, *argv, *(["--quiet"] if quiet else []))
     assert_one_line_error(code, err, fragment)
     assert stdout == ""

@@ -452,7 +452,23 @@ def _train(args: argparse.Namespace) -> int:
                 overrides[group][f.name] = value
     if args.no_mixed_precision:
         overrides["train"]["mixed_precision"] = False
-    if args.init_from and args.texture_warmup is None:
+    init_from = resolve_model_path(args.init_from) if args.init_from else None
+    recipe = None
+    if (args.arch == "mtnet" and not (args.paper or args.scratch or args.init_from
+                                      or args.refine_widths or args.resume)):
+        from .recipe import auto_recipe
+
+        chosen = auto_recipe(Path(args.style[0]))
+        init_from, recipe = chosen.init_from, chosen.describe()
+        overrides["network"].update(chosen.network.to_dict())
+        for group, key, value in (("loss", "texture_weights", chosen.texture_weights),
+                                  ("loss", "centred_layers", chosen.centred_layers),
+                                  ("loss", "colour_layout", chosen.colour_layout),
+                                  ("train", "iterations", chosen.iterations)):
+            overrides[group].setdefault(key, value)  # an expert flag given wins
+        if not args.quiet:
+            print(f"brushwork: {recipe} (--scratch or --paper: no recipe)", file=sys.stderr)
+    if init_from is not None and args.texture_warmup is None:
         # The warm-up lets a network from scratch learn the photo before the texture; a
         # trained one already gives back the photo (the zoo fine-tunes this way).
         overrides["train"]["texture_warmup"] = 0
@@ -498,7 +514,7 @@ def _train(args: argparse.Namespace) -> int:
             config=TrainConfig.from_dict({**base_train.to_dict(), **overrides["train"]}),
             device=args.device, vgg_weights=args.vgg_weights, resume=args.resume,
             preview_photo=args.preview_photo, callback=report,
-            init_from=resolve_model_path(args.init_from) if args.init_from else None,
+            init_from=init_from, recipe=recipe,
         )
     finally:
         if bar is not None:
@@ -918,6 +934,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time budget: stop after this many minutes of training and write the "
                         f"model (0: none, the iteration count decides), default "
                         f"{defaults_t.minutes:g}")
+    t.add_argument("--scratch", action="store_true",
+                   help="a new network from random weights with the library's defaults, "
+                        "instead of the recipe (by default: fine-tune the nearest built-in "
+                        "style, texture weights from the painting, the palette and colour "
+                        "layout terms; brushwork.recipe)")
     t.add_argument("--paper", action="store_true",
                    help="the paper's schedule: 10,000 iterations on 512 px crops (explicit "
                         "flags still win)")

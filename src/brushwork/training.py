@@ -184,8 +184,12 @@ def train(
     preview_photo: str | Path | None = None,
     init_from: str | Path | None = None,
     callback: Callback | None = None,
+    recipe: str | None = None,
 ) -> Path:
     """Train a network on the photos in ``data`` to paint like ``style``; write ``output``.
+
+    ``recipe``: how the settings were chosen, in words, recorded in the model file
+    (``brushwork.recipe``).
 
     ``data`` None: the photos bundled with the package (``data.BUNDLED_PHOTOS``).
 
@@ -351,7 +355,8 @@ def train(
             "style_images": style_record,
             "data": str(data), "wall_seconds": elapsed, "device": str(dev),
             "processor": processor,
-            "bf16": use_bf16, "version": __version__, "init_from": initial, **extra,
+            "bf16": use_bf16, "version": __version__, "init_from": initial,
+            "recipe": recipe if recipe is not None else state.get("recipe"), **extra,
         })
         emit(TrainingEvent("checkpoint", iteration, config.iterations, str(run_dir)))
 
@@ -634,6 +639,7 @@ def export_model(run_dir: str | Path, output: str | Path) -> Path:
             "bf16": state.get("bf16", False),
             "data": Path(state.get("data", "")).name,
             "init_from": state.get("init_from"),
+            "recipe": state.get("recipe"),
             # Data-parallel processes (torchrun): each iteration averaged this many photos.
             "processes": state.get("world_size", 1),
         },

@@ -1,0 +1,98 @@
+"""The default training recipe (brushwork.recipe): the zoo's recipe chosen from the painting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from brushwork import recipe
+from brushwork.api import STYLES_DIR
+from brushwork.cli import main
+from brushwork.hyper_parameters import TEXTURE_LAYERS, NetworkConfig
+from brushwork.images import load_image, to_tensor
+from brushwork.losses.vgg import build_vgg
+from brushwork.mixing import can_mix_weights
+from brushwork.model_files import read_model_file
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    return build_vgg(TEXTURE_LAYERS)
+
+
+def artwork(name: str) -> torch.Tensor:
+    return to_tensor(load_image(STYLES_DIR / f"{name}.artwork.jpg"))
+
+
+@pytest.mark.parametrize(("strength", "level_1"), [(0.2, 1.0), (1.0, 1.7), (1.75, 3.0),
+                                                   (9.0, 4.0)])
+def test_texture_weights_follow_the_zoos_rule_within_bounds(strength, level_1):
+    assert recipe.texture_weights_for(strength) == (level_1, 2 * level_1, level_1)
+
+
+def test_the_nearest_built_in_painting_of_a_built_in_painting_is_itself(vgg):
+    candidates = {name: artwork(name) for name in ("starry-night", "great-wave",
+                                                   "composition-viii")}
+    for name, painting in candidates.items():
+        nearest, distances = recipe.nearest_style(painting, candidates, vgg)
+        assert nearest == name and distances[name] == 0.0
+
+
+def test_the_stored_photo_reference_is_the_bundled_photos(vgg):
+    """REFERENCE_GRAM_RMS is what ``reference_gram_rms`` computes (stored to save a training
+    run 8 VGG passes at 512 px); a change of the bundled photos must update it."""
+    measured = recipe.reference_gram_rms(vgg)
+    assert measured == pytest.approx(recipe.REFERENCE_GRAM_RMS, rel=1e-3)
+
+
+def test_a_smoother_painting_gets_weaker_texture(vgg):
+    """Texture strength is the painting's Gram RMS beside photos': blurring a painting
+    lowers it, and with it the texture weights (the zoo: smooth paintings lost the photo)."""
+    sharp = artwork("starry-night")
+    blurred = torch.nn.functional.avg_pool2d(sharp, 5, stride=1, padding=2)
+    assert recipe.texture_strength(blurred, vgg) < recipe.texture_strength(sharp, vgg)
+
+
+def test_train_by_default_fine_tunes_the_nearest_slim_style(tmp_path, capsys):
+    """``brushwork train --style ART -o OUT``: the recipe chosen and said, the slim network
+    of the nearest built-in style as the start (so the new style mixes with it by weights),
+    the recipe recorded in the model file."""
+    output = tmp_path / "mine.safetensors"
+    code = main(["train", "--style", str(STYLES_DIR / "great-wave.artwork.jpg"), "-o",
+                 str(output), "--iterations", "1", "--crop-size", "32", "--photo-size", "32",
+                 "--minutes", "0", "--device", "cpu", "--no-mixed-precision"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "fine-tuned from great-wave" in err
+    metadata = read_model_file(output)[1]
+    assert NetworkConfig.from_dict(metadata["network"]) == NetworkConfig.slim()
+    assert metadata["record"]["recipe"].startswith("the zoo's recipe: fine-tuned from great-wave")
+    assert list(metadata["loss"]["centred_layers"]) == ["relu1_1"]
+    assert metadata["loss"]["colour_layout"] == recipe.COLOUR_LAYOUT
+    start = read_model_file(STYLES_DIR / "great-wave.safetensors")[1]
+    assert can_mix_weights([metadata, start])
+
+
+def test_expert_flags_win_over_the_recipe(tmp_path, capsys):
+    output = tmp_path / "mine.safetensors"
+    code = main(["train", "--style", str(STYLES_DIR / "great-wave.artwork.jpg"), "-o",
+                 str(output), "--iterations", "1", "--crop-size", "32", "--photo-size", "32",
+                 "--minutes", "0", "--device", "cpu", "--no-mixed-precision",
+                 "--texture-weights", "1", "2", "3", "--colour-layout", "0", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    loss = read_model_file(output)[1]["loss"]
+    assert list(loss["texture_weights"]) == [1.0, 2.0, 3.0] and loss["colour_layout"] == 0
+
+
+def test_scratch_trains_a_new_network_without_the_recipe(tmp_path, capsys,
+                                                         sample_photo: Path):
+    output = tmp_path / "mine.safetensors"
+    code = main(["train", "--style", str(sample_photo), "-o", str(output), "--scratch",
+                 "--iterations", "1", "--crop-size", "32", "--photo-size", "32",
+                 "--refine-widths", "4", "4", "4", "--minutes", "0", "--device", "cpu",
+                 "--no-mixed-precision", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    metadata = read_model_file(output)[1]
+    assert metadata["record"]["recipe"] is None and metadata["record"]["init_from"] is None
