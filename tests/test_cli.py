@@ -417,7 +417,7 @@ def test_train_style_count(capsys, tmp_path, sample_photo, photo_folder):
 
 
 @pytest.mark.parametrize("extra, fragment", [
-    ([], "--init-from"),
+    (["--scratch"], "--init-from"),  # the recipe's start is a trained network: freezable
     (["--arch", "johnson"], "cannot freeze"),
 ])
 def test_train_freeze_errors(capsys, tmp_path, sample_photo, photo_folder, extra, fragment):
@@ -475,7 +475,8 @@ def test_interrupt_exits_130(capsys, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr("brushwork.training.train", interrupted)
-    code, _, err = cli(capsys, "train", "--style", "a.jpg", "--data", "d", "-o", "m.safetensors")
+    code, _, err = cli(capsys, "train", "--style", "a.jpg", "--data", "d", "-o", "m.safetensors",
+                       "--scratch")
     assert code == 130
     assert err == "brushwork: interrupted\n"
 
@@ -487,7 +488,7 @@ def test_unexpected_error_is_one_line(capsys, monkeypatch):
     monkeypatch.delenv("BRUSHWORK_DEBUG", raising=False)
     monkeypatch.setattr("brushwork.training.train", broken)
     code, _, err = cli(capsys, "train", "--style", "a.jpg", "--data", "d", "-o", "m.safetensors",
-                       "--quiet")
+                       "--quiet", "--scratch")
     assert code == 1
     assert "Traceback" not in err
     assert len(err.splitlines()) == 1

@@ -66,6 +66,7 @@ def test_train_by_default_fine_tunes_the_nearest_slim_style(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 0, err
     assert "fine-tuned from great-wave" in err
+    assert "preview at iteration 1: " in err  # where to look while it trains
     metadata = read_model_file(output)[1]
     assert NetworkConfig.from_dict(metadata["network"]) == NetworkConfig.slim()
     assert metadata["record"]["recipe"].startswith("the zoo's recipe: fine-tuned from great-wave")

@@ -456,15 +456,19 @@ def _train(args: argparse.Namespace) -> int:
     recipe = None
     if (args.arch == "mtnet" and not (args.paper or args.scratch or args.init_from
                                       or args.refine_widths or args.resume)):
+        from .data import list_images
         from .recipe import auto_recipe
 
+        if args.data:  # a bad folder fails before the recipe's seconds of choosing
+            list_images(args.data)
         chosen = auto_recipe(Path(args.style[0]))
         init_from, recipe = chosen.init_from, chosen.describe()
         overrides["network"].update(chosen.network.to_dict())
         for group, key, value in (("loss", "texture_weights", chosen.texture_weights),
                                   ("loss", "centred_layers", chosen.centred_layers),
                                   ("loss", "colour_layout", chosen.colour_layout),
-                                  ("train", "iterations", chosen.iterations)):
+                                  ("train", "iterations", chosen.iterations),
+                                  ("train", "preview_every", chosen.preview_every)):
             overrides[group].setdefault(key, value)  # an expert flag given wins
         if not args.quiet:
             print(f"brushwork: {recipe} (--scratch or --paper: no recipe)", file=sys.stderr)
@@ -505,6 +509,9 @@ def _train(args: argparse.Namespace) -> int:
         elif event.kind in ("warning", "resumed"):
             rank = f"rank {event.rank}: " if event.rank else ""
             tqdm.write(f"brushwork: {rank}{event.message}", file=sys.stderr)
+        elif event.kind == "preview" and not args.quiet:  # what the style looks like so far
+            tqdm.write(f"brushwork: preview at iteration {event.iteration}: {event.message}",
+                       file=sys.stderr)
 
     try:
         output = train(
