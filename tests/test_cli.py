@@ -398,7 +398,7 @@ def test_train_needs_no_photo_folder(capsys, tmp_path, sample_photo):
     code, _, err = cli(capsys, "train", "--style", sample_photo, "-o", output,
                        "--iterations", 1, "--crop-size", 32, "--photo-size", 32,
                        "--refine-widths", 4, 4, 4, "--minutes", 0, "--device", "cpu",
-                       "--no-mixed-precision", "--quiet")
+                       "--no-mixed-precision", "--quiet", "--no-report")
     assert code == 0, err
     assert read_model_file(output)[1]["record"]["data"] == BUNDLED_PHOTOS.name
 
@@ -446,7 +446,8 @@ def test_train_reports_progress_and_warnings(capsys, tmp_path, sample_photo, pho
                             "--texture-weights", 1, 2, 3, "--refine-widths", 4, 4, 4,
                             "--coarse-agreement", 0.5,
                             "--texture-warmup", 0, "--minutes", 0, "--device", "cpu",
-                            "--no-mixed-precision", *(["--quiet"] if quiet else []))
+                            "--no-mixed-precision", "--no-report",
+                            *(["--quiet"] if quiet else []))
     assert code == 0, err
     assert stdout == f"model written to {output}\n"
     warnings = [line for line in err.splitlines() if "skipping unreadable photo" in line]
@@ -545,7 +546,8 @@ def test_train_for_real_with_a_time_budget_shows_the_time_left(capsys, tmp_path,
     output = tmp_path / "model.safetensors"
     code, stdout, err = cli(capsys, "train", "--style", sample_photo, "--data", photo_folder,
                             "-o", output, "--iterations", 2, "--crop-size", 32,
-                            "--photo-size", 64, "--minutes", 30, "--no-mixed-precision")
+                            "--photo-size", 64, "--minutes", 30, "--no-mixed-precision",
+                            "--scratch", "--no-report")
     assert code == 0, err
     assert stdout == f"model written to {output}\n"
     assert re.search(r"budget left (29:[0-5]\d|30:00)", err), err

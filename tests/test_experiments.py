@@ -342,7 +342,8 @@ def test_match_mtnet_flag_trains_figure_6s_singular_network(tmp_path, sample_pho
     out = tmp_path / "deep.safetensors"
     assert brushwork_main(["train", "--arch", "singular", "--match-mtnet", "--style", str(style),
                            "--data", str(data), "-o", str(out), "--iterations", "1",
-                           "--crop-size", "32", "--style-sizes", "64", "--quiet"]) == 0
+                           "--crop-size", "32", "--style-sizes", "64", "--quiet",
+                           "--no-report"]) == 0
     _, metadata = read_model_file(out)
     assert metadata["network"]["residual_blocks"] == 7  # SingularConfig.matching_mtnet()
     assert brushwork_main(["train", "--arch", "mtnet", "--match-mtnet", "--style", str(style),

