@@ -7,7 +7,6 @@ import torch
 from torch import nn
 
 from brushwork.hyper_parameters import (
-    JohnsonConfig,
     NetworkConfig,
     SingularConfig,
     TextureNetConfig,
@@ -15,19 +14,8 @@ from brushwork.hyper_parameters import (
 from brushwork.networks import ARCHITECTURES, build_network
 from brushwork.networks.baselines import DeepSingularNet, JohnsonNet, SingularNet, TextureNet
 from brushwork.networks.multimodal import MTNet, parameter_count
+from conftest import TINY, TINY_MT
 
-TINY_MT = NetworkConfig(
-    style_rgb=(4, 8, 8), style_l=(2, 4, 4), enhance_rgb=(4, 8, 8, 8),
-    enhance_l=(2, 4, 4, 4), refine=(4, 4, 4), residual_blocks=1,
-)
-#: A tiny configuration for every registered architecture (a new one needs an entry here).
-TINY = {
-    "mtnet": TINY_MT,
-    "johnson": JohnsonConfig(widths=(4, 8, 8), residual_blocks=1),
-    "texture-net": TextureNetConfig(scales=3, width=2),
-    "singular": SingularConfig(style_rgb=(4, 8, 8), style_l=(2, 4, 4), residual_blocks=1),
-    "ds-net": TINY_MT,
-}
 BASELINES = [name for name in ARCHITECTURES if name != "mtnet"]
 
 
