@@ -14,7 +14,7 @@ OUT=runs/startup-ab
 PY=.venv/bin/python
 export OMP_WAIT_POLICY=PASSIVE
 mkdir -p "$OUT"
-common=(--style "$STYLE" --data data/train-photos --snapshot-every 0 --quiet
+common=(--style "$STYLE" --data data/train-photos --snapshot-every 0 --quiet --scratch --no-report
         --preview-photo ../shared/data/photos/gcompris-qt-data-giraffe-b.jpg)
 
 [ -f "$OUT/A.safetensors" ] || nice $PY -m brushwork train "${common[@]}" -o "$OUT/A.safetensors" \

@@ -314,7 +314,7 @@ def train_command(recipe: Recipe, device: str = "auto",
                "--style", *[str(SHARED / "styles" / a) for a in recipe.artworks],
                "--data", str(TRAIN_PHOTOS), "-o", str(out), "--run-dir", str(run_dir(recipe)),
                "--iterations", str(recipe.iterations), "--minutes", "0", "--device", device,
-               "--quiet"]
+               "--quiet", "--no-report"]  # zoo_report.py scores the zoo on 20 photos
     if (run_dir(recipe) / "checkpoint.safetensors").is_file():
         return [*command, "--resume"]
     command += ["--texture-weights", *map(str, recipe.texture_weights),
@@ -323,8 +323,8 @@ def train_command(recipe: Recipe, device: str = "auto",
                 "--snapshot-every", "500", *recipe.extra_args]
     if checkpoint_every:
         command += ["--checkpoint-every", str(checkpoint_every)]
-    if recipe.init_from:
-        command += ["--init-from", recipe.init_from]
+    # A recipe says everything itself: no automatic recipe (brushwork.recipe) on top.
+    command += ["--init-from", recipe.init_from] if recipe.init_from else ["--scratch"]
     return command
 
 
