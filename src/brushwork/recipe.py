@@ -116,7 +116,7 @@ def texture_weights_for(strength: float) -> tuple[float, float, float]:
     return (w, 2 * w, w)
 
 
-def _relative_grams(features: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+def _texture_grams(features: dict[str, torch.Tensor]) -> list[torch.Tensor]:
     return [gram(features[layer].float()) for layer in TEXTURE_LAYERS]
 
 
@@ -131,8 +131,8 @@ def nearest_style(painting: torch.Tensor, candidates: dict[str, torch.Tensor],
     """The candidate painting nearest to ``painting`` by ``gram_distance`` at NEAREST_SIZE,
     and every candidate's distance."""
     with torch.no_grad():
-        target = _relative_grams(vgg(resize_long_side(painting, NEAREST_SIZE)))
-        distances = {name: gram_distance(target, _relative_grams(
+        target = _texture_grams(vgg(resize_long_side(painting, NEAREST_SIZE)))
+        distances = {name: gram_distance(target, _texture_grams(
             vgg(resize_long_side(art, NEAREST_SIZE)))) for name, art in candidates.items()}
     return min(distances, key=distances.__getitem__), distances
 
