@@ -11,12 +11,12 @@ from brushwork.losses.perceptual import (
     HierarchicalLoss,
     centred_gram,
     content_loss,
+    content_targets,
     gram,
     texture_loss,
 )
 from brushwork.losses.vgg import CAFFE, TORCHVISION, VGG19Features, load_vgg_weights
 from brushwork.networks.multimodal import MTNet
-from brushwork.training import _content_inputs
 from test_networks import TINY
 
 
@@ -150,7 +150,7 @@ def subnet_gradients(vgg, level_weights) -> list[torch.Tensor]:
     photo = texture_image(2)
     sizes = MTNet.training_sizes(64)
     outputs = net(photo, sizes)
-    total, _ = criterion(outputs, _content_inputs(photo, outputs, sizes, "input"))
+    total, _ = criterion(outputs, content_targets(photo, outputs, sizes, "input"))
     total.backward()
     return [
         torch.cat([p.grad.flatten() if p.grad is not None else torch.zeros(p.numel())
@@ -188,7 +188,7 @@ def test_style_grams_are_computed_once_and_features_reused(vgg):
             calls.clear()
             photo = texture_image(2)
             outputs = net(photo, sizes)
-            criterion(outputs, _content_inputs(photo, outputs, sizes, "input"))
+            criterion(outputs, content_targets(photo, outputs, sizes, "input"))
             # y1; y2 and y3 batched; content targets of levels 1 and 2 (level 3's target is
             # y2, whose features are already there): 4 passes, no style image among them.
             assert len(calls) == 4
@@ -203,7 +203,7 @@ def test_photo_content_target_anchors_every_level_to_the_photo_once_per_size(vgg
     sizes = MTNet.training_sizes(64)
     photo = texture_image(2)
     outputs = net(photo, sizes)
-    targets = _content_inputs(photo, outputs, sizes, "photo")
+    targets = content_targets(photo, outputs, sizes, "photo")
     # Levels 2 and 3 are both at the crop size in training: one tensor, so one VGG pass.
     assert targets[1] is targets[2] and targets[2] is photo
     assert targets[0].shape[-2:] == outputs[0].shape[-2:]

@@ -378,3 +378,54 @@ def test_a_two_artwork_styles_fine_artwork_takes_the_coarse_ones_colours(tmp_pat
         LossConfig(fine_colours="fine").check(3)
     assert LossConfig().fine_colours == "coarse"
     assert LossConfig.from_dict({}).fine_colours == "own"  # files from before it existed
+
+
+def test_a_flat_loss_stops_the_run_and_writes_the_model(style, photos, tmp_path):
+    """``plateau_every``: the fixed crops' loss is logged at each check, and a run whose loss
+    has stopped falling (here any run: a 100% gain is asked for) stops after ``patience``
+    checks past the first, says so, and writes the model as at the end of its count."""
+    events: list = []
+    output = tmp_path / "m.safetensors"
+    run(style, photos, output, iterations=20, events=events, plateau_every=2,
+        plateau_patience=2, plateau_tolerance=1.0)
+    log = [json.loads(line) for line in (tmp_path / "m.run" / "loss.jsonl").open()]
+    assert [r["iteration"] for r in log] == [1, 2, 3, 4, 5, 6]
+    assert [r["iteration"] for r in log if "plateau_loss" in r] == [2, 4, 6]
+    stopped = [e for e in events if e.kind == "stopped"]
+    assert len(stopped) == 1 and "stopped at iteration 6 of 20" in stopped[0].message
+    assert read_model_file(output)[1]["record"]["iterations"] == 6
+    # The checks so far are in the checkpoint, so a resumed run goes on counting them.
+    assert len(load_checkpoint(tmp_path / "m.run")[1]["plateau"]) == 3
+
+
+def test_a_falling_loss_is_not_a_plateau():
+    from brushwork.plateau import Plateau
+
+    plateau = Plateau([], every=1, patience=2, tolerance=0.01, history=[10.0, 9.0, 8.0, 7.95])
+    assert not plateau.flat()  # 8.0 and 7.95 beat 9.0 by more than 1%
+    plateau.history += [7.96]
+    assert plateau.flat()  # neither 7.95 nor 7.96 beats 8.0 by 1%
+    assert not Plateau([], 1, 2, 0.01, history=[10.0, 10.0]).flat()  # too few checks
+
+
+def test_should_stop_saves_a_checkpoint_and_a_resume_finishes(style, photos, tmp_path):
+    """A server's cancel button: ``should_stop`` is asked between iterations; True stops as
+    SIGTERM does (checkpoint, TrainingInterrupted), and --resume goes on from there."""
+    from brushwork.training import TrainingInterrupted
+
+    asked = []
+
+    def cancel_on_third() -> bool:
+        asked.append(1)
+        return len(asked) == 3
+
+    output = tmp_path / "m.safetensors"
+    config = TrainConfig(iterations=6, crop_size=32, photo_size=32, checkpoint_every=100,
+                         preview_every=1000, mixed_precision=False, texture_warmup=0)
+    with pytest.raises(TrainingInterrupted, match="stopped at iteration 3"):
+        train(style, photos, output, network=TINY, loss=LossConfig(style_sizes=(16, 32, 64)),
+              config=config, should_stop=cancel_on_third)
+    assert not output.exists()
+    assert load_checkpoint(tmp_path / "m.run")[1]["iteration"] == 3
+    run(style, photos, output, iterations=6, resume=True)
+    assert read_model_file(output)[1]["record"]["iterations"] == 6

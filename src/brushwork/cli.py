@@ -473,13 +473,9 @@ def _train(args: argparse.Namespace) -> int:
             list_images(args.data)
         chosen = auto_recipe(Path(args.style[0]))
         init_from, recipe = chosen.init_from, chosen.describe()
-        overrides["network"].update(chosen.network.to_dict())
-        for group, key, value in (("loss", "texture_weights", chosen.texture_weights),
-                                  ("loss", "centred_layers", chosen.centred_layers),
-                                  ("loss", "colour_layout", chosen.colour_layout),
-                                  ("train", "iterations", chosen.iterations),
-                                  ("train", "preview_every", chosen.preview_every)):
-            overrides[group].setdefault(key, value)  # an expert flag given wins
+        for group, values in chosen.settings().items():
+            for key, value in values.items():
+                overrides[group].setdefault(key, value)  # an expert flag given wins
         if not args.quiet:
             print(f"brushwork: {recipe} (--scratch or --paper: no recipe)", file=sys.stderr)
     if init_from is not None and args.texture_warmup is None:
@@ -506,7 +502,7 @@ def _train(args: argparse.Namespace) -> int:
                 + f" lr={event.learning_rate:.2g}" + _time_left(event),
                 refresh=False)
             bar.update(1)
-        elif event.kind in ("warning", "resumed"):
+        elif event.kind in ("warning", "resumed", "stopped"):
             rank = f"rank {event.rank}: " if event.rank else ""
             tqdm.write(f"brushwork: {rank}{event.message}", file=sys.stderr)
         elif event.kind == "preview" and not args.quiet:  # what the style looks like so far
@@ -534,18 +530,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _report_quality(model_path: Path, painting: Path, quiet: bool) -> None:
-    """Paint and score the report photos (``brushwork.quality_report``), write the sheet next
-    to the model and the means into its metadata; the summary on stderr unless quiet."""
+    """The quality report (``quality_report.report_on_model``); its summary on stderr."""
     from . import quality_report as quality
-    from .api import load_model
-    from .model_files import add_metadata
 
-    model = load_model(model_path)
-    sheet = model_path.with_name(model_path.stem + ".report.jpg")
-    size = quality.REPORT_SIZE
-    report = quality.quality_report(model.stylize, painting, sheet, size,
-                                    peer=quality.peer_painter(size))
-    add_metadata(model_path, {"quality_report": report})
+    report = quality.report_on_model(model_path, painting)
     if not quiet:
         print(quality.format_report(report), file=sys.stderr)
 
@@ -1038,6 +1026,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--snapshot-every", type=int, metavar="N",
                    help=f"keep a model file every N iterations in RUN/snapshots/ (0: none), "
                         f"default {defaults_t.snapshot_every}")
+    t.add_argument("--plateau-every", type=int, metavar="N",
+                   help="every N iterations score fixed crops and stop once that loss has "
+                        f"flattened (0: off; the default recipe turns it on), default "
+                        f"{defaults_t.plateau_every}")
     t.add_argument("--preview-photo", help="photo for the previews (default: the first one)")
     t.add_argument("--no-mixed-precision", action="store_true", help="train in float32")
     t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))

@@ -96,11 +96,8 @@ class PhotoStream:
 
     def _crop(self, photo: torch.Tensor) -> torch.Tensor:
         size = self.crop_size
-        h, w = photo.shape[-2:]
-        scale = self.photo_size / min(h, w)
-        new = (max(size, round(h * scale)), max(size, round(w * scale)))
-        photo = F.interpolate(photo, size=new, mode="bilinear", align_corners=False,
-                              antialias=scale < 1)
+        photo = scaled_to(photo, self.photo_size, size)
+        new = photo.shape[-2:]
         top = int(torch.randint(0, new[0] - size + 1, (1,), generator=self.augment_rng))
         left = int(torch.randint(0, new[1] - size + 1, (1,), generator=self.augment_rng))
         crop = photo[..., top : top + size, left : left + size]
@@ -131,3 +128,31 @@ class PhotoStream:
         self.bad = {i for i in state["bad"] if i < len(self.files)}
         self.order_rng.set_state(tensors["order_rng"])
         self.augment_rng.set_state(tensors["augment_rng"])
+
+
+def scaled_to(photo: torch.Tensor, photo_size: int, crop_size: int) -> torch.Tensor:
+    """``photo`` with its short side at ``photo_size`` (neither side below ``crop_size``)."""
+    h, w = photo.shape[-2:]
+    scale = photo_size / min(h, w)
+    new = (max(crop_size, round(h * scale)), max(crop_size, round(w * scale)))
+    return F.interpolate(photo, size=new, mode="bilinear", align_corners=False,
+                         antialias=scale < 1)
+
+
+def centre_crops(files: list[Path], crop_size: int, photo_size: int, count: int
+                 ) -> list[torch.Tensor]:
+    """Fixed crops for measuring a run's progress: the centre ``crop_size`` square of each of
+    the first ``count`` readable photos, scaled as training scales them (``PhotoStream``)."""
+    crops = []
+    for path in files:
+        if len(crops) == count:
+            break
+        try:
+            photo = scaled_to(to_tensor(load_image(path)), max(photo_size, crop_size), crop_size)
+        except BrushworkError:
+            continue
+        h, w = photo.shape[-2:]
+        top, left = (h - crop_size) // 2, (w - crop_size) // 2
+        crops.append(photo[..., top:top + crop_size, left:left + crop_size]
+                     .contiguous().clamp(0, 1))
+    return crops

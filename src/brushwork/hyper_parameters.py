@@ -345,6 +345,15 @@ class TrainConfig(_Config):
     #: coarse texture that way (docs/styles/zoo.md). Freezing the coarse subnets keeps the
     #: starting style's coarse texture exactly and teaches the refine subnet the brushwork.
     frozen_subnets: tuple[str, ...] = ()
+    #: Stop when the loss has flattened (ours; 0: off, the paper trains a fixed count). Every
+    #: this many iterations the loss is measured on fixed crops of the first training photos
+    #: (``PLATEAU_PHOTOS`` of them, the same at every check, unlike the training loss, whose
+    #: ups and downs are mostly which photo came up); training stops once the best of the
+    #: last ``plateau_patience`` checks is within ``plateau_tolerance`` (relative) of the
+    #: best before them, and writes the model as at the end of the count.
+    plateau_every: int = 0
+    plateau_patience: int = 3
+    plateau_tolerance: float = 0.01
 
     #: Runs before session 3 had no warm-up; before issue 14 the photo was scaled to the crop.
     LEGACY: ClassVar[dict[str, Any]] = {"texture_warmup": 0, "photo_size": 0, "minutes": 0.0}

@@ -141,3 +141,17 @@ def format_report(report: dict[str, Any]) -> str:
     else:
         lines.append(f"  ({PEER} not installed: pip install 'brushwork[compare]' to compare)")
     return "\n".join(lines)
+
+
+def report_on_model(model_path: Path, painting: Path) -> dict[str, Any]:
+    """The report for a model file just trained on ``painting``: the sheet written next to it
+    (``MODEL.report.jpg``) and the means stored in its metadata; returns the report."""
+    from .api import load_model
+    from .model_files import add_metadata
+
+    model = load_model(model_path)
+    sheet = model_path.with_name(model_path.stem + ".report.jpg")
+    report = quality_report(model.stylize, painting, sheet, REPORT_SIZE,
+                            peer=peer_painter(REPORT_SIZE))
+    add_metadata(model_path, {"quality_report": report})
+    return report

@@ -20,13 +20,14 @@ expert flags of ``brushwork train``; ``--paper`` trains the paper's schedule fro
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from .hyper_parameters import TEXTURE_LAYERS, NetworkConfig
+from .hyper_parameters import TEXTURE_LAYERS, LossConfig, NetworkConfig, TrainConfig
 from .images import load_image, to_tensor
 from .losses.perceptual import gram, resize_long_side
 from .losses.vgg import VGG19Features, build_vgg
@@ -59,6 +60,10 @@ ITERATIONS = 300
 #: A preview every this many iterations (ours: six looks at the style as it forms, ~1 minute
 #: apart on a 2-core AVX-512 BF16 CPU; the library's 250 would show one).
 PREVIEW_EVERY = 50
+#: The loss on fixed crops is checked this often, and the run stops early once it has
+#: flattened (``TrainConfig.plateau_every``; ours: 12 checks in ITERATIONS, so the
+#: library's patience of 3 checks is a quarter of the run).
+PLATEAU_EVERY = 25
 #: The palette term's layers and the colour layout weight of the zoo's recipe
 #: (``LossConfig.centred_layers``, ``LossConfig.colour_layout``; docs/styles/palette.md and
 #: docs/styles/zoo.md, session 12).
@@ -79,6 +84,27 @@ class Recipe:
     preview_every: int = PREVIEW_EVERY
     centred_layers: tuple[str, ...] = PALETTE_LAYERS
     colour_layout: float = COLOUR_LAYOUT
+    plateau_every: int = PLATEAU_EVERY
+
+    def settings(self) -> dict[str, dict[str, Any]]:
+        """The configuration fields this recipe sets, by group ("network", "loss", "train"):
+        what ``brushwork train`` lays under the expert flags, which win."""
+        return {
+            "network": self.network.to_dict(),
+            "loss": {"texture_weights": self.texture_weights,
+                     "centred_layers": self.centred_layers,
+                     "colour_layout": self.colour_layout},
+            # No texture warm-up: the starting network already gives back the photo.
+            "train": {"iterations": self.iterations, "preview_every": self.preview_every,
+                      "plateau_every": self.plateau_every, "texture_warmup": 0},
+        }
+
+    def configs(self) -> tuple[NetworkConfig, LossConfig, TrainConfig]:
+        """The network, loss and training configurations of this recipe alone."""
+        settings = self.settings()
+        return (NetworkConfig.from_dict(settings["network"]),
+                LossConfig.from_dict({**LossConfig().to_dict(), **settings["loss"]}),
+                TrainConfig.from_dict({**TrainConfig().to_dict(), **settings["train"]}))
 
     def describe(self) -> str:
         w = ", ".join(f"{v:g}" for v in self.texture_weights)
@@ -177,3 +203,32 @@ def auto_recipe(painting: Path) -> Recipe:
     return Recipe(init_from=starts[name], start_style=name,
                   texture_weights=texture_weights_for(strength), texture_strength=strength,
                   network=NetworkConfig.slim())
+
+
+def train_own_style(
+    painting: str | Path,
+    output: str | Path,
+    *,
+    data: str | Path | None = None,
+    run_dir: str | Path | None = None,
+    device: str = "auto",
+    minutes: float | None = None,
+    callback: Callable[[Any], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Path:
+    """``brushwork train --style PAINTING -o OUTPUT`` from Python: the painting's recipe
+    (``auto_recipe``), then ``training.train`` with it; returns the model file's path.
+
+    ``data`` None trains on the bundled photos; ``minutes`` overrides the time budget;
+    ``callback`` gets the ``TrainingEvent`` objects and ``should_stop`` cancels (see
+    ``training.train``). The quality report is ``quality_report.report_on_model``.
+    """
+    from .training import train
+
+    chosen = auto_recipe(Path(painting))
+    network, loss, config = chosen.configs()
+    if minutes is not None:
+        config = TrainConfig.from_dict({**config.to_dict(), "minutes": minutes})
+    return train(painting, data, output, run_dir=run_dir, network=network, loss=loss,
+                 config=config, device=device, init_from=chosen.init_from,
+                 recipe=chosen.describe(), callback=callback, should_stop=should_stop)

@@ -33,7 +33,7 @@ from torch.nn.parallel import DistributedDataParallel
 from . import __version__, distributed
 from .checkpoints import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
 from .color import match_colours
-from .data import BUNDLED_PHOTOS, PhotoStream, list_images
+from .data import BUNDLED_PHOTOS, PhotoStream, centre_crops, list_images
 from .devices import (
     autocast,
     keep_cpu_buffers_allocated,
@@ -44,10 +44,11 @@ from .devices import (
 from .errors import BrushworkError
 from .hyper_parameters import CONTENT_LAYER, TEXTURE_LAYERS, LossConfig, TrainConfig
 from .images import atomic_write, load_image, save_image, to_image, to_tensor
-from .losses.perceptual import HierarchicalLoss
+from .losses.perceptual import HierarchicalLoss, content_targets
 from .losses.vgg import build_vgg
 from .model_files import lineage, load_state_into, read_model_file, save_model
 from .networks import ARCHITECTURES, build_network
+from .plateau import PLATEAU_PHOTOS, Plateau
 from .stylize import stylize_tensor
 
 
@@ -55,7 +56,7 @@ from .stylize import stylize_tensor
 class TrainingEvent:
     """What the trainer reports after each iteration (or on a warning / checkpoint)."""
 
-    kind: str  # "iteration", "checkpoint", "preview", "warning", "resumed"
+    kind: str  # "iteration", "checkpoint", "preview", "warning", "resumed", "stopped"
     iteration: int
     iterations: int
     message: str = ""
@@ -93,26 +94,6 @@ def style_images(styles: Sequence[str | Path], levels: int,
                                 for path, image in zip(styles[1:], images[1:])]
     tensors = [to_tensor(image) for image in images]
     return tensors * levels if len(tensors) == 1 else tensors
-
-
-def _content_inputs(
-    photo: torch.Tensor, outputs: list[torch.Tensor], sizes: list, mode: str
-) -> list[torch.Tensor]:
-    """Content target image per level (GUIDE 2): each subnet's input, or the photo."""
-    from .networks.multimodal import resize
-
-    if mode == "photo":
-        # One tensor per distinct size, so the loss computes each target's features once
-        # (levels 2 and 3 are both at the crop size in training).
-        by_size: dict = {}
-        for size in sizes:
-            if tuple(size) not in by_size:
-                by_size[tuple(size)] = resize(photo, size)
-        return [by_size[tuple(size)] for size in sizes]
-    if mode != "input":
-        raise BrushworkError(f"content target must be 'input' or 'photo', not {mode!r}")
-    previous = [photo, *outputs[:-1]]
-    return [resize(image, size) for image, size in zip(previous, sizes)]
 
 
 def _log_record(iteration: int, lr: float, total: float, levels: list, seconds: float) -> dict:
@@ -185,11 +166,15 @@ def train(
     init_from: str | Path | None = None,
     callback: Callback | None = None,
     recipe: str | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Path:
     """Train a network on the photos in ``data`` to paint like ``style``; write ``output``.
 
     ``recipe``: how the settings were chosen, in words, recorded in the model file
     (``brushwork.recipe``).
+
+    ``should_stop``: asked between iterations (a server's cancel button); True stops the run
+    as SIGTERM does: a checkpoint, then ``TrainingInterrupted``.
 
     ``data`` None: the photos bundled with the package (``data.BUNDLED_PHOTOS``).
 
@@ -331,6 +316,11 @@ def train(
     # Previews at twice the crop: the test-time levels then run at the sizes the subnets are
     # trained at (style at crop/2, enhance at crop), as a user's 1024 px stylisation does.
     preview = _preview_tensor(preview_photo, files, 2 * photos.photo_size)
+    plateau = Plateau(
+        centre_crops(files, config.crop_size, config.photo_size, PLATEAU_PHOTOS)
+        if config.plateau_every else [],
+        config.plateau_every, config.plateau_patience, config.plateau_tolerance,
+        state.get("plateau", []))
     style_record = [
         {"file": Path(p).name, "width": t.shape[-1], "height": t.shape[-2]}
         for p, t in zip(styles, style_tensors)
@@ -356,7 +346,8 @@ def train(
             "data": str(data), "wall_seconds": elapsed, "device": str(dev),
             "processor": processor,
             "bf16": use_bf16, "version": __version__, "init_from": initial,
-            "recipe": recipe if recipe is not None else state.get("recipe"), **extra,
+            "recipe": recipe if recipe is not None else state.get("recipe"),
+            "plateau": plateau.history, **extra,
         })
         emit(TrainingEvent("checkpoint", iteration, config.iterations, str(run_dir)))
 
@@ -379,7 +370,8 @@ def train(
             scheduler.step()
             seconds = time.perf_counter() - began
             # Every rank logs and decides (budget, NaN, stop) on the same averaged numbers.
-            total, levels, seconds, stopping = _agree(total, levels, seconds, stop.raised)
+            asked = stop.raised or (should_stop is not None and should_stop())
+            total, levels, seconds, stopping = _agree(total, levels, seconds, asked)
             elapsed += seconds
             value = float(total.detach())
             if not math.isfinite(value):
@@ -393,19 +385,24 @@ def train(
                 record["adam_ratio"] = round(ratio, 3)
             if scale < 1:
                 record["texture_scale"] = scale
+            flat = False
+            if plateau.due(iteration):  # every rank scores the same crops: the same answer
+                record["plateau_loss"] = plateau.measure(net, criterion, sizes, use_bf16)
+                flat = plateau.flat()
             log.write(json.dumps(record) + "\n")
             log.flush()
             emit(TrainingEvent("iteration", iteration, config.iterations, losses=record,
                                learning_rate=lr, seconds=seconds, elapsed=elapsed,
                                budget=60 * config.minutes))
             out_of_time = bool(config.minutes) and elapsed >= 60 * config.minutes
+            finished = out_of_time or flat
             if context.is_main and (iteration % config.preview_every == 0
                                     or iteration == config.iterations):
                 path = _write_preview(net, preview, run_dir, iteration)
                 emit(TrainingEvent("preview", iteration, config.iterations, str(path)))
             snapshot_due = bool(config.snapshot_every) and iteration % config.snapshot_every == 0
             if (iteration % config.checkpoint_every == 0 or iteration == config.iterations
-                    or snapshot_due or out_of_time):
+                    or snapshot_due or finished):
                 checkpoint(iteration)
             if snapshot_due and context.is_main:  # a model file from the checkpoint just written
                 snapshot = run_dir / "snapshots" / f"iter-{iteration:06d}.safetensors"
@@ -417,12 +414,20 @@ def train(
                     f"stopped at iteration {iteration}; checkpoint saved in {run_dir}: "
                     "run the same command with --resume to continue"
                 )
-            if out_of_time:
+            if flat:
+                emit(TrainingEvent(
+                    "stopped", iteration, config.iterations,
+                    f"the loss has flattened: stopped at iteration {iteration} of "
+                    f"{config.iterations} (no {100 * config.plateau_tolerance:g}% gain over "
+                    f"the last {config.plateau_patience} checks, "
+                    f"{config.plateau_every} iterations apart)"))
+            elif out_of_time:
                 emit(TrainingEvent(
                     "warning", iteration, config.iterations,
                     f"the {config.minutes:g}-minute budget ran out at iteration {iteration} of "
                     f"{config.iterations}; the model is written (--resume with a larger "
                     "--minutes goes on)"))
+            if finished:
                 if (context.is_main and iteration % config.preview_every
                         and iteration != config.iterations):
                     _write_preview(net, preview, run_dir, iteration)
@@ -537,7 +542,7 @@ def training_step(
     """One iteration: the hierarchy's outputs, L_H, its gradient, one optimiser step."""
     with autocast(photo.device, mixed_precision):
         outputs = net(photo, sizes)
-        targets = _content_inputs(photo, outputs, sizes, criterion.config.content_target)
+        targets = content_targets(photo, outputs, sizes, criterion.config.content_target)
         total, levels = criterion(outputs, targets, texture_scale)
     optimizer.zero_grad(set_to_none=True)
     total.backward()

@@ -275,3 +275,24 @@ def coarse_cells(image: torch.Tensor, cells: int = COLOUR_LAYOUT_CELLS,
         scale = cells / max(h, w)
         grid = (max(1, round(h * scale)), max(1, round(w * scale)))
     return F.adaptive_avg_pool2d(image, tuple(grid))
+
+
+def content_targets(
+    photo: torch.Tensor, outputs: list[torch.Tensor], sizes: list, mode: str
+) -> list[torch.Tensor]:
+    """The content target image per level: the photo at each level's size (``"photo"``), or each
+    subnet's input (``"input"``, the paper's wording; ``LossConfig.content_target``)."""
+    from ..networks.multimodal import resize
+
+    if mode == "photo":
+        # One tensor per distinct size, so the loss computes each target's features once
+        # (levels 2 and 3 are both at the crop size in training).
+        by_size: dict = {}
+        for size in sizes:
+            if tuple(size) not in by_size:
+                by_size[tuple(size)] = resize(photo, size)
+        return [by_size[tuple(size)] for size in sizes]
+    if mode != "input":
+        raise ValueError(f"content target must be 'input' or 'photo', not {mode!r}")
+    previous = [photo, *outputs[:-1]]
+    return [resize(image, size) for image, size in zip(previous, sizes)]
