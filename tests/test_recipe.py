@@ -142,3 +142,25 @@ def test_a_barcode_is_flagged_as_streaks(tmp_path, sample_photo):
     report = quality_report(streaked, STYLES_DIR / "starry-night.artwork.jpg",
                             tmp_path / "sheet.jpg", size=128, photos=[sample_photo])
     assert report["streaks"] is True and report["model"]["streakiness"] > 0.9
+
+
+def test_train_own_style_is_the_default_command_from_python(tmp_path):
+    """The library entry a server uses: the recipe, its events, and a cancel that keeps the
+    checkpoint."""
+    from brushwork.training import TrainingInterrupted
+
+    painting = STYLES_DIR / "great-wave.artwork.jpg"
+    small = {"iterations": 2, "crop_size": 32, "photo_size": 32, "mixed_precision": False,
+             "preview_every": 1}
+    events = []
+    output = recipe.train_own_style(painting, tmp_path / "a.safetensors", minutes=0,
+                                    callback=events.append, train_overrides=small)
+    metadata = read_model_file(output)[1]
+    assert metadata["record"]["recipe"].startswith("the zoo's recipe: fine-tuned from great-wave")
+    assert metadata["train"]["plateau_every"] == recipe.PLATEAU_EVERY
+    assert {"iteration", "preview"} <= {e.kind for e in events}
+    with pytest.raises(TrainingInterrupted):
+        recipe.train_own_style(painting, tmp_path / "b.safetensors", minutes=0,
+                               train_overrides=small, should_stop=lambda: True)
+    assert (tmp_path / "b.run" / "checkpoint.safetensors").is_file()
+    assert not (tmp_path / "b.safetensors").exists()

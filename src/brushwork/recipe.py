@@ -215,20 +215,24 @@ def train_own_style(
     minutes: float | None = None,
     callback: Callable[[Any], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    train_overrides: dict[str, Any] | None = None,
 ) -> Path:
     """``brushwork train --style PAINTING -o OUTPUT`` from Python: the painting's recipe
     (``auto_recipe``), then ``training.train`` with it; returns the model file's path.
 
-    ``data`` None trains on the bundled photos; ``minutes`` overrides the time budget;
-    ``callback`` gets the ``TrainingEvent`` objects and ``should_stop`` cancels (see
-    ``training.train``). The quality report is ``quality_report.report_on_model``.
+    ``data`` None trains on the bundled photos; ``minutes`` overrides the time budget and
+    ``train_overrides`` any other ``TrainConfig`` field (a test's tiny crops); ``callback``
+    gets the ``TrainingEvent`` objects and ``should_stop`` cancels (see ``training.train``).
+    The quality report is ``quality_report.report_on_model``.
     """
     from .training import train
 
     chosen = auto_recipe(Path(painting))
     network, loss, config = chosen.configs()
+    changes = dict(train_overrides or {})
     if minutes is not None:
-        config = TrainConfig.from_dict({**config.to_dict(), "minutes": minutes})
+        changes["minutes"] = minutes
+    config = TrainConfig.from_dict({**config.to_dict(), **changes})
     return train(painting, data, output, run_dir=run_dir, network=network, loss=loss,
                  config=config, device=device, init_from=chosen.init_from,
                  recipe=chosen.describe(), callback=callback, should_stop=should_stop)
