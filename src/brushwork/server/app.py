@@ -14,12 +14,19 @@ ReDoc fetches its logo from a CDN even from a local copy):
 * ``POST /v1/jobs`` and ``GET /v1/jobs/{id}[/preview|/result|/original]``: the same work as a
   job that reports its progress, with a 256-px preview from the first level before the full
   result. The web page uses these.
+* ``POST /v1/trainings``: multipart painting; trains a style on it (``trainer``: the recipe
+  of ``brushwork train``, one training at a time, in its own thread), answers 202 at once.
+  ``GET /v1/trainings/{id}``: state, iteration, time left, messages, and when it has
+  finished the new style's id (already offered in /v1/styles); ``/preview`` (the latest
+  preview strip, JPEG), ``/model`` (the .safetensors file), ``/report`` (the quality
+  report's sheet). ``DELETE /v1/trainings/{id}`` cancels it within one iteration.
 
 Every error is JSON, ``{"detail": "a message a person can act on"}``, with a 4xx status for
 anything the client can fix: 413 for a body or image over the limits, 415 for a file that is
 not an image, 422 for a bad parameter or an unknown style, 404 for an unknown job or style
-path. 503 with ``Retry-After`` means "busy, try again": the queue is full, the request took
-longer than ``--timeout``, or the server is shutting down. Any other 5xx is a bug.
+path, 409 for a result asked for before it exists or a second training while one runs.
+503 with ``Retry-After`` means "busy, try again": the queue is full, the request took longer
+than ``--timeout``, or the server is shutting down. Any other 5xx is a bug.
 
 Limits of our own, none of which Starlette or uvicorn sets: the request body (``--max-upload``,
 ``BodyLimit``), the photo's pixels (``--max-pixels``, read from its header before decoding),
@@ -68,6 +75,14 @@ from ..images import (
 from ..stylize import MAX_SIZE
 from ..tiling import format_memory
 from .guard import NO_FRAMING, HostPolicy, LocalGuard
+from .trainer import (
+    Trainer,
+    TrainingBusy,
+    TrainingJob,
+    TrainingOff,
+    UnknownTraining,
+    check_overrides,
+)
 from .work import (
     STATIC_DIR,
     Job,
@@ -228,11 +243,14 @@ def _safe_stem(filename: str | None) -> str:
     return stem or "photo"
 
 
-async def _read_photo(file: UploadFile, max_pixels: int, decoders: asyncio.Semaphore) -> Any:
+async def _read_photo(file: UploadFile, max_pixels: int, decoders: asyncio.Semaphore,
+                      what: str = "photo") -> Any:
+    """Decode an uploaded image (``what``: "photo" or "painting", for the messages); its
+    pixels are checked from the header first (413), anything unreadable is 415."""
     data = await file.read()
     name = _SAFE_NAME.sub("-", Path(file.filename or "upload").name)[:80] or "upload"
     if not data:
-        raise ApiError(422, f"{name}: the file is empty; send a photo in the 'file' field")
+        raise ApiError(422, f"{name}: the file is empty; send a {what} in the 'file' field")
     try:
         async with decoders:
             return await run_in_threadpool(read_image, data, name, max_pixels)
@@ -242,7 +260,7 @@ async def _read_photo(file: UploadFile, max_pixels: int, decoders: asyncio.Semap
     except BrushworkError as error:
         message = str(error)
         if "it reads" not in message:
-            message += f" (send a {readable_formats_text()} photo)"
+            message += f" (send a {readable_formats_text()} {what})"
         raise ApiError(415, message) from None
 
 
@@ -293,11 +311,16 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                           ("--idle-timeout", settings.idle_timeout)):
         if not seconds > 0:
             raise BrushworkError(f"{flag} must be positive, not {seconds}")
+    if settings.train_minutes is not None and not settings.train_minutes >= 0:
+        raise BrushworkError(f"the training budget must be >= 0 minutes, not "
+                             f"{settings.train_minutes}")
+    check_overrides(settings.train_overrides)
     docs_assets = _docs_assets()
     max_pixels = (default_max_pixels() if settings.max_pixels is None
                   else check_max_pixels(settings.max_pixels))
     device = resolve_device(settings.device)
     worker = Worker(settings)
+    trainer = Trainer(settings, worker)
     # One semaphore per event loop: an asyncio primitive belongs to the loop that first
     # waits on it, and a test may drive one app from several loops in turn.
     semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
@@ -312,6 +335,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         yield
+        await run_in_threadpool(trainer.close)  # first: a finishing run offers its style
         await run_in_threadpool(worker.close)
 
     app = FastAPI(
@@ -322,6 +346,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         docs_url=None, redoc_url=None,  # FastAPI's load from a CDN; /docs is below
     )
     app.state.worker = worker
+    app.state.trainer = trainer
     app.add_middleware(BodyLimit, limit=settings.max_upload)
     app.add_middleware(RequestTimeout, seconds=settings.request_timeout)
     app.add_middleware(LocalGuard, policy=HostPolicy.for_bind(  # the outermost: first
@@ -450,6 +475,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             "status": "ok", "version": __version__, "device": str(device),
             "queue": worker.status(), "models_loaded": worker.models.loaded(),
             "heif": heif_available(),
+            "training": {"available": settings.training, "active": trainer.active(),
+                         "report": settings.train_report},
             "limits": {"max_size": settings.max_size, "max_upload_bytes": settings.max_upload,
                        "max_pixels": max_pixels, "preview_size": PREVIEW_SIZE,
                        "queue": settings.queue, "timeout_seconds": settings.request_timeout},
@@ -540,6 +567,104 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         if job.original_jpeg is None:
             raise ApiError(409, f"not ready ({job.stage})")
         return Response(job.original_jpeg, media_type="image/jpeg")
+
+    # -------------------------------------------------------------------- trainings
+
+    def find_training(training_id: str) -> TrainingJob:
+        try:
+            return trainer.job(training_id)
+        except UnknownTraining as error:
+            raise ApiError(404, str(error)) from None
+
+    def training_refused(error: BrushworkError) -> ApiError:
+        if isinstance(error, TrainingOff):
+            return ApiError(403, str(error))
+        if isinstance(error, TrainingBusy):
+            return ApiError(409, str(error), {"Retry-After": str(RETRY_AFTER)})
+        return busy(error)  # shutting down
+
+    def finished_training(training_id: str) -> TrainingJob:
+        job = find_training(training_id)
+        if job.state != "finished":
+            why = job.error or job.stage
+            raise ApiError(409, f"training {job.id} has no model ({job.state}: {why})"
+                                + (f"; poll /v1/trainings/{job.id}" if job.active else ""))
+        return job
+
+    @app.post("/v1/trainings", status_code=202, tags=["training"],
+              responses={403: {"description": "this server does not train styles"},
+                         409: {"description": "a style is already training: one at a time"},
+                         413: {"description": "body or image over the limits"},
+                         415: {"description": "not an image"}})
+    async def start_training(
+        file: Annotated[UploadFile, File(description="the painting (JPEG, PNG, WebP, TIFF, "
+                                                     "BMP, HEIC with brushwork[heif], AVIF)")],
+    ) -> dict[str, Any]:
+        """Train a new style on your own painting, as ``brushwork train --style PAINTING``
+        does; poll ``GET /v1/trainings/{id}``. When it has finished, its ``style`` is offered
+        in ``GET /v1/styles`` and its model file can be downloaded.
+
+        One training at a time: a second is refused with 409 while one runs.
+        """
+        try:  # before the painting is decoded: a refusal costs no more than the upload
+            trainer.check_room()
+        except BrushworkError as error:
+            raise training_refused(error) from None
+        painting = await _read_photo(file, max_pixels, decoders(), what="painting")
+        try:
+            job = trainer.start(painting, _safe_stem(file.filename or "painting"))
+        except BrushworkError as error:  # another one started while this one was decoded
+            raise training_refused(error) from None
+        return job.to_dict()
+
+    @app.get("/v1/trainings/{training_id}", tags=["training"])
+    async def training_status(training_id: str) -> dict[str, Any]:
+        """State (queued, running, finished, cancelled, failed), stage, iteration of
+        iterations, seconds elapsed and left, the URLs of what is ready, the new style's id
+        once finished, the quality report's means, messages and the error if any."""
+        return find_training(training_id).to_dict()
+
+    @app.delete("/v1/trainings/{training_id}", status_code=202, tags=["training"])
+    async def cancel_training(training_id: str) -> dict[str, Any]:
+        """Cancel a training: it stops after the iteration under way and writes no model
+        (poll until its state is ``cancelled``). 409 if it has already ended."""
+        try:
+            return trainer.cancel(training_id).to_dict()
+        except UnknownTraining as error:
+            raise ApiError(404, str(error)) from None
+        except TrainingBusy as error:
+            raise ApiError(409, str(error)) from None
+
+    @app.get("/v1/trainings/{training_id}/preview", tags=["training"],
+             responses={200: {"content": {"image/jpeg": {}}}})
+    async def training_preview(training_id: str) -> Response:
+        """The latest preview: a strip of a photo and the style's three levels (JPEG)."""
+        job = find_training(training_id)
+        preview = job.preview_jpeg
+        if preview is None:
+            raise ApiError(409, f"no preview yet ({job.stage})")
+        return Response(preview, media_type="image/jpeg", headers={
+            "Cache-Control": "no-store", "X-Brushwork-Iteration": str(job.preview_iteration)})
+
+    @app.get("/v1/trainings/{training_id}/model", tags=["training"],
+             responses={200: {"content": {"application/octet-stream": {}}}})
+    async def training_model(training_id: str) -> FileResponse:
+        """The trained model file (.safetensors, as ``brushwork train`` writes it; with the
+        quality report in its metadata when the report ran)."""
+        job = finished_training(training_id)
+        return FileResponse(job.model, media_type="application/octet-stream",
+                            filename=job.model.name)
+
+    @app.get("/v1/trainings/{training_id}/report", tags=["training"],
+             responses={200: {"content": {"image/jpeg": {}}}})
+    async def training_report(training_id: str) -> FileResponse:
+        """The quality report's contact sheet: held-back photos and the new style's
+        paintings of them (the scores are in the training's ``report``)."""
+        job = finished_training(training_id)
+        if job.report is None or not job.sheet.is_file():
+            raise ApiError(409, "this training has no quality report (the server skips it: "
+                                "ServerSettings.train_report)")
+        return FileResponse(job.sheet, media_type="image/jpeg")
 
     # ------------------------------------------------------------- the documentation
 

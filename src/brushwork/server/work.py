@@ -101,6 +101,23 @@ class ServerSettings:
     #: Seconds a request body may stall without a byte (ours: a mobile upload that pauses for
     #: this long has failed; a slow but steady one is never cut off).
     idle_timeout: float = 30.0
+    #: Whether users may train a style on their own painting (POST /v1/trainings; ours: on,
+    #: as everything else here; a shared server that should only paint turns it off).
+    training: bool = True
+    #: A training's time budget in minutes (None: the library's, ``TrainConfig.minutes``,
+    #: 25: the recipe's 300 iterations take 6-7 minutes on a 2-core AVX-512 BF16 CPU and ~10
+    #: on AVX2, so the budget only cuts a much slower machine's run short, which still ends
+    #: with a model; 0: no budget).
+    train_minutes: float | None = None
+    #: ``TrainConfig`` fields laid over the recipe's (empty: the recipe as ``brushwork
+    #: train`` runs it; tests give tiny crops and a few iterations).
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+    #: The quality report after a training (ours: on, as ``brushwork train`` does; 3 photos
+    #: painted at 1024 px and scored, ~30-40 s on a CPU; tests turn it off).
+    train_report: bool = True
+    #: Ended trainings remembered (their model files and report sheets kept on disk); the
+    #: oldest is forgotten and its files deleted first (ours: a session's worth, ~8 MB each).
+    keep_trainings: int = 4
 
 
 @dataclass
