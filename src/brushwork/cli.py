@@ -256,6 +256,8 @@ def _stylize(args: argparse.Namespace) -> int:
     check_strength(args.strength)
     if args.max_pixels is None:
         default_max_pixels()  # a bad BRUSHWORK_MAX_PIXELS is an error before any work
+    if any(_is_clip(photo) for photo in args.photos):
+        return _stylize_clip(args, load_model)
     photos, many = _expand_photos(args.photos)
     targets = _targets(args, photos, many)
     context = distributed.launched()
@@ -316,6 +318,56 @@ def _stylize(args: argparse.Namespace) -> int:
     if failures:
         say(f"brushwork: {failures} of {len(jobs)} photos failed", error=True)
         return 1
+    return 0
+
+
+def _is_clip(path: str) -> bool:
+    from .video.clip import is_video_path
+
+    return is_video_path(path)
+
+
+def _stylize_clip(args: argparse.Namespace, load_model: Any) -> int:
+    """One clip painted into one clip file, with a frames-per-second progress bar."""
+    from tqdm import tqdm
+
+    from .video import FrameProgress, stylize_clip
+
+    if len(args.photos) != 1 or not _is_clip(args.output):
+        raise BrushworkError("a clip is painted on its own into one clip file: "
+                             "brushwork stylize clip.mp4 -o painted.mp4 (.mp4, .mov, .mkv, "
+                             ".webm)")
+    unsupported = [name for name, used in (
+        ("--save-levels", args.save_levels), ("--keep-exif", args.keep_exif),
+        ("--workers", args.workers > 1), ("--skip-existing", args.skip_existing),
+        ("--format", args.format is not None)) if used]
+    if unsupported:
+        raise BrushworkError(f"{', '.join(unsupported)}: for photos only, not for clips")
+    model = load_model(args.model or args.style or DEFAULT_STYLE, device=args.device,
+                       precision=args.precision, mix=args.mix, width=args.width)
+    bar = tqdm(unit="frame", file=sys.stderr, dynamic_ncols=True, disable=args.quiet)
+
+    def progress(event: FrameProgress) -> None:
+        if event.total and bar.total != max(event.total, event.done):
+            bar.total = max(event.total, event.done)
+        bar.update(event.done - bar.n)
+
+    try:
+        record = stylize_clip(model, args.photos[0], args.output, args.size,
+                              preserve_color=args.preserve_color, strength=args.strength,
+                              steady=args.steady, max_memory=args.max_memory,
+                              max_pixels=args.max_pixels, on_frame=progress)
+    finally:
+        bar.close()
+    summary = {**record.__dict__, "size": list(record.size), "model": model.name,
+               "device": str(model.device)}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        w, h = record.size
+        print(f"{record.input} -> {record.output} ({w}x{h}, {record.frames} frames, "
+              f"{record.frames / max(record.seconds, 1e-9):.2f} frames/s on {model.device}"
+              f"{', steady' if record.steady else ''})")
     return 0
 
 
@@ -881,6 +933,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", choices=("torch", "onnx"), default="torch",
                    help="paint with PyTorch (default) or onnxruntime (needs brushwork[onnx]; "
                         "--model may then be a .onnx file from 'brushwork export')")
+    s.add_argument("--steady", action=argparse.BooleanOptionalAction, default=True,
+                   help="clips (.mp4, .mov, .mkv, .webm, .mpg...): blend each painted frame "
+                        "with the previous one along the motion, so strokes do not flicker "
+                        "(default); --no-steady paints every frame on its own")
     s.set_defaults(run=_stylize)
 
     sv = commands.add_parser(

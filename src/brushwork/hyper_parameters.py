@@ -426,3 +426,50 @@ class SingularConfig(_Config):
         """
         return cls(residual_blocks=7)
 
+
+
+@dataclass(frozen=True)
+class VideoConfig(_Config):
+    """Painting clips (``brushwork.video``): the encoder, steady brushwork, the stability measure.
+
+    None of this is in the paper (MT-Net paints stills); every value is ours, with its reason.
+    Flow and the reliability checks work on frames at the painted size, in pixels of it.
+    """
+
+    #: x264's constant-quality setting (ours: 18 is x264's "visually lossless" region, so the
+    #: encoder adds little of its own flicker to the brushwork; 23, its default, smears fine
+    #: strokes).
+    crf: int = 18
+    #: x264 preset (ours: "medium", x264's default; painting a frame costs 100x its encoding).
+    preset: str = "medium"
+    #: Steady brushwork: how much of the previous painted frame, warped along the input's
+    #: optical flow, is kept where the flow is reliable (ours: 0.8 keeps a stroke for ~5
+    #: frames, 1 / (1 - 0.8), long enough to hide the per-frame flicker, short enough that a
+    #: wrong flow fades within a fifth of a second at 25 fps; docs/video.md measures 0.5-0.9).
+    steady_keep: float = 0.8
+    #: DIS optical flow preset of the steady mode (ours: OpenCV's "fast", ~10 ms a 720p pair on
+    #: one core; the stability measure uses "medium", a different, slower setting, so that the
+    #: measure does not simply reward agreement with the mode's own flow).
+    steady_flow_preset: str = "fast"
+    measure_flow_preset: str = "medium"
+    #: Photometric check of the steady mode (ours): a pixel whose input differs from the warped
+    #: previous input by more than this (0-255 grey levels) is painted afresh: the flow is
+    #: wrong there, or the light changed.
+    steady_photometric: float = 24.0
+    #: Forward-backward consistency (Ruder et al. 2016, "Artistic style transfer for videos",
+    #: the occlusion test Lai et al. 2018 use for the warping error): occluded where
+    #: |w + w'|^2 > a (|w|^2 + |w'|^2) + b, pixels.
+    consistency_a: float = 0.01
+    consistency_b: float = 0.5
+    #: Motion boundaries (Ruder et al. 2016): |grad u|^2 + |grad v|^2 > a |w|^2 + b.
+    boundary_a: float = 0.01
+    boundary_b: float = 0.002
+    #: Shot cuts: Bhattacharyya distance of consecutive frames' colour histograms (8 bins per
+    #: channel, frames at 64 px) above which a new shot starts and nothing is carried over
+    #: (ours: consecutive frames of city-cc0.mpg and of fast synthetic pans stay below 0.3;
+    #: two different photos measure 0.5-0.9; docs/video.md).
+    cut_distance: float = 0.4
+
+
+#: The video defaults, shared as function defaults (the config is frozen).
+VIDEO_DEFAULTS = VideoConfig()

@@ -1,0 +1,114 @@
+"""Optical flow between input frames, warping along it, and which pixels it can be trusted on.
+
+Shared by the steady mode (``steady``) and the stability measure (``warping_error``): both ask
+"where did this pixel of frame t come from in frame t-1, and is that answer reliable?". Flow is
+OpenCV's DIS (Kroeger et al., ECCV 2016): it runs on the CPU in milliseconds per frame, which
+the learned flows of Lai et al. (FlowNet2) do not. Images are H x W x 3 uint8 RGB or float
+arrays; flows are H x W x 2 float32 (x, y) in pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import BrushworkError
+from ..hyper_parameters import VIDEO_DEFAULTS, VideoConfig
+
+#: Long side of the frames whose colour histograms ``cut_distance`` compares (ours: 64 px
+#: keeps a shot's palette and drops the motion inside it).
+CUT_SIZE = 64
+#: Histogram bins per channel for ``cut_distance`` (ours: 8, the classic colour-histogram
+#: shot detector's; finer bins split one shot's lighting changes).
+CUT_BINS = 8
+
+
+def cv2_module():
+    """OpenCV, or a one-line error saying how to install it (the ``video`` extra)."""
+    try:
+        import cv2
+    except ImportError:
+        raise BrushworkError("painting video needs OpenCV: pip install 'brushwork[video]'"
+                             ) from None
+    return cv2
+
+
+_PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
+
+
+def grey(image: np.ndarray) -> np.ndarray:
+    """BT.601 luma of an RGB uint8 image, uint8 (what DIS reads)."""
+    return cv2_module().cvtColor(np.ascontiguousarray(image), cv2_module().COLOR_RGB2GRAY)
+
+
+class Flow:
+    """DIS optical flow with one preset; the object keeps OpenCV's solver between frames."""
+
+    def __init__(self, preset: str) -> None:
+        cv2 = cv2_module()
+        if preset not in _PRESETS:
+            raise BrushworkError(f"unknown flow preset {preset!r}: use {', '.join(_PRESETS)}")
+        self._dis = cv2.DISOpticalFlow_create(_PRESETS[preset])
+
+    def __call__(self, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Flow w from ``source`` to ``target`` (grey uint8): source pixel x is at x + w(x)
+        in ``target``."""
+        return self._dis.calc(source, target, None)
+
+    def both_ways(self, previous: np.ndarray, current: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """(backward, forward): current -> previous, and previous -> current."""
+        return self(current, previous), self(previous, current)
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """``image`` (of frame t-1) pulled into frame t along ``flow`` (t -> t-1): output pixel x
+    is image(x + flow(x)), bilinear, edges replicated."""
+    cv2 = cv2_module()
+    h, w = flow.shape[:2]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def reliable(backward: np.ndarray, forward: np.ndarray,
+             config: VideoConfig = VIDEO_DEFAULTS) -> np.ndarray:
+    """Where the backward flow (t -> t-1) can be trusted: a boolean H x W mask.
+
+    Ruder et al. (2016), as Lai et al. (2018) use it for the warping error: a pixel is
+    occluded where the forward flow, read where the backward flow points, does not bring it
+    back (|w + w'|^2 > a (|w|^2 + |w'|^2) + b), and on a motion boundary (|grad u|^2 +
+    |grad v|^2 > a |w|^2 + b); pixels whose flow leaves the frame are dropped too.
+    """
+    back_forward = warp(forward, backward)
+    w2 = (backward ** 2).sum(-1)
+    consistent = ((backward + back_forward) ** 2).sum(-1) <= (
+        config.consistency_a * (w2 + (back_forward ** 2).sum(-1)) + config.consistency_b)
+    gy_u, gx_u = np.gradient(backward[..., 0])
+    gy_v, gx_v = np.gradient(backward[..., 1])
+    boundary = gx_u ** 2 + gy_u ** 2 + gx_v ** 2 + gy_v ** 2 > (
+        config.boundary_a * w2 + config.boundary_b)
+    h, w = backward.shape[:2]
+    xs = np.arange(w)[None, :] + backward[..., 0]
+    ys = np.arange(h)[:, None] + backward[..., 1]
+    inside = (xs >= 0) & (xs <= w - 1) & (ys >= 0) & (ys <= h - 1)
+    return consistent & ~boundary & inside
+
+
+def _histogram(image: np.ndarray) -> np.ndarray:
+    cv2 = cv2_module()
+    h, w = image.shape[:2]
+    scale = CUT_SIZE / max(h, w)
+    small = cv2.resize(np.ascontiguousarray(image), (max(1, round(w * scale)),
+                                                     max(1, round(h * scale))),
+                       interpolation=cv2.INTER_AREA)
+    hist = cv2.calcHist([small], [0, 1, 2], None, [CUT_BINS] * 3, [0, 256] * 3)
+    return cv2.normalize(hist, hist).flatten()
+
+
+def cut_distance(previous: np.ndarray, current: np.ndarray) -> float:
+    """Bhattacharyya distance of two RGB frames' colour histograms: 0 for the same palette,
+    1 for disjoint ones. A shot cut changes the whole palette at once; motion within a shot
+    moves pixels without changing their colours much."""
+    cv2 = cv2_module()
+    return float(cv2.compareHist(_histogram(previous), _histogram(current),
+                                 cv2.HISTCMP_BHATTACHARYYA))
