@@ -155,12 +155,15 @@ def test_corrupt_and_truncated_clips_give_one_line_and_no_file(tmp_path: Path, s
         "garbage.mp4": os.urandom(5000),
         "truncated.mp4": data[: len(data) // 2],
         "empty.mp4": b"",
-        "playlist.m3u8.mp4": b"#EXTM3U\n#EXTINF:1,\nfile:///etc/passwd\n",
+        # HLS opens the files a playlist names (any file, any URL); refused, though this
+        # one names a readable clip
+        "playlist.m3u8": b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:1,\nin.mp4\n"
+                         b"#EXT-X-ENDLIST\n",
     }
     for name, content in cases.items():
         path = tmp_path / name
         path.write_bytes(content)
-        target = tmp_path / f"painted-{name}"
+        target = tmp_path / f"painted-{Path(name).stem}.mp4"
         with pytest.raises(BrushworkError):
             stylize_clip(stylizer, path, target, size=64)
         assert not target.exists()
