@@ -31,6 +31,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -44,8 +45,10 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 import uvicorn  # noqa: E402
 
 import brushwork.api  # noqa: E402
+import brushwork.recipe  # noqa: E402
 from brushwork.api import load_model  # noqa: E402
 from brushwork.images import encode_image  # noqa: E402
+from brushwork.model_files import read_model_file  # noqa: E402
 from brushwork.server import ServerSettings, create_app  # noqa: E402
 
 GIRAFFE = Path(__file__).resolve().parents[1] / "docs" / "samples" / "giraffe.jpg"
@@ -343,3 +346,87 @@ def test_a_page_from_another_site_cannot_use_the_server(server, browser, tmp_pat
     with urllib.request.urlopen(server + "/v1/styles", timeout=10) as answer:
         listed = [s["id"] for s in json.load(answer)["styles"]]
     assert listed == ["tiny-style"]
+
+
+@pytest.fixture
+def own_painting(tmp_path: Path) -> Path:
+    """A user's painting: a built-in style's artwork, made small."""
+    path = tmp_path / "my harbour.jpg"
+    with Image.open(brushwork.api.STYLES_DIR / "great-wave.artwork.jpg") as art:
+        art.convert("RGB").resize((160, 108)).save(path, quality=92)
+    return path
+
+
+def test_train_a_style_on_your_own_painting_then_paint_with_it(browser, tmp_path, screenshots,
+                                                               own_painting, monkeypatch):
+    """Issue 29: choose a painting, train, watch the progress and the preview, cancel; train
+    again, and the new style is chosen, downloadable, and paints the photo as its file does.
+
+    The real recipe at 32-px crops for 3 iterations and the real built-in styles (it starts
+    from the nearest one). The first run is held at its first preview until it is asked to
+    stop, so that the cancel is always clicked while it runs, however fast the machine."""
+    real = brushwork.recipe.train_own_style
+    runs: list[Path] = []
+
+    def held_first(painting: Path, output: Path, **options: Any) -> Path:
+        runs.append(Path(painting))
+        if len(runs) > 1:
+            return real(painting, output, **options)
+        report, should_stop = options["callback"], options["should_stop"]
+
+        def callback(event: Any) -> None:
+            report(event)
+            deadline = time.monotonic() + TIMEOUT_MS / 1000
+            while event.kind == "preview" and not should_stop() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+        return real(painting, output, **{**options, "callback": callback})
+
+    monkeypatch.setattr(brushwork.recipe, "train_own_style", held_first)
+    small = {"iterations": 3, "crop_size": 32, "photo_size": 32, "mixed_precision": False,
+             "preview_every": 1}
+    for base in serve(ServerSettings(device="cpu", precision="float32", train_minutes=0,
+                                     train_overrides=small, train_report=False)):
+        page = browser(DESKTOP)
+        open_app(page, base)
+        cards = page.locator(".style-card").count()
+        assert page.is_disabled("#train")  # until a painting is chosen
+        page.set_input_files("#painting-input", str(own_painting))
+        assert page.inner_text("#painting-label").startswith("my harbour.jpg")
+        page.click("#train")
+        page.wait_for_function(
+            "document.querySelector('#train-text').textContent.startsWith('Iteration 1 of 3')")
+        assert "left" in page.inner_text("#train-text")  # a time-left estimate
+        assert page.get_attribute("#train-progress", "aria-valuenow") == "33"
+        page.wait_for_function("document.querySelector('#train-preview').naturalWidth > 0")
+        assert page.is_disabled("#train")  # one at a time
+        page.click("#train-cancel")
+        page.wait_for_function("document.querySelector('#train-text').textContent"
+                               ".startsWith('Cancelled at iteration')")
+        assert page.is_hidden("#train-cancel") and page.is_hidden("#train-links")
+        assert page.locator(".style-card").count() == cards  # no style from a cancelled run
+        assert not page.is_visible("#train-error")
+
+        page.click("#train")  # the same painting again, to the end this time
+        page.wait_for_selector("#train-links:not([hidden])")
+        assert page.inner_text("#train-text").startswith("Your style “my-harbour” is ready")
+        assert page.is_hidden("#train-report")  # the report is off here
+        chosen = page.wait_for_selector('.style-card[aria-checked="true"]')
+        assert chosen.get_attribute("data-style").startswith("upload-")
+        assert chosen.inner_text().startswith("my-harbour")
+        assert page.locator(".style-card").count() == cards + 1
+        with page.expect_download() as event:
+            page.click("#train-model")
+        model = tmp_path / event.value.suggested_filename
+        event.value.save_as(model)
+        assert model.name == "my-harbour.safetensors"
+        assert read_model_file(model)[1]["record"]["recipe"].startswith("the zoo's recipe")
+
+        page.set_input_files("#photo-input", str(GIRAFFE))
+        page.select_option("#size", "512")
+        page.click("#paint")
+        page.wait_for_selector("#download:not([hidden])")
+        assert not page.is_visible("#error"), page.inner_text("#error")
+        assert_painted_by_the_model(download(page, tmp_path), GIRAFFE, model)
+        take_screenshot(page, screenshots / "web-own-painting.png", DESKTOP)
+    assert len(runs) == 2

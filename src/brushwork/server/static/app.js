@@ -271,6 +271,159 @@ function preload(url) {
   });
 }
 
+// ---------------------------------------------------------------- your own painting
+// POST /v1/trainings, then poll: progress, time left and the latest preview; when it has
+// finished the new style is added to the list and chosen, with its model file to download.
+
+const TRAIN_POLL_MS = 500;
+const training = { file: null, id: null, cancelling: false };
+
+function showTrainError(message) {
+  const box = $("train-error");
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+function updateTrainButton() {
+  $("train").disabled = !training.file || Boolean(training.id);
+}
+
+function duration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  const minutes = Math.floor(s / 60);
+  return minutes ? `${minutes} min ${String(s % 60).padStart(2, "0")} s` : `${s} s`;
+}
+
+function trainingText(t) {
+  switch (t.stage) {
+    case "queued": return "Starting…";
+    case "preparing": return "Choosing a starting style and the texture weights…";
+    case "training": {
+      let text = `Iteration ${t.iteration} of ${t.iterations}`;
+      if (t.seconds_left !== null) text += ` · about ${duration(t.seconds_left)} left`;
+      return training.cancelling ? `${text} · cancelling…` : text;
+    }
+    case "report": return "Trained; painting the quality report…";
+    case "adding": return "Adding the new style…";
+    case "finished":
+      return `Your style “${t.painting}” is ready (${t.iteration} iterations, ` +
+        `${duration(t.elapsed_seconds)}) and chosen above.`;
+    case "cancelled": return `Cancelled at iteration ${t.iteration}: no model was kept.`;
+    default: return t.error || t.stage;
+  }
+}
+
+function showTraining(t) {
+  $("train-box").hidden = false;
+  const percent = Math.round(t.progress * 100);
+  $("train-bar").style.width = `${percent}%`;
+  $("train-progress").setAttribute("aria-valuenow", String(percent));
+  $("train-text").textContent = trainingText(t);
+  const preview = $("train-preview");
+  if (t.preview && preview.dataset.iteration !== String(t.preview_iteration)) {
+    preview.dataset.iteration = String(t.preview_iteration);
+    preview.src = `${t.preview}?iteration=${t.preview_iteration}`;  // a new one each time
+    preview.hidden = false;
+  }
+}
+
+function showReport(report) {
+  const scores = $("train-scores");
+  scores.hidden = !report;
+  $("train-report").hidden = !report;
+  if (!report) return;
+  const means = Object.entries(report.model).map(([k, v]) => `${k} ${Number(v).toPrecision(3)}`);
+  scores.textContent = `Quality report on ${report.photos.length} held-back photos at ` +
+    `${report.size} px (lower is better, but structure): ${means.join(" · ")}` +
+    (report.streaks ? " · streaks found" : "");
+  $("train-report").href = report.sheet;
+}
+
+async function followTraining(t) {
+  training.id = t.id;
+  training.cancelling = false;
+  updateTrainButton();
+  $("train-links").hidden = true;
+  $("train-preview").hidden = true;
+  delete $("train-preview").dataset.iteration;
+  showReport(null);
+  $("train-cancel").hidden = false;
+  $("train-cancel").disabled = false;
+  try {
+    while (t.state === "queued" || t.state === "running") {
+      showTraining(t);
+      await new Promise((resolve) => setTimeout(resolve, TRAIN_POLL_MS));
+      t = await api(`/v1/trainings/${t.id}`);
+    }
+    showTraining(t);
+    if (t.state === "failed") throw new Error(t.error || "the training failed");
+    if (t.state === "finished") {
+      const { styles } = await api("/v1/styles");
+      const style = styles.find((s) => s.id === t.style);
+      if (style) addStyleCard(style, true);
+      $("train-model").href = t.model;
+      $("train-model").download = t.model_filename;
+      $("train-links").hidden = false;
+      showReport(t.report);
+    }
+  } finally {
+    $("train-cancel").hidden = true;
+    training.id = null;
+    updateTrainButton();
+  }
+}
+
+async function startTraining() {
+  showTrainError("");
+  $("train").disabled = true;
+  const form = new FormData();
+  form.append("file", training.file, training.file.name);
+  try {
+    await followTraining(await api("/v1/trainings", { method: "POST", body: form }));
+  } catch (error) {
+    showTrainError(`Training: ${error.message}`);
+  } finally {
+    updateTrainButton();
+  }
+}
+
+async function cancelTraining() {
+  if (!training.id) return;
+  training.cancelling = true;
+  $("train-cancel").disabled = true;
+  try {
+    await api(`/v1/trainings/${training.id}`, { method: "DELETE" });
+  } catch (error) {
+    training.cancelling = false;
+    $("train-cancel").disabled = false;
+    showTrainError(`Cancel: ${error.message}`);
+  }
+}
+
+function chooseTrainingPainting(file) {
+  if (!file) return;
+  showTrainError("");
+  training.file = file;
+  $("painting-label").textContent = `${file.name} · ${(file.size / 1048576).toFixed(1)} MB`;
+  updateTrainButton();
+}
+
+function wireTraining(health) {
+  const settings = health.training || {};
+  $("own").hidden = settings.available === false;
+  const choose = $("painting-choose");
+  $("painting-input").addEventListener("change", (e) => chooseTrainingPainting(e.target.files[0]));
+  choose.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("painting-input").click(); }
+  });
+  $("train").addEventListener("click", startTraining);
+  $("train-cancel").addEventListener("click", cancelTraining);
+  if (settings.active) {  // a reload while a style trains: follow it again
+    api(`/v1/trainings/${settings.active}`).then(followTraining)
+      .catch((error) => showTrainError(`Training: ${error.message}`));
+  }
+}
+
 // ------------------------------------------------------------------------------- init
 
 async function init() {
@@ -291,6 +444,7 @@ async function init() {
     }
     if (!select.options.length) select.append(new Option(`${health.limits.max_size} px`, String(health.limits.max_size)));
     await loadStyles();
+    wireTraining(health);
   } catch (error) {
     showError(`Cannot reach the Brushwork server: ${error.message}`);
   }
