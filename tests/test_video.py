@@ -5,6 +5,7 @@ checked on a synthetic pan whose flow is known exactly."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -271,3 +272,39 @@ def test_steady_mode_is_steadier_and_a_cut_does_not_smear(stylizer) -> None:
     e_steady = warping_error(shot_a, steady[:8])[0]
     e_frame = warping_error(shot_a, per_frame[:8])[0]
     assert e_steady < 0.6 * e_frame
+
+
+def test_command_line_shows_progress_and_prints_a_record(tmp_path: Path,
+                                                         painting_model_file: Path,
+                                                         capsys) -> None:
+    """``brushwork stylize clip.mp4 -o out.mp4``: a progress bar in frames per second on
+    stderr, one JSON record with --json; photo-only options are refused in one line."""
+    source, target = tmp_path / "in.mp4", tmp_path / "out.mov"
+    write_clip(source, pan(10))
+    code = main(["stylize", str(source), "--model", str(painting_model_file), "-o",
+                 str(target), "--size", "64", "--json", "--no-steady"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    record = json.loads(out)
+    assert record["frames"] == 10 and record["steady"] is False and record["audio_streams"] == 1
+    assert "10/10" in err and "frame/s" in err
+    assert packets(target, "audio") == packets(source, "audio")
+    code = main(["stylize", str(source), "--model", str(painting_model_file), "-o",
+                 str(tmp_path / "x.mp4"), "--save-levels"])
+    assert code == 1 and "for photos only" in capsys.readouterr().err
+    assert not (tmp_path / "x.mp4").exists()
+
+
+CITY = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos" / "city-cc0.mpg"
+
+
+@pytest.mark.skipif(not CITY.is_file(), reason="needs ../shared/data/videos (not in CI)")
+def test_the_cut_in_the_city_clip_is_found_and_nothing_else() -> None:
+    """city-cc0.mpg cuts from one shot of towers to another at frame 116 (looked at): the
+    steady mode starts afresh there and nowhere else."""
+    steadier = Steadier()
+    cuts = []
+    for t, frame in enumerate(read_frames(CITY, 96)):
+        if steadier(frame, frame)[1].cut:
+            cuts.append(t)
+    assert cuts == [116]

