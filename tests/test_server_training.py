@@ -261,6 +261,19 @@ def test_a_bad_painting_is_refused_and_starts_nothing(painting, bomb, case, stat
             assert decoded == []  # refused before decoding
 
 
+def test_another_sites_page_cannot_start_or_cancel_a_training(painting):
+    """Issue 18's guard covers training too: a page elsewhere must not make the machine
+    train for minutes, nor cancel the user's run."""
+    cross_site = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site",
+                  "Sec-Fetch-Mode": "no-cors"}
+    with make_client() as client:
+        response = client.post("/v1/trainings", headers=cross_site,
+                               files={"file": (painting.name, painting.read_bytes())})
+        assert response.status_code == 403, response.text
+        assert client.app.state.trainer.jobs == {}
+        assert client.delete("/v1/trainings/x", headers=cross_site).status_code == 403
+
+
 def test_unknown_trainings_are_404(painting):
     with make_client() as client:
         for method, path in (("get", ""), ("get", "/preview"), ("get", "/model"),

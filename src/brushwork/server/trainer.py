@@ -266,55 +266,63 @@ class Trainer:
             job.messages.append(event.message)
 
     def _run(self, job: TrainingJob) -> None:
+        """Train, then publish the outcome: the files cleaned up first and the slot freed
+        with it, so a client that sees a final state sees its files gone and may start the
+        next run at once."""
         job.state, job.stage = "running", "preparing"
-        settings = self.settings
+        state, error = "finished", None
         try:
-            self._check_stop(job)
-            assert job.upload is not None
-            save_image(job.upload, job.painting)
-            job.upload = None
-            recipe.train_own_style(
-                job.painting, job.model, run_dir=job.run_dir, device=settings.device,
-                minutes=settings.train_minutes, train_overrides=settings.train_overrides,
-                callback=lambda event: self._on_event(job, event),
-                should_stop=lambda: self._should_stop(job))
-            shutil.rmtree(job.run_dir, ignore_errors=True)
-            if settings.train_report:
-                self._check_stop(job)
-                job.stage = "report"
-                report = quality_report.report_on_model(job.model, job.painting)
-                job.report = {k: v for k, v in report.items() if k != "sheet"}
-            self._check_stop(job)
-            job.stage = "adding"
-            style, _ = self.worker.add_model(job.model.read_bytes(), job.model.name).result(
-                timeout=settings.request_timeout)
-            job.style = style.id
-            job.state = job.stage = "finished"
+            self._train(job)
         except (TrainingInterrupted, _Cancelled, QueueFull):
-            job.state = job.stage = "cancelled"
-            job.error = ("the server is shutting down" if self._stopping and not
-                         job.cancel.is_set() else f"cancelled at iteration {job.iteration}")
-        except BrushworkError as error:
-            job.state = job.stage = "failed"
-            job.error = str(error)
-        except Exception as error:  # a bug, or the machine's memory: said, never raised
-            job.state = job.stage = "failed"
-            if isinstance(error, MemoryError) or "memory" in str(error).lower():
-                job.error = "not enough memory to train now: try again when the server is idle"
+            state = "cancelled"
+            error = ("the server is shutting down" if self._stopping and not
+                     job.cancel.is_set() else f"cancelled at iteration {job.iteration}")
+        except BrushworkError as failure:
+            state, error = "failed", str(failure)
+        except Exception as failure:  # a bug, or the machine's memory: said, never raised
+            state = "failed"
+            if isinstance(failure, MemoryError) or "memory" in str(failure).lower():
+                error = "not enough memory to train now: try again when the server is idle"
             else:
-                job.error = f"internal error: {type(error).__name__}: {error} (please report it)"
-        finally:
-            job.upload = None
-            shutil.rmtree(job.run_dir, ignore_errors=True)
-            job.painting.unlink(missing_ok=True)
-            if job.state != "finished":
-                job.model.unlink(missing_ok=True)
-                job.sheet.unlink(missing_ok=True)
-                job.report = None
+                error = (f"internal error: {type(failure).__name__}: {failure} (please "
+                         "report it)")
+        job.upload = None
+        shutil.rmtree(job.run_dir, ignore_errors=True)
+        job.painting.unlink(missing_ok=True)
+        if state != "finished":
+            job.model.unlink(missing_ok=True)
+            job.sheet.unlink(missing_ok=True)
+            job.report = None
+        with self._lock:
             job.finished_at = time.time()
-            with self._lock:
-                self._active = None
-                self._remember(job)
+            job.error = error
+            job.state = job.stage = state
+            self._active = None
+            self._remember(job)
+
+    def _train(self, job: TrainingJob) -> None:
+        """The run itself: the recipe, the report, the style; raises where it stops."""
+        settings = self.settings
+        self._check_stop(job)
+        assert job.upload is not None
+        save_image(job.upload, job.painting)
+        job.upload = None
+        recipe.train_own_style(
+            job.painting, job.model, run_dir=job.run_dir, device=settings.device,
+            minutes=settings.train_minutes, train_overrides=settings.train_overrides,
+            callback=lambda event: self._on_event(job, event),
+            should_stop=lambda: self._should_stop(job))
+        shutil.rmtree(job.run_dir, ignore_errors=True)
+        if settings.train_report:
+            self._check_stop(job)
+            job.stage = "report"
+            report = quality_report.report_on_model(job.model, job.painting)
+            job.report = {k: v for k, v in report.items() if k != "sheet"}
+        self._check_stop(job)
+        job.stage = "adding"
+        style, _ = self.worker.add_model(job.model.read_bytes(), job.model.name).result(
+            timeout=settings.request_timeout)
+        job.style = style.id
 
 
 def check_overrides(overrides: dict[str, Any]) -> None:

@@ -113,7 +113,8 @@ class ServerSettings:
     #: train`` runs it; tests give tiny crops and a few iterations).
     train_overrides: dict[str, Any] = field(default_factory=dict)
     #: The quality report after a training (ours: on, as ``brushwork train`` does; 3 photos
-    #: painted at 1024 px and scored, ~30-40 s on a CPU; tests turn it off).
+    #: painted at 1024 px and scored, 30-40 s on a 2-core CPU, ~90 s with the peer
+    #: installed on a busy one; tests turn it off).
     train_report: bool = True
     #: Ended trainings remembered (their model files and report sheets kept on disk); the
     #: oldest is forgotten and its files deleted first (ours: a session's worth, ~8 MB each).

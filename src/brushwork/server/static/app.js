@@ -335,7 +335,8 @@ function showReport(report) {
   const means = Object.entries(report.model).map(([k, v]) => `${k} ${Number(v).toPrecision(3)}`);
   scores.textContent = `Quality report on ${report.photos.length} held-back photos at ` +
     `${report.size} px (lower is better, but structure): ${means.join(" · ")}` +
-    (report.streaks ? " · streaks found" : "");
+    (report.streaks ? " · streaks found" : "") +
+    (report.meets_bar === undefined ? "" : ` · meets the peer's bar: ${report.meets_bar ? "yes" : "no"}`);
   $("train-report").href = report.sheet;
 }
 
