@@ -274,6 +274,15 @@ def test_another_sites_page_cannot_start_or_cancel_a_training(painting):
         assert client.delete("/v1/trainings/x", headers=cross_site).status_code == 403
 
 
+def test_openapi_documents_the_training_endpoints():
+    with make_client() as client:
+        paths = client.get("/openapi.json").json()["paths"]
+    assert set(paths["/v1/trainings/{training_id}"]) == {"get", "delete"}
+    assert {"/v1/trainings", "/v1/trainings/{training_id}/preview",
+            "/v1/trainings/{training_id}/model", "/v1/trainings/{training_id}/report"} <= set(paths)
+    assert "409" in paths["/v1/trainings"]["post"]["responses"]
+
+
 def test_unknown_trainings_are_404(painting):
     with make_client() as client:
         for method, path in (("get", ""), ("get", "/preview"), ("get", "/model"),
