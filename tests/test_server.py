@@ -536,6 +536,20 @@ def test_serve_binds_to_loopback_by_default(builtin_styles, monkeypatch, capsys)
     assert "http://127.0.0.1:8000/" in err and "warning" not in err
 
 
+def test_serve_can_refuse_training_and_bound_its_time(builtin_styles, monkeypatch):
+    import uvicorn
+    from fastapi.testclient import TestClient
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    assert main(["serve", "--device", "cpu", "--no-training", "--train-minutes", "5"]) == 0
+    with TestClient(seen["app"], base_url="http://localhost") as client:
+        training = client.get("/v1/health").json()["training"]
+        assert training["available"] is False
+        answer = client.post("/v1/trainings", files={"file": ("a.png", b"x", "image/png")})
+        assert answer.status_code == 403
+
+
 def test_serve_warns_when_it_listens_beyond_loopback(builtin_styles, monkeypatch, capsys):
     import uvicorn
 

@@ -461,6 +461,7 @@ def _serve(args: argparse.Namespace) -> int:
         precision=args.precision, max_memory=args.max_memory, max_pixels=args.max_pixels,
         request_timeout=args.timeout, host=args.host, allowed_hosts=tuple(args.allowed_host),
         header_timeout=args.header_timeout, idle_timeout=args.idle_timeout,
+        training=not args.no_training, train_minutes=args.train_minutes,
     )
     app = create_app(settings)  # checks the --model files before the port is taken
     if not is_loopback(args.host):
@@ -973,6 +974,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also answer to this Host name, e.g. a proxy's (repeatable; '*': "
                          "any). By default only the --host address (and localhost for a "
                          "loopback one) is answered, against DNS rebinding")
+    sv.add_argument("--no-training", action="store_true",
+                    help="refuse training a style on an uploaded painting (POST /v1/trainings)")
+    sv.add_argument("--train-minutes", type=float, metavar="MINUTES",
+                    help="time budget of a training from the page or the API (default: "
+                         "brushwork train's)")
     sv.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     sv.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
     sv.add_argument("--max-memory", type=_memory, metavar="BYTES",
