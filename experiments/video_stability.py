@@ -45,7 +45,7 @@ from brushwork.evaluation import Evaluator
 from brushwork.hyper_parameters import VideoConfig
 from brushwork.images import load_image, to_tensor
 from brushwork.video import Steadier, WarpingError, read_frames
-from brushwork.video.clip import _painted_size
+from brushwork.video.clip import painted_size
 
 CITY = common.SHARED_DATA / "videos" / "city-cc0.mpg"
 PAN_STEP = (3.0, 1.0)  # pixels a frame (x, y) at the painted size
@@ -62,7 +62,7 @@ def synthetic(photo: Path, frames: int, size: int, kind: str
     import cv2
 
     image = load_image(photo)
-    h, w = _painted_size(image.height, image.width, size)
+    h, w = painted_size(image.height, image.width, size)
     big = np.asarray(image.resize((round(w * 1.5), round(h * 1.5)), Image.Resampling.LANCZOS))
     centre_x, centre_y = big.shape[1] / 2, big.shape[0] / 2
     out, flows = [], []
@@ -165,7 +165,7 @@ def speed(args: argparse.Namespace, stylizer, engine) -> dict:
         times: dict[str, list[float]] = {"paint": [], "steady": [], "peer": []}
         for t, raw in enumerate(frames):
             photo = Image.fromarray(raw).resize(
-                _painted_size(raw.shape[0], raw.shape[1], long_side)[::-1],
+                painted_size(raw.shape[0], raw.shape[1], long_side)[::-1],
                 Image.Resampling.LANCZOS)
             frame = np.asarray(photo)
             began = time.perf_counter()
@@ -204,7 +204,7 @@ def save_strip(results: dict, labels: list[str]) -> None:
         for c, image in enumerate(strip[label][:3]):
             tile = Image.fromarray(np.ascontiguousarray(image[y0:y0 + crop_h, x0:x0 + crop_w]))
             sheet.paste(tile, (c * crop_w, top + label_h))
-    sheet.save(STRIP, quality=80)
+    sheet.save(STRIP, quality=72)
 
 
 def table(results: dict) -> str:

@@ -433,24 +433,35 @@ class VideoConfig(_Config):
     """Painting clips (``brushwork.video``): the encoder, steady brushwork, the stability measure.
 
     None of this is in the paper (MT-Net paints stills); every value is ours, with its reason.
-    Flow and the reliability checks work on frames at the painted size, in pixels of it.
+    Flows, masks and thresholds are in pixels of the frames they are computed on.
     """
 
-    #: x264's constant-quality setting (ours: 18 is x264's "visually lossless" region, so the
-    #: encoder adds little of its own flicker to the brushwork; 23, its default, smears fine
-    #: strokes).
+    #: x264's constant-quality setting (ours: below x264's default 23, so that the encoder's
+    #: own loss stays small beside fine painted strokes; chosen, not measured).
     crf: int = 18
     #: x264 preset (ours: "medium", x264's default; painting a frame costs 100x its encoding).
     preset: str = "medium"
     #: Steady brushwork: how much of the previous painted frame, warped along the input's
-    #: optical flow, is kept where the flow is reliable (ours: 0.8 keeps a stroke for ~5
-    #: frames, 1 / (1 - 0.8), long enough to hide the per-frame flicker, short enough that a
-    #: wrong flow fades within a fifth of a second at 25 fps; docs/video.md measures 0.5-0.9).
-    steady_keep: float = 0.8
-    #: DIS optical flow preset of the steady mode (ours: OpenCV's "fast", ~10 ms a 720p pair on
-    #: one core; the stability measure uses "medium", a different, slower setting, so that the
-    #: measure does not simply reward agreement with the mode's own flow).
+    #: optical flow, is kept where the flow is reliable (ours: 1, all of it: strokes travel
+    #: with the picture and only newly seen or unreliable pixels are painted afresh). Blending
+    #: instead (0.5-0.95) averages strokes that differ from frame to frame and flattens the
+    #: texture: at 0.8 the style distance rose 22-106% over per-frame painting on the test
+    #: clips, at 1 it stayed within -18%..-2% at 256 px (docs/video.md).
+    steady_keep: float = 1.0
+    #: Gaussian sigma, pixels, by which the carried/fresh mask is softened (ours: 1.5 px hides
+    #: the seam between a carried stroke and a fresh one without carrying strokes into
+    #: occluded pixels more than a pixel or two).
+    steady_feather: float = 1.5
+    #: DIS optical flow preset of the steady mode (ours: OpenCV's "fast", cheap beside painting).
     steady_flow_preset: str = "fast"
+    #: Long side, pixels, of the frames the steady mode computes flow and reliability on
+    #: (ours: at full size these cost 40-45% of painting a 720p or 1080p frame on a 2-core
+    #: CPU, beyond the issue's 20% budget; the flow found at 480 px is scaled up to the
+    #: painting's size; docs/video.md measures the result at this setting).
+    steady_flow_size: int = 480
+    #: DIS preset of the stability measure (ours: "medium", slower and more accurate than the
+    #: steady mode's, at full size, so that the measure does not merely reward agreement with
+    #: the mode's own flow).
     measure_flow_preset: str = "medium"
     #: Photometric check of the steady mode (ours): a pixel whose input differs from the warped
     #: previous input by more than this (0-255 grey levels) is painted afresh: the flow is

@@ -140,7 +140,7 @@ def read_frames(path: str | Path, size: int | None = None) -> Iterator[np.ndarra
         for frame in container.decode(stream):
             image = frame.to_image()
             if size is not None:
-                image = image.resize(_painted_size(image.height, image.width, size)[::-1],
+                image = image.resize(painted_size(image.height, image.width, size)[::-1],
                                      Image.Resampling.LANCZOS)
             yield np.asarray(image)
     except av.error.FFmpegError as error:
@@ -149,7 +149,8 @@ def read_frames(path: str | Path, size: int | None = None) -> Iterator[np.ndarra
         container.close()
 
 
-def _painted_size(height: int, width: int, size: int) -> tuple[int, int]:
+def painted_size(height: int, width: int, size: int) -> tuple[int, int]:
+    """(H, W) of a clip's painted frames: long side ``size``, each side rounded down to even."""
     return _even(*scaled_size(height, width, size))
 
 
@@ -189,7 +190,7 @@ def stylize_clip(
         video.thread_type = "AUTO"
         audio = list(container.streams.audio)
         total = frame_count(video, container)
-        height, width = _painted_size(video.height, video.width, size)
+        height, width = painted_size(video.height, video.width, size)
         done = cuts = 0
         with atomic_output(target) as file, av.open(file, "w", format=muxer) as output:
             out_video = output.add_stream(codec, rate=_rate(video))

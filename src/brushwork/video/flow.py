@@ -60,13 +60,14 @@ class Flow:
         return self(current, previous), self(previous, current)
 
 
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+def warp(image: np.ndarray, flow: np.ndarray, cubic: bool = False) -> np.ndarray:
     """``image`` (of frame t-1) pulled into frame t along ``flow`` (t -> t-1): output pixel x
-    is image(x + flow(x)), bilinear, edges replicated."""
+    is image(x + flow(x)), bilinear (bicubic with ``cubic``), edges replicated."""
     cv2 = cv2_module()
     h, w = flow.shape[:2]
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR,
+    return cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1],
+                     cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)
 
 
