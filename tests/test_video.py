@@ -187,7 +187,10 @@ def test_interrupted_run_leaves_no_file(tmp_path: Path, painting_model_file: Pat
     process = subprocess.Popen(
         [sys.executable, "-m", "brushwork", "stylize", str(source), "--model",
          str(painting_model_file), "-o", str(target), "--size", "64", "--quiet"],
-        stderr=subprocess.PIPE, text=True)
+        stderr=subprocess.PIPE, text=True,
+        # A job started with & in a script ignores SIGINT, and a child inherits that: give
+        # the child Ctrl-C back, as a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
         if list(tmp_path.glob(".out.mp4.*.tmp")):  # the output is open: painting has begun
