@@ -935,9 +935,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="paint with PyTorch (default) or onnxruntime (needs brushwork[onnx]; "
                         "--model may then be a .onnx file from 'brushwork export')")
     s.add_argument("--steady", action=argparse.BooleanOptionalAction, default=True,
-                   help="clips (.mp4, .mov, .mkv, .webm, .mpg...): blend each painted frame "
-                        "with the previous one along the motion, so strokes do not flicker "
-                        "(default); --no-steady paints every frame on its own")
+                   help="clips (.mp4, .mov, .mkv, .webm, .mpg...): carry the previous painted "
+                        "frame along the motion and keep it where the motion is reliable, so "
+                        "strokes do not flicker (default); --no-steady paints every frame on "
+                        "its own")
     s.set_defaults(run=_stylize)
 
     sv = commands.add_parser(
