@@ -54,15 +54,19 @@ def pan(frames: int, size: tuple[int, int] = (96, 64), step: int = 2, seed: int 
 
 
 def write_clip(path: Path, frames: list[np.ndarray], durations_ms: list[int] | None = None,
-               audio: bool = True, codec: str = "libx264", faststart: bool = False) -> None:
+               audio: bool = True, codec: str = "libx264", faststart: bool = False,
+               rotation: int = 0) -> None:
     """A clip of ``frames`` (variable frame rate when ``durations_ms`` vary), with a sine
-    tone as AAC when ``audio``."""
+    tone as AAC when ``audio``, and a display matrix turning it by ``rotation`` degrees
+    counter-clockwise (as a phone writes one) when given."""
     durations_ms = durations_ms or [40] * len(frames)
     h, w = frames[0].shape[:2]
     options = {"movflags": "faststart"} if faststart else {}  # the index before the frames
     with av.open(str(path), "w", container_options=options) as out:
         video = out.add_stream(codec, rate=25)
         video.width, video.height, video.pix_fmt = w, h, "yuv420p"
+        if rotation:
+            video.set_display_rotation(rotation)
         milliseconds = Fraction(1, 1000)  # the muxer may change the stream's time base
         video.time_base = video.codec_context.time_base = milliseconds
         sound = out.add_stream("aac", rate=AUDIO_RATE) if audio else None
@@ -123,6 +127,26 @@ def test_audio_packets_are_copied_unchanged_and_timing_kept(tmp_path: Path, styl
     assert starts_out == pytest.approx(starts_in, abs=1e-3)
     assert abs(duration_out - duration_in) <= 0.06  # within one (the longest) frame
     assert record.size == (64, 42)  # 96x64 at 64 px: 64x43, the odd side rounded down
+
+
+@pytest.mark.parametrize("rotation", [90, -90])
+def test_a_sideways_phone_clip_is_painted_upright(tmp_path: Path, stylizer, rotation) -> None:
+    """A phone filming upright stores its frames sideways with a display matrix. The painted
+    clip is upright as stored, with no matrix, so every player shows it the same way: at
+    strength 0 (the clip itself) its frames are the stored ones turned as the matrix says,
+    and not turned the other way."""
+    source, target = tmp_path / "phone.mp4", tmp_path / "out.mp4"
+    write_clip(source, pan(4), rotation=rotation)  # stored 96x64, shown 64x96
+    record = stylize_clip(stylizer, source, target, size=96, strength=0.0, steady=False)
+    assert record.rotated == rotation % 360 and record.size == (64, 96)
+    with av.open(str(target)) as container:
+        assert all(frame.rotation == 0 for frame in container.decode(video=0))
+    stored = next(iter(read_frames(source)))
+    painted = next(iter(read_frames(target)))
+    turned = np.rot90(stored, 1 if rotation == 90 else -1)  # counter-clockwise for 90
+    assert painted.shape == turned.shape == (96, 64, 3)
+    right, wrong = (np.abs(painted.astype(int) - x).mean() for x in (turned, turned[::-1, ::-1]))
+    assert right < 6 and wrong > 3 * right
 
 
 def test_clip_is_painted_like_photos(tmp_path: Path, stylizer) -> None:

@@ -430,3 +430,65 @@ def test_train_a_style_on_your_own_painting_then_paint_with_it(browser, tmp_path
         assert_painted_by_the_model(download(page, tmp_path), GIRAFFE, model)
         take_screenshot(page, screenshots / "web-own-painting.png", DESKTOP)
     assert len(runs) == 2
+
+
+def test_paint_a_clip_and_play_it_in_the_page(server, browser, tmp_path, screenshots,
+                                             monkeypatch):
+    """Choose a clip, paint it with the style above: the progress says the frame, the rate
+    and the time left, a second clip cannot start meanwhile; then the painted clip is the
+    <video>'s source, plays (where this Chromium decodes H.264) and downloads with its sound.
+    The painting is held after its second frame until the page has shown that progress, so
+    that it is seen however fast the machine."""
+    pytest.importorskip("av", reason="needs the video extra: pip install 'brushwork[video]'")
+    pytest.importorskip("cv2", reason="needs the video extra: pip install 'brushwork[video]'")
+    import brushwork.video
+    from test_video import packets, pan, write_clip
+
+    real = brushwork.video.stylize_clip
+    release = threading.Event()
+
+    def held(*args: Any, on_frame: Any, **options: Any):
+        def hold(progress: Any) -> None:
+            on_frame(progress)
+            if progress.done == 2:
+                release.wait(TIMEOUT_MS / 1000)
+
+        return real(*args, on_frame=hold, **options)
+
+    monkeypatch.setattr(brushwork.video, "stylize_clip", held)
+    source = tmp_path / "my clip.mp4"
+    write_clip(source, pan(8))  # 96x64, 0.32 s, with an AAC tone
+    page = browser(DESKTOP)
+    open_app(page, server)
+    assert page.is_visible("#video") and page.is_disabled("#video-paint")
+    assert page.input_value("#video-size") == "720"
+    page.set_input_files("#clip-input", str(source))
+    assert page.inner_text("#clip-label").startswith("my clip.mp4")
+    page.select_option("#video-size", "360")
+    page.click("#video-paint")
+    page.wait_for_function("document.querySelector('#video-text').textContent"
+                           ".startsWith('Frame 2 of 8')")
+    assert "left" in page.inner_text("#video-text") and "frames/s" in page.inner_text(
+        "#video-text")
+    assert page.get_attribute("#video-progress", "aria-valuenow") == "25"
+    assert page.is_disabled("#video-paint") and page.is_visible("#video-cancel")
+    release.set()
+    page.wait_for_selector("#video-links:not([hidden])")
+    assert not page.is_visible("#video-error"), page.inner_text("#video-error")
+    assert page.inner_text("#video-text").startswith("Painted 8 frames at 360 \u00d7 240 px")
+    src = page.get_attribute("#video-result", "src")
+    assert src.startswith("/v1/videos/") and src.endswith("/result")
+    assert page.is_hidden("#video-cancel") and not page.is_disabled("#video-paint")
+    plays = page.evaluate("document.createElement('video').canPlayType("
+                          "'video/mp4; codecs=\"avc1.64001E, mp4a.40.2\"')")
+    if plays:  # Debian's Chromium decodes H.264; a build without it still gets the link
+        page.wait_for_function("document.querySelector('#video-result').readyState >= 1")
+        assert page.evaluate("[document.querySelector('#video-result').videoWidth, "
+                             "document.querySelector('#video-result').videoHeight]") == [360, 240]
+    with page.expect_download() as event:
+        page.click("#video-download")
+    painted = tmp_path / event.value.suggested_filename
+    event.value.save_as(painted)
+    assert painted.name == "my-clip-tiny-style.mp4"
+    assert packets(painted, "audio") == packets(source, "audio")
+    take_screenshot(page, screenshots / "web-video.png", DESKTOP)

@@ -462,6 +462,8 @@ def _serve(args: argparse.Namespace) -> int:
         request_timeout=args.timeout, host=args.host, allowed_hosts=tuple(args.allowed_host),
         header_timeout=args.header_timeout, idle_timeout=args.idle_timeout,
         training=not args.no_training, train_minutes=args.train_minutes,
+        video=not args.no_video, video_max_upload=args.video_max_upload,
+        video_max_seconds=args.video_max_seconds, video_max_pixels=args.video_max_pixels,
     )
     app = create_app(settings)  # checks the --model files before the port is taken
     if not is_loopback(args.host):
@@ -980,6 +982,15 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--train-minutes", type=float, metavar="MINUTES",
                     help="time budget of a training from the page or the API (default: "
                          "brushwork train's)")
+    sv.add_argument("--no-video", action="store_true",
+                    help="refuse painting uploaded clips (POST /v1/videos)")
+    sv.add_argument("--video-max-upload", type=_memory, default=50 * 1024**2,
+                    metavar="BYTES", help="largest clip upload, e.g. 200MB (default 50MB)")
+    sv.add_argument("--video-max-seconds", type=_seconds, default=30.0, metavar="SECONDS",
+                    help="longest clip, from its header (default 30; at most 60 frames a "
+                         "second of it)")
+    sv.add_argument("--video-max-pixels", type=_pixels, default=1920 * 1080, metavar="N",
+                    help="largest clip frame, width x height (default 1920x1080's)")
     sv.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     sv.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
     sv.add_argument("--max-memory", type=_memory, metavar="BYTES",

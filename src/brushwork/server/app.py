@@ -20,6 +20,9 @@ ReDoc fetches its logo from a CDN even from a local copy):
   finished the new style's id (already offered in /v1/styles); ``/preview`` (the latest
   preview strip, JPEG), ``/model`` (the .safetensors file), ``/report`` (the quality
   report's sheet). ``DELETE /v1/trainings/{id}`` cancels it within one iteration.
+* ``POST /v1/videos``, ``GET``/``DELETE /v1/videos/{id}``, ``/result``: a clip painted as
+  ``brushwork stylize clip.mp4`` paints it, one at a time, with its progress, a cancel and
+  the painted clip to play or download (``video_routes``, ``video_jobs``).
 
 Every error is JSON, ``{"detail": "a message a person can act on"}``, with a 4xx status for
 anything the client can fix: 413 for a body or image over the limits, 415 for a file that is
@@ -83,6 +86,8 @@ from .trainer import (
     UnknownTraining,
     check_overrides,
 )
+from .video_jobs import VideoPainter
+from .video_routes import VIDEOS_PATH, video_router
 from .work import (
     STATIC_DIR,
     Job,
@@ -151,22 +156,27 @@ class BodyLimit:
     A declared Content-Length over the limit is refused before anything is read; a chunked
     body is counted as it arrives and cut off at the limit. Whatever the application made of
     the cut-off body is replaced by the 413 (FastAPI would otherwise call it a parse error).
+    ``paths`` give some paths a limit of their own, with the flag that sets it (clips are
+    bigger than photos, and bounded separately).
     """
 
-    def __init__(self, app: Callable[..., Awaitable[None]], limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: Callable[..., Awaitable[None]], limit: int,
+                 paths: dict[str, tuple[int, str]] | None = None) -> None:
+        self.app, self.limit, self.paths = app, limit, paths or {}
 
-    def _refusal(self) -> JSONResponse:
+    @staticmethod
+    def _refusal(limit: int, flag: str) -> JSONResponse:
         return _error(413, f"request body is over this server's limit of "
-                           f"{format_memory(self.limit)} (brushwork serve --max-upload)")
+                           f"{format_memory(limit)} (brushwork serve {flag})")
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit, flag = self.paths.get(scope.get("path", ""), (self.limit, "--max-upload"))
         declared = dict(scope.get("headers", ())).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refusal()(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refusal(limit, flag)(scope, receive, send)
             return
         received, exceeded = 0, False
 
@@ -175,7 +185,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     exceeded = True
                     raise _BodyTooLarge
             return message
@@ -190,7 +200,7 @@ class BodyLimit:
             if not exceeded:
                 raise
         if exceeded:
-            await self._refusal()(scope, receive, send)
+            await self._refusal(limit, flag)(scope, receive, send)
 
 
 class _BodyTooLarge(Exception):
@@ -321,6 +331,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     device = resolve_device(settings.device)
     worker = Worker(settings)
     trainer = Trainer(settings, worker)
+    videos = VideoPainter(settings)
     # One semaphore per event loop: an asyncio primitive belongs to the loop that first
     # waits on it, and a test may drive one app from several loops in turn.
     semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
@@ -336,6 +347,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI):
         yield
         await run_in_threadpool(trainer.close)  # first: a finishing run offers its style
+        await run_in_threadpool(videos.close)
         await run_in_threadpool(worker.close)
 
     app = FastAPI(
@@ -347,7 +359,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     )
     app.state.worker = worker
     app.state.trainer = trainer
-    app.add_middleware(BodyLimit, limit=settings.max_upload)
+    app.state.videos = videos
+    app.add_middleware(BodyLimit, limit=settings.max_upload, paths={
+        VIDEOS_PATH: (settings.video_max_upload, "--video-max-upload")})
     app.add_middleware(RequestTimeout, seconds=settings.request_timeout)
     app.add_middleware(LocalGuard, policy=HostPolicy.for_bind(  # the outermost: first
         settings.host, settings.allowed_hosts))
@@ -477,6 +491,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             "heif": heif_available(),
             "training": {"available": settings.training, "active": trainer.active(),
                          "report": settings.train_report},
+            "video": {"available": videos.available, "active": videos.active(),
+                      "limits": {"max_upload_bytes": settings.video_max_upload,
+                                 "max_seconds": settings.video_max_seconds,
+                                 "max_frames": settings.video_max_frames,
+                                 "max_pixels": settings.video_max_pixels,
+                                 "max_size": min(settings.video_max_size,
+                                                 settings.max_size)}},
             "limits": {"max_size": settings.max_size, "max_upload_bytes": settings.max_upload,
                        "max_pixels": max_pixels, "preview_size": PREVIEW_SIZE,
                        "queue": settings.queue, "timeout_seconds": settings.request_timeout},
@@ -665,6 +686,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             raise ApiError(409, "this training has no quality report (the server skips it: "
                                 "ServerSettings.train_report)")
         return FileResponse(job.sheet, media_type="image/jpeg")
+
+    app.include_router(video_router(settings, videos, worker.styles))
 
     # ------------------------------------------------------------- the documentation
 

@@ -119,6 +119,34 @@ class ServerSettings:
     #: Ended trainings remembered (their model files and report sheets kept on disk); the
     #: oldest is forgotten and its files deleted first (ours: a session's worth, ~8 MB each).
     keep_trainings: int = 4
+    #: Whether clips may be painted (POST /v1/videos; ours: on, as training is; needs the
+    #: video extra, and the page hides its video section without it).
+    video: bool = True
+    #: Largest clip upload, bytes, refused from Content-Length before it is read (ours: 50
+    #: MB: 30 s of a phone's 1080p H.264 at ~12 Mbit/s is ~45 MB). Not bounded by
+    #: ``max_upload``, which is for photos and models.
+    video_max_upload: int = 50 * 1024**2
+    #: Longest clip, seconds, read from its header before any frame is painted (ours: 30 s:
+    #: at 720 px a 2-core CPU paints ~4 frames a second, so a 30-fps clip takes ~4 minutes).
+    video_max_seconds: float = 30.0
+    #: Frames allowed per second of that limit: a clip may have at most ``video_max_seconds``
+    #: x this many frames (ours: 60, phones' fast mode; slow motion at 120-240 frames a
+    #: second costs 2-4x the work its duration says). Enforced while painting too, since a
+    #: header can understate its frames.
+    video_max_fps: float = 60.0
+    #: Largest clip frame, width x height, from the header and again for every frame (ours:
+    #: 1080p, 1920 x 1080 either way up).
+    video_max_pixels: int = 1920 * 1080
+    #: Largest painted long side of a clip (ours: 1920, a 1080p frame's; at most
+    #: ``max_size``).
+    video_max_size: int = 1920
+    #: Ended clip jobs remembered, their painted clips kept on disk; the oldest is forgotten
+    #: and its file deleted first (ours: 4; a painted clip is about its input's size).
+    keep_videos: int = 4
+
+    @property
+    def video_max_frames(self) -> int:
+        return max(1, int(self.video_max_seconds * self.video_max_fps))
 
 
 @dataclass

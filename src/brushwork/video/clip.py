@@ -5,7 +5,14 @@ MPEG-2, VP9, AV1...) and copies audio packets from one container to another with
 them, which OpenCV's VideoCapture/VideoWriter (the peer's choice) cannot: they drop the sound
 and rewrite timestamps at a fixed rate. Each painted frame keeps its input frame's timestamp,
 so a variable frame rate and the duration survive. Only the previous frame is kept (the steady
-mode's), so memory does not grow with the clip's length.
+mode's), so memory does not grow with the clip's length. A phone clip stored sideways with a
+display matrix (a rotation flag) is painted upright and written without the flag: the
+network then sees the picture as people do (its strokes have a direction), and every player
+shows the result the same way, including those that ignore the flag.
+
+``probe_clip`` reads what the container's header says (frame size, duration, frame count)
+without painting anything, so that a server can refuse a clip over its limits before the
+work; ``stylize_clip``'s ``on_frame`` and ``should_stop`` let it report progress and cancel.
 
 The output is written to a temporary sibling and renamed into place when the clip is done
 (``images.atomic_output``): Ctrl-C, a crash or an unreadable frame leave no file behind.
@@ -62,6 +69,29 @@ def _av() -> Any:
     return av
 
 
+class ClipCancelled(BrushworkError):
+    """``stylize_clip`` stopped because its ``should_stop`` said so (no output is left)."""
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    """What a clip's header says, before any frame is painted (``probe_clip``): the video
+    stream's frame size as stored, its duration and frame count (None where the header
+    does not say; ``frames`` is estimated from the duration when only that is known), its
+    frame rate, and the codec of each audio stream."""
+
+    width: int
+    height: int
+    seconds: float | None
+    frames: int | None
+    rate: float
+    audio: tuple[str, ...]
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
 @dataclass(frozen=True)
 class FrameProgress:
     """Handed to ``on_frame`` after each frame: frames done, the clip's frame count as its
@@ -84,6 +114,9 @@ class ClipRecord:
     audio_streams: int
     steady: bool
     cuts: int
+    #: Degrees (counter-clockwise) the frames were turned to be upright: the input's display
+    #: matrix, 0 for most clips.
+    rotated: int = 0
 
 
 def output_format(path: str | Path) -> tuple[str, str]:
@@ -108,9 +141,40 @@ def frame_count(stream: Any, container: Any) -> int | None:
     """The clip's frames from its header, or estimated from its duration; None if neither."""
     if stream.frames:
         return int(stream.frames)
-    duration = (float(stream.duration * stream.time_base) if stream.duration
-                else container.duration / 1e6 if container.duration else None)
+    duration = clip_seconds(stream, container)
     return round(duration * float(_rate(stream))) if duration else None
+
+
+def clip_seconds(stream: Any, container: Any) -> float | None:
+    """The video stream's duration in seconds from the header, else the container's."""
+    if stream.duration:
+        return float(stream.duration * stream.time_base)
+    return container.duration / 1e6 if container.duration else None
+
+
+def probe_clip(path: str | Path) -> ClipInfo:
+    """What ``path``'s header says about its video and audio, read without painting a frame.
+
+    Opening runs FFmpeg's stream probe, bounded by its own limits (it reads at most a few
+    megabytes and may decode a frame or two where a header leaves the pixel format out);
+    the frames themselves are not decoded. A header can lie: ``stylize_clip``'s
+    ``max_frames`` and ``max_pixels`` hold while painting whatever the header said.
+    """
+    av = _av()
+    container = open_clip(path)
+    try:
+        if not container.streams.video:
+            raise BrushworkError(f"{path} has no video stream")
+        video = container.streams.video[0]
+        if not video.width or not video.height:
+            raise BrushworkError(f"{path}: the video stream has no frame size")
+        return ClipInfo(int(video.width), int(video.height), clip_seconds(video, container),
+                        frame_count(video, container), float(_rate(video)),
+                        tuple(stream.codec_context.name for stream in container.streams.audio))
+    except av.error.FFmpegError as error:
+        raise BrushworkError(f"cannot read {path} as a clip: {_reason(error)}") from None
+    finally:
+        container.close()
 
 
 def open_clip(path: str | Path) -> Any:
@@ -149,6 +213,36 @@ def read_frames(path: str | Path, size: int | None = None) -> Iterator[np.ndarra
         container.close()
 
 
+#: A display matrix's rotation (degrees counter-clockwise, as ``VideoFrame.rotation`` reads
+#: it) -> the turn that makes a stored frame upright. Other angles and mirrored matrices are
+#: left as stored (phones write only these four).
+_UPRIGHT = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180,
+            270: Image.Transpose.ROTATE_270}
+
+
+def _rotation(source: str | Path) -> int:
+    """The first frame's display-matrix rotation, 0, 90, 180 or 270 (0 for anything else).
+
+    PyAV reads a display matrix only from decoded frames, and the output's frame size must
+    be set before its first packet is written (audio packets may come before the first
+    frame), so the first frame is decoded once on its own. A clip that cannot be decoded
+    says nothing here; the painting loop reports it.
+    """
+    av = _av()
+    container = open_clip(source)
+    try:
+        if not container.streams.video:
+            return 0
+        for frame in container.decode(container.streams.video[0]):
+            degrees = round(frame.rotation or 0) % 360
+            return degrees if degrees in _UPRIGHT else 0
+    except av.error.FFmpegError:
+        return 0
+    finally:
+        container.close()
+    return 0
+
+
 def painted_size(height: int, width: int, size: int) -> tuple[int, int]:
     """(H, W) of a clip's painted frames: long side ``size``, each side rounded down to even."""
     return _even(*scaled_size(height, width, size))
@@ -158,7 +252,9 @@ def stylize_clip(
     stylizer: Stylizer, source: str | Path, target: str | Path, size: int = 1024, *,
     preserve_color: bool = False, strength: float = 1.0, steady: bool = True,
     max_memory: int | str | None = None, max_pixels: int | None = None,
+    max_frames: int | None = None,
     on_frame: Callable[[FrameProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
     config: VideoConfig = VIDEO_DEFAULTS,
 ) -> ClipRecord:
     """Paint every frame of ``source`` into ``target`` (.mp4, .mov, .mkv, .webm).
@@ -166,8 +262,14 @@ def stylize_clip(
     Frames are painted at long side ``size`` (each side rounded down to even, as 4:2:0 video
     needs) exactly as ``Stylizer.stylize`` paints photos, then, with ``steady``, blended
     along the input's motion (``steady.Steadier``). Audio streams are copied packet for
-    packet; other streams (subtitles, data) are dropped. ``max_pixels`` refuses frames
-    larger than that from the header, before decoding.
+    packet; other streams (subtitles, data) are dropped. A clip stored sideways (a display
+    matrix of 90, 180 or 270 degrees) is painted upright. ``max_pixels`` refuses frames
+    larger than that from the header, before decoding, and any larger frame met later;
+    ``max_frames`` stops a clip with more frames than that (a header can understate them).
+
+    ``on_frame`` is called after each frame with the progress; ``should_stop`` before each
+    frame, and when it returns true the painting stops with ``ClipCancelled`` and leaves no
+    output (the command line's Ctrl-C, a server's cancel).
     """
     from .steady import Steadier
 
@@ -190,7 +292,10 @@ def stylize_clip(
         video.thread_type = "AUTO"
         audio = list(container.streams.audio)
         total = frame_count(video, container)
-        height, width = painted_size(video.height, video.width, size)
+        rotated = _rotation(source)
+        upright = (video.width, video.height) if rotated in (90, 270) else (video.height,
+                                                                            video.width)
+        height, width = painted_size(*upright, size)
         done = cuts = 0
         with atomic_output(target) as file, av.open(file, "w", format=muxer) as output:
             out_video = output.add_stream(codec, rate=_rate(video))
@@ -209,9 +314,18 @@ def stylize_clip(
                         output.mux(packet)
                     continue
                 for frame in packet.decode():
+                    if should_stop is not None and should_stop():
+                        raise ClipCancelled(f"stopped after {done} frames of {source}")
+                    if max_frames is not None and done >= max_frames:
+                        raise BrushworkError(f"{source} has more than {max_frames} frames "
+                                             "(the limit)")
+                    if limit and frame.width * frame.height > limit:
+                        raise BrushworkError(f"{source}: frame {done + 1} is {frame.width}x"
+                                             f"{frame.height}, over the limit of {limit:,} "
+                                             "pixels")
                     painted, step_cut = _paint(stylizer, frame, (height, width), size,
                                                steadier, preserve_color, strength,
-                                               max_memory)
+                                               max_memory, rotated)
                     cuts += step_cut
                     out = av.VideoFrame.from_ndarray(painted, format="rgb24")
                     pts = frame.pts
@@ -235,15 +349,18 @@ def stylize_clip(
     finally:
         container.close()
     return ClipRecord(str(source), str(target), (width, height), done,
-                      round(time.perf_counter() - began, 3), len(audio), steady, cuts)
+                      round(time.perf_counter() - began, 3), len(audio), steady, cuts,
+                      rotated)
 
 
 def _paint(stylizer: Stylizer, frame: Any, shape: tuple[int, int], size: int,
            steadier: Any, preserve_color: bool, strength: float,
-           max_memory: int | str | None) -> tuple[np.ndarray, bool]:
-    """One frame painted (RGB uint8, ``shape``), steadied when ``steadier`` is given; and
-    whether it began a new shot."""
+           max_memory: int | str | None, rotated: int = 0) -> tuple[np.ndarray, bool]:
+    """One frame painted (RGB uint8, ``shape``), turned upright by ``rotated`` degrees
+    first, steadied when ``steadier`` is given; and whether it began a new shot."""
     image = frame.to_image()
+    if rotated:
+        image = image.transpose(_UPRIGHT[rotated])
     painting = stylizer.stylize(image, size, max_memory, preserve_color=preserve_color,
                                 strength=strength)
     height, width = shape

@@ -1,5 +1,6 @@
 // Brushwork web page: choose a photo and a style, start a job, show its preview, then the
-// painting in a before/after slider with a download link. Talks only to this server's /v1 API.
+// painting in a before/after slider with a download link; train a style on a painting; paint
+// a clip. Talks only to this server's /v1 API.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -161,6 +162,7 @@ function wireDrop() {
     const file = e.dataTransfer && e.dataTransfer.files[0];
     if (!file) return;
     if (file.name.toLowerCase().endsWith(".safetensors")) uploadModel(file);
+    else if (file.type.startsWith("video/") && !$("video").hidden) chooseClip(file);
     else choosePhoto(file);
   });
 }
@@ -425,6 +427,150 @@ function wireTraining(health) {
   }
 }
 
+// ------------------------------------------------------------------------------ clips
+// POST /v1/videos with the style and options above, then poll: frames done, frames per
+// second and time left, a cancel; when it has finished the painted clip plays here.
+
+const VIDEO_POLL_MS = 500;
+const VIDEO_SIZES = [360, 480, 720, 1080, 1440, 1920];
+const clip = { file: null, id: null, cancelling: false };
+
+function showVideoError(message) {
+  const box = $("video-error");
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+function updateVideoButton() {
+  $("video-paint").disabled = !clip.file || Boolean(clip.id);
+}
+
+function videoText(v) {
+  switch (v.stage) {
+    case "queued": return "Starting…";
+    case "loading": return "Loading the style…";
+    case "painting": {
+      let text = v.frames_total ? `Frame ${v.frames_done} of ${v.frames_total}`
+        : `Frame ${v.frames_done}`;
+      if (v.fps) text += ` · ${v.fps.toFixed(1)} frames/s`;
+      if (v.seconds_left !== null) text += ` · about ${duration(v.seconds_left)} left`;
+      return clip.cancelling ? `${text} · cancelling…` : text;
+    }
+    case "finished":
+      return `Painted ${v.frames_done} frames at ${v.width} × ${v.height} px in ` +
+        `${duration(v.elapsed_seconds)} on ${v.device}.`;
+    case "cancelled": return `Cancelled after ${v.frames_done} frames: nothing was kept.`;
+    default: return v.error || v.stage;
+  }
+}
+
+function showVideo(v) {
+  $("video-box").hidden = false;
+  const percent = Math.round(v.progress * 100);
+  $("video-bar").style.width = `${percent}%`;
+  $("video-progress").setAttribute("aria-valuenow", String(percent));
+  $("video-text").textContent = videoText(v);
+}
+
+async function followVideo(v) {
+  clip.id = v.id;
+  clip.cancelling = false;
+  updateVideoButton();
+  const player = $("video-result");
+  player.hidden = true;
+  player.removeAttribute("src");
+  $("video-links").hidden = true;
+  $("video-cancel").hidden = false;
+  $("video-cancel").disabled = false;
+  try {
+    while (v.state === "queued" || v.state === "running") {
+      showVideo(v);
+      await new Promise((resolve) => setTimeout(resolve, VIDEO_POLL_MS));
+      v = await api(`/v1/videos/${v.id}`);
+    }
+    showVideo(v);
+    if (v.state === "failed") throw new Error(v.error || "painting the clip failed");
+    if (v.state === "finished") {
+      player.src = v.result;
+      player.hidden = false;
+      $("video-download").href = `${v.result}?download=true`;
+      $("video-download").download = v.filename;
+      $("video-links").hidden = false;
+    }
+  } finally {
+    $("video-cancel").hidden = true;
+    clip.id = null;
+    updateVideoButton();
+  }
+}
+
+async function startVideo() {
+  showVideoError("");
+  $("video-paint").disabled = true;
+  const form = new FormData();
+  form.append("file", clip.file, clip.file.name);
+  if (state.style) form.append("style", styleRequest());
+  form.append("size", $("video-size").value);
+  form.append("strength", String(Number($("strength").value) / 100));
+  form.append("preserve_color", String($("preserve-color").checked));
+  form.append("steady", String($("video-steady").checked));
+  try {
+    $("video-box").hidden = false;
+    $("video-text").textContent = "Uploading…";
+    await followVideo(await api("/v1/videos", { method: "POST", body: form }));
+  } catch (error) {
+    showVideoError(`Clip: ${error.message}`);
+  } finally {
+    updateVideoButton();
+  }
+}
+
+async function cancelVideo() {
+  if (!clip.id) return;
+  clip.cancelling = true;
+  $("video-cancel").disabled = true;
+  try {
+    await api(`/v1/videos/${clip.id}`, { method: "DELETE" });
+  } catch (error) {
+    clip.cancelling = false;
+    $("video-cancel").disabled = false;
+    showVideoError(`Cancel: ${error.message}`);
+  }
+}
+
+function chooseClip(file) {
+  if (!file) return;
+  showVideoError("");
+  clip.file = file;
+  $("clip-label").textContent = `${file.name} · ${(file.size / 1048576).toFixed(1)} MB`;
+  updateVideoButton();
+}
+
+function wireVideo(health) {
+  const settings = health.video || {};
+  $("video").hidden = !settings.available;
+  if (!settings.available) return;
+  const limits = settings.limits;
+  const select = $("video-size");
+  for (const size of VIDEO_SIZES.filter((s) => s <= limits.max_size)) {
+    select.append(new Option(`${size} px`, String(size), false, size === 720));
+  }
+  if (!select.options.length) select.append(new Option(`${limits.max_size} px`, String(limits.max_size)));
+  $("video-limits").textContent = `Up to ${limits.max_seconds} s and ` +
+    `${Math.round(limits.max_upload_bytes / 1048576)} MB.`;
+  const choose = $("clip-choose");
+  $("clip-input").addEventListener("change", (e) => chooseClip(e.target.files[0]));
+  choose.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("clip-input").click(); }
+  });
+  $("video-paint").addEventListener("click", startVideo);
+  $("video-cancel").addEventListener("click", cancelVideo);
+  if (settings.active) {  // a reload while a clip is painted: follow it again
+    api(`/v1/videos/${settings.active}`).then(followVideo)
+      .catch((error) => showVideoError(`Clip: ${error.message}`));
+  }
+}
+
 // ------------------------------------------------------------------------------- init
 
 async function init() {
@@ -446,6 +592,7 @@ async function init() {
     if (!select.options.length) select.append(new Option(`${health.limits.max_size} px`, String(health.limits.max_size)));
     await loadStyles();
     wireTraining(health);
+    wireVideo(health);
   } catch (error) {
     showError(`Cannot reach the Brushwork server: ${error.message}`);
   }

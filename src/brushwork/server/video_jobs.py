@@ -1,0 +1,369 @@
+"""Painting a clip in the server: one clip at a time, in a thread of its own.
+
+A job is ``video.stylize_clip``, exactly what ``brushwork stylize clip.mp4 -o painted.mp4``
+runs (sound copied, timestamps kept, steady brushwork, painted upright), with its
+``on_frame`` hook feeding the job's progress (frames done, frames per second, time left) and
+its ``should_stop`` hook answering a cancel between frames.
+
+Why its own thread and not the painting worker's queue: a clip takes minutes, and photos must
+still be painted meanwhile (side by side they both run slower, but they run). Why one clip at
+a time: a second one on the same cores would only halve the speed of both while doubling the
+disk and memory held, so it is refused at once (``VideoBusy``, HTTP 409) rather than queued
+for minutes, as a second training is. Why the job loads its own copy of the style's model
+rather than the worker's cached one: the two threads then never run one network at once.
+
+Limits are checked in the cheapest order (``check_clip``): the body's size by the HTTP layer
+from Content-Length before the upload is read, then the clip's frame size, duration and frame
+count from its header before a frame is painted; ``stylize_clip`` holds the frame count and
+frame size again while painting, since a header can lie.
+
+Files: each job has a folder in the server's temporary folder holding the upload (deleted
+when the job ends, however it ends) and the painted clip (written atomically by
+``stylize_clip``, so a cancelled or failed job leaves none), deleted when the job is
+forgotten (``keep_videos`` newer ones) or the server stops.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib.util
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import api
+from ..errors import BrushworkError, quoted
+from .work import QueueFull, ServerSettings, Style
+
+#: Seconds ``close`` waits for a job to stop: it stops before the next frame (a fraction of
+#: a second to a few seconds each on a CPU); the thread is a daemon, so the process exits.
+STOP_WAIT = 60.0
+#: The states a job goes through; the last three are final.
+STATES = ("queued", "running", "finished", "cancelled", "failed")
+#: Audio codecs the MP4 muxer takes as they are (PyAV's FFmpeg 8, tried one by one); a clip
+#: with any other sound (Vorbis, say) is written as Matroska, which holds anything.
+MP4_AUDIO = frozenset({"aac", "mp3", "mp3float", "mp2", "ac3", "eac3", "opus", "flac",
+                       "alac"})
+MEDIA_TYPES = {".mp4": "video/mp4", ".mkv": "video/x-matroska"}
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class VideoBusy(BrushworkError):
+    """A clip is already being painted: one at a time (HTTP 409)."""
+
+
+class VideoOff(BrushworkError):
+    """This server does not paint clips (``ServerSettings.video`` off, or no video extra;
+    HTTP 403)."""
+
+
+class UnknownVideo(BrushworkError):
+    """No clip job has this id (never started, or forgotten after ``keep_videos``)."""
+
+
+class ClipTooLarge(BrushworkError):
+    """A clip over one of the server's limits, by its header (HTTP 413)."""
+
+
+def video_extra_missing() -> str | None:
+    """The module of the video extra that is not installed (PyAV, OpenCV), or None."""
+    for module, name in (("av", "PyAV"), ("cv2", "OpenCV")):
+        if importlib.util.find_spec(module) is None:
+            return name
+    return None
+
+
+def check_clip(info: Any, settings: ServerSettings, name: str) -> None:
+    """Refuse a clip whose header says it is over the limits (``ClipTooLarge``), or that does
+    not say how long it is (``BrushworkError``: its cost could not be bounded up front)."""
+    if info.pixels > settings.video_max_pixels:
+        raise ClipTooLarge(
+            f"{name}: frames of {info.width}x{info.height} are over this server's limit of "
+            f"{settings.video_max_pixels:,} pixels (brushwork serve --video-max-pixels)")
+    if info.seconds is None and info.frames is None:
+        raise BrushworkError(f"{name}: the clip's header gives neither its duration nor its "
+                             "frame count")
+    if info.seconds is not None and info.seconds > settings.video_max_seconds:
+        raise ClipTooLarge(
+            f"{name}: the clip is {info.seconds:.1f} s long, over this server's limit of "
+            f"{settings.video_max_seconds:g} s (brushwork serve --video-max-seconds)")
+    if info.frames is not None and info.frames > settings.video_max_frames:
+        raise ClipTooLarge(
+            f"{name}: the clip has {info.frames} frames, over this server's limit of "
+            f"{settings.video_max_frames} ({settings.video_max_seconds:g} s at "
+            f"{settings.video_max_fps:g} frames a second)")
+
+
+def output_suffix(audio_codecs: tuple[str, ...]) -> str:
+    """.mp4 (H.264, plays in every browser) unless a sound track would not fit in it."""
+    fits = all(codec in MP4_AUDIO or codec.startswith("pcm_") for codec in audio_codecs)
+    return ".mp4" if fits else ".mkv"
+
+
+@dataclass
+class VideoJob:
+    """One clip being painted, and what has come of it so far."""
+
+    name: str  # the clip's file name without its suffix, for the download's name
+    folder: Path
+    input: Path
+    style: Style
+    size: int
+    strength: float = 1.0
+    preserve_color: bool = False
+    steady: bool = True
+    #: What the header said: width, height, seconds, frames, audio codecs (``ClipInfo``).
+    info: Any = None
+    id: str = field(default_factory=lambda: secrets.token_urlsafe(9))
+    state: str = "queued"  # STATES
+    stage: str = "queued"  # queued | loading | painting | finished | cancelled | failed
+    frames_done: int = 0
+    frames_total: int | None = None
+    seconds: float = 0.0  # since painting began
+    width: int = 0
+    height: int = 0
+    rotated: int = 0
+    cuts: int = 0
+    device: str = ""
+    error: str | None = None
+    created: float = field(default_factory=time.time)
+    finished_at: float | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def output(self) -> Path:
+        style = _UNSAFE.sub("-", self.style.id).strip("-.")[:60] or "style"  # a mix: a:0.6,b:0.4
+        return self.folder / f"{self.name}-{style}{self.suffix}"
+
+    @property
+    def suffix(self) -> str:
+        return output_suffix(self.info.audio if self.info is not None else ())
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES[self.suffix]
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("queued", "running")
+
+    @property
+    def fps(self) -> float | None:
+        return self.frames_done / self.seconds if self.frames_done and self.seconds else None
+
+    def seconds_left(self) -> float | None:
+        """The frames left at the rate so far (None before the first frame: no rate yet)."""
+        fps = self.fps
+        if self.state != "running" or not fps or not self.frames_total:
+            return None
+        return round(max(0, self.frames_total - self.frames_done) / fps, 1)
+
+    @property
+    def progress(self) -> float:
+        if self.state == "finished":
+            return 1.0
+        if not self.frames_total:
+            return 0.0
+        return round(min(self.frames_done / self.frames_total, 0.99), 3)
+
+    def to_dict(self) -> dict[str, Any]:
+        url = f"/v1/videos/{self.id}"
+        finished = self.state == "finished"
+        info = self.info
+        fps = self.fps
+        return {
+            "id": self.id, "state": self.state, "stage": self.stage, "clip": self.name,
+            "style": self.style.id, "size": self.size, "strength": self.strength,
+            "preserve_color": self.preserve_color, "steady": self.steady,
+            "frames_done": self.frames_done, "frames_total": self.frames_total,
+            "progress": self.progress, "fps": round(fps, 2) if fps else None,
+            "elapsed_seconds": round(self.seconds, 1), "seconds_left": self.seconds_left(),
+            "input": None if info is None else {
+                "width": info.width, "height": info.height,
+                "seconds": None if info.seconds is None else round(info.seconds, 3),
+                "frames": info.frames, "audio_streams": len(info.audio)},
+            "width": self.width or None, "height": self.height or None,
+            "rotated": self.rotated, "cuts": self.cuts, "device": self.device or None,
+            "result": f"{url}/result" if finished else None,
+            "filename": self.output.name if finished else None,
+            "media_type": self.media_type if finished else None,
+            "error": self.error,
+        }
+
+
+class VideoPainter:
+    """Paints at most one clip at a time, each in a new thread; remembers ended ones."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        for name in ("video_max_upload", "video_max_seconds", "video_max_fps",
+                     "video_max_pixels", "video_max_size"):  # before the port is taken
+            if not getattr(settings, name) > 0:
+                raise BrushworkError(f"{name} must be positive, not {getattr(settings, name)}")
+        self.settings = settings
+        self.missing = video_extra_missing()
+        self._temporary = tempfile.TemporaryDirectory(prefix="brushwork-videos-")
+        self._lock = threading.Lock()
+        self.jobs: collections.OrderedDict[str, VideoJob] = collections.OrderedDict()
+        self._active: VideoJob | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    @property
+    def available(self) -> bool:
+        return self.settings.video and self.missing is None
+
+    @property
+    def folder(self) -> Path:
+        return Path(self._temporary.name)
+
+    def check_room(self) -> None:
+        """Raise unless a clip could start now: checked before an upload is examined."""
+        with self._lock:
+            self._check_room()
+
+    def _check_room(self) -> None:
+        if not self.settings.video:
+            raise VideoOff("this server does not paint clips: paint them with 'brushwork "
+                           "stylize clip.mp4 -o painted.mp4'")
+        if self.missing is not None:
+            raise VideoOff(f"this server cannot paint clips: {self.missing} is not installed "
+                           "(pip install 'brushwork[video]')")
+        if self._stopping:
+            raise QueueFull("the server is shutting down")
+        job = self._active
+        if job is not None:
+            where = (f"frame {job.frames_done} of {job.frames_total or '?'}"
+                     if job.frames_done else job.stage)
+            raise VideoBusy(
+                f"a clip is already being painted (video {job.id}, {where}): one at a time. "
+                f"Wait for it to finish, or cancel it with DELETE /v1/videos/{job.id}")
+
+    def new_folder(self) -> Path:
+        """A fresh folder for one upload (the caller deletes it if no job is started)."""
+        return Path(tempfile.mkdtemp(prefix="clip-", dir=self._temporary.name))
+
+    def start(self, job: VideoJob) -> VideoJob:
+        """Start painting ``job`` (its upload checked, in its folder)."""
+        with self._lock:
+            self._check_room()
+            self._active = job
+            self._remember(job)
+            self._thread = threading.Thread(target=self._run, args=(job,),
+                                            name=f"brushwork-video-{job.id}", daemon=True)
+            self._thread.start()
+        return job
+
+    def _remember(self, job: VideoJob) -> None:
+        self.jobs[job.id] = job
+        ended = [j for j in self.jobs.values() if not j.active]
+        for old in ended[: max(0, len(ended) - self.settings.keep_videos)]:
+            del self.jobs[old.id]
+            shutil.rmtree(old.folder, ignore_errors=True)
+
+    def job(self, job_id: str) -> VideoJob:
+        with self._lock:
+            job = self.jobs.get(job_id)
+        if job is None:
+            raise UnknownVideo(f"no video {quoted(job_id)} (ended ones are kept for the last "
+                               f"{self.settings.keep_videos})")
+        return job
+
+    def cancel(self, job_id: str) -> VideoJob:
+        """Ask a job to stop: it stops before its next frame and keeps no painted clip."""
+        job = self.job(job_id)
+        if not job.active:
+            raise VideoBusy(f"video {job.id} has already ended ({job.state}): nothing to "
+                            "cancel")
+        job.cancel.set()
+        return job
+
+    def active(self) -> str | None:
+        """The id of the job under way, if any (the web page resumes showing it)."""
+        with self._lock:
+            return self._active.id if self._active is not None else None
+
+    def close(self) -> None:
+        """Stop a job under way (as a cancel) and wait for it, then delete every file."""
+        with self._lock:
+            self._stopping = True
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=STOP_WAIT)
+        shutil.rmtree(self._temporary.name, ignore_errors=True)
+        self._temporary.cleanup()
+
+    # ------------------------------------------------------------------------ the run
+
+    def _should_stop(self, job: VideoJob) -> bool:
+        return job.cancel.is_set() or self._stopping
+
+    def _load(self, style: Style) -> api.Stylizer:
+        settings = self.settings
+        if style.parts:
+            return api.load_mix(style.parts, device=settings.device,
+                                precision=settings.precision)
+        return api.load_model(style.source, device=settings.device,
+                              precision=settings.precision)
+
+    def _run(self, job: VideoJob) -> None:
+        """Paint, then publish the outcome: the upload deleted first and the slot freed with
+        it, so a client that sees a final state may start the next clip at once."""
+        from ..video import ClipCancelled, FrameProgress, stylize_clip
+
+        job.state, job.stage = "running", "loading"
+        state, error = "finished", None
+
+        def on_frame(event: FrameProgress) -> None:
+            job.frames_done, job.seconds = event.done, event.seconds
+            if event.total:
+                job.frames_total = max(event.total, event.done)
+
+        try:
+            if self._should_stop(job):
+                raise ClipCancelled("stopped before it began")
+            model = self._load(job.style)
+            job.device = str(model.device)
+            job.stage = "painting"
+            record = stylize_clip(
+                model, job.input, job.output, job.size, preserve_color=job.preserve_color,
+                strength=job.strength, steady=job.steady,
+                max_memory=self.settings.max_memory,
+                max_pixels=self.settings.video_max_pixels,
+                max_frames=self.settings.video_max_frames, on_frame=on_frame,
+                should_stop=lambda: self._should_stop(job))
+            job.width, job.height = record.size
+            job.rotated, job.cuts = record.rotated, record.cuts
+            job.frames_done = job.frames_total = record.frames
+            job.seconds = record.seconds
+        except ClipCancelled:
+            state = "cancelled"
+            error = ("the server is shutting down" if self._stopping and not
+                     job.cancel.is_set() else f"cancelled after {job.frames_done} frames")
+        except BrushworkError as failure:  # the server's paths are not the client's business
+            state = "failed"
+            error = (str(failure).replace(str(job.input), job.name)
+                     .replace(str(job.folder) + os.sep, ""))
+        except Exception as failure:  # a bug, or the machine's memory: said, never raised
+            state = "failed"
+            if isinstance(failure, MemoryError) or "memory" in str(failure).lower():
+                error = ("not enough memory for this clip now: try a smaller size, or again "
+                         "when the server is idle")
+            else:
+                error = (f"internal error: {type(failure).__name__}: {failure} (please "
+                         "report it)")
+        job.input.unlink(missing_ok=True)
+        if state != "finished":
+            job.output.unlink(missing_ok=True)
+        with self._lock:
+            job.finished_at = time.time()
+            job.error = error
+            job.state = job.stage = state
+            self._active = None
+            self._remember(job)
