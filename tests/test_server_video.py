@@ -254,3 +254,32 @@ def test_serve_can_refuse_clips_or_change_their_limits(builtin_styles, monkeypat
     with TestClient(seen["app"], base_url="http://localhost") as client:
         assert client.get("/v1/health").json()["video"]["available"] is False
         assert_json_error(send(client, clip), 403, "does not paint clips")
+
+
+def test_a_server_that_stops_stops_its_clip_and_deletes_its_files(painting_styles, clip,
+                                                                  held):
+    with make_client() as client:
+        job = send(client, clip).json()
+        poll(client, job["id"], lambda s: s["frames_done"] == 2)
+        painter = client.app.state.videos
+        folder = painter.folder
+        assert files_in(client)
+    # the lifespan's end asked the job to stop (held until then) and waited for it
+    status = painter.job(job["id"])
+    assert status.state == "cancelled" and status.error == "the server is shutting down"
+    assert not folder.exists()
+
+
+def test_the_frame_limit_holds_while_painting_too(painting_styles, clip, tmp_path):
+    """A header can understate its frames: ``stylize_clip`` stops at the server's frame limit
+    whatever the header said, and leaves no file."""
+    from brushwork.api import load_model
+    from brushwork.errors import BrushworkError
+
+    model = load_model(painting_styles / "tiny-style.safetensors", device="cpu",
+                       precision="float32")
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(BrushworkError, match="more than 5 frames"):
+        brushwork.video.stylize_clip(model, clip, out / "painted.mp4", 64, max_frames=5)
+    assert list(out.iterdir()) == []
