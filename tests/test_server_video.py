@@ -283,3 +283,16 @@ def test_the_frame_limit_holds_while_painting_too(painting_styles, clip, tmp_pat
     with pytest.raises(BrushworkError, match="more than 5 frames"):
         brushwork.video.stylize_clip(model, clip, out / "painted.mp4", 64, max_frames=5)
     assert list(out.iterdir()) == []
+
+
+def test_only_the_last_ended_clips_are_kept(painting_styles, clip):
+    with make_client(keep_videos=1) as client:
+        first = send(client, clip, steady="false").json()
+        assert poll(client, first["id"], ended)["state"] == "finished"
+        folder = client.app.state.videos.job(first["id"]).folder
+        second = send(client, clip, steady="false").json()
+        assert poll(client, second["id"], ended)["state"] == "finished"
+        assert_json_error(client.get(f"/v1/videos/{first['id']}"), 404, "last 1")
+        assert not folder.exists()
+        assert client.get(f"/v1/videos/{second['id']}/result").status_code == 200
+        assert len(files_in(client)) == 1

@@ -2,9 +2,11 @@
 
 ``create_app`` builds the FastAPI application from ``ServerSettings``; ``work`` holds the
 model cache and the job queue, ``trainer`` the training of a user's own painting (one run at
-a time, in its own thread), ``app`` the routes, ``static/`` the page (no CDN: every asset is
-served from the package), ``guard`` the Host and Origin checks that keep other web pages out,
-and ``connections`` the uvicorn protocol that cuts off stalled clients (issue 18).
+a time, in its own thread), ``video_jobs`` the painting of clips (likewise) and
+``video_routes`` their HTTP routes, ``app`` the other routes, ``static/`` the page (no CDN:
+every asset is served from the package), ``guard`` the Host and Origin checks that keep
+other web pages out, and ``connections`` the uvicorn protocol that cuts off stalled clients
+(issue 18).
 """
 
 from .app import create_app
