@@ -77,17 +77,15 @@ SMOKE_CROP = 64
 SMOKE_SIZE = 64
 SMOKE_PHOTOS = 2
 SMOKE_SCALES = (32, 64)
-#: A few thousand parameters each, with the real layouts (as tests/test_baselines.py).
+#: A few thousand parameters each, with the real layouts.
 SMOKE_NETWORKS: dict[str, Any] = {
-    "mtnet": NetworkConfig(style_rgb=(4, 8, 8), style_l=(2, 4, 4), enhance_rgb=(4, 8, 8, 8),
-                           enhance_l=(2, 4, 4, 4), refine=(4, 4, 4), residual_blocks=1),
-    "johnson": JohnsonConfig(widths=(4, 8, 8), residual_blocks=1),
-    "texture-net": TextureNetConfig(scales=3, width=2),
-    "singular": SingularConfig(style_rgb=(4, 8, 8), style_l=(2, 4, 4), residual_blocks=1),
+    "mtnet": NetworkConfig.tiny(),
+    "johnson": JohnsonConfig.tiny(),
+    "texture-net": TextureNetConfig.tiny(),
+    "singular": SingularConfig.tiny(),
 }
 #: Smoke stand-in for Fig. 6's deeper singular network: deeper than the smoke MT-Net's.
-SMOKE_MATCHING_SINGULAR = SingularConfig(style_rgb=(4, 8, 8), style_l=(2, 4, 4),
-                                         residual_blocks=2)
+SMOKE_MATCHING_SINGULAR = replace(SingularConfig.tiny(), residual_blocks=2)
 
 #: Training settings that must agree between a spec and an existing run or model for it to
 #: count as the same experiment (the rest is bookkeeping: checkpoint and preview intervals).

@@ -37,16 +37,17 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
 import brushwork  # noqa: E402
-import test_crash_resume as crash  # noqa: E402
-import test_image_inputs as inputs  # noqa: E402
-import test_model_files as model_tests  # noqa: E402
-import test_server_load as load  # noqa: E402
-import test_server_security as security  # noqa: E402
+import tests.test_crash_resume as crash  # noqa: E402
+import tests.test_image_inputs as inputs  # noqa: E402
+import tests.test_model_files as model_tests  # noqa: E402
+import tests.test_server_load as load  # noqa: E402
+import tests.test_server_security as security  # noqa: E402
+from tests.helpers import make_photo, tiny_model  # noqa: E402
 
 #: Defects the tables found, with their fixes (what the rows showed before this change).
 FIXED = [
@@ -262,10 +263,9 @@ def timeout_probe(folder: Path) -> tuple[int, str, str, int]:
     from fastapi.testclient import TestClient
 
     from brushwork.server import ServerSettings, create_app
-    from conftest import make_photo
 
     folder.mkdir(parents=True)
-    model = inputs.tiny_model(folder / "tiny.safetensors")
+    model = tiny_model(folder / "tiny.safetensors")
     photo = folder / "p.jpg"
     make_photo().save(photo)
     settings = ServerSettings(models=[model], device="cpu", precision="float32",
@@ -303,7 +303,7 @@ def hostile_model_section(work: Path) -> tuple[list[str], dict]:
     from brushwork import load_model
 
     began = time.monotonic()
-    load_model(inputs.tiny_model(work / "tiny.safetensors"), device="cpu")  # warm up
+    load_model(tiny_model(work / "tiny.safetensors"), device="cpu")  # warm up
     outcomes = []
     for k, case in enumerate(model_tests.HOSTILE):
         folder = work / f"{k:02d}"

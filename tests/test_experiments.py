@@ -28,7 +28,7 @@ from brushwork.cli import main as brushwork_main
 from brushwork.errors import BrushworkError
 from brushwork.model_files import read_model_file, save_model
 from brushwork.networks import build_network
-from conftest import make_photo
+from tests.helpers import make_photo
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 

@@ -36,7 +36,7 @@ from brushwork.cli import main
 from brushwork.images import to_tensor
 from brushwork.server import ServerSettings, create_app
 from brushwork.server.work import THUMBNAIL_SIZE
-from conftest import as_pixels, levels_by_hand, make_photo
+from tests.helpers import as_pixels, levels_by_hand, make_photo
 
 
 @pytest.fixture(autouse=True)

@@ -46,9 +46,7 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from brushwork.cli import main
 from brushwork.server import ServerSettings, create_app
-from conftest import make_photo
-from test_image_inputs import tiny_model
-from test_model_files import HOSTILE_RSS_BOUND, peak_growth
+from tests.helpers import HOSTILE_RSS_BOUND, make_photo, peak_growth, tiny_model
 
 #: What a cross-site page sends with a form or fetch (Chromium's headers).
 CROSS_SITE = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site",

@@ -20,7 +20,7 @@ from brushwork.api import load_model
 from brushwork.evaluation import Evaluator
 from brushwork.images import load_image, to_tensor
 from brushwork.model_files import save_model
-from conftest import make_photo
+from tests.helpers import make_photo
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 ARTWORK = "starry-night.jpg"

@@ -14,37 +14,12 @@ from PIL import Image, ImageDraw
 
 from brushwork.checkpoints import load_checkpoint
 from brushwork.errors import BrushworkError
-from brushwork.hyper_parameters import LossConfig, TrainConfig
+from brushwork.hyper_parameters import LossConfig, NetworkConfig, TrainConfig
 from brushwork.model_files import read_model_file
 from brushwork.training import train
-from test_networks import TINY
+from tests.helpers import drawn_image
 
-
-def drawn_image(path: Path, seed: int, size=(80, 60)) -> Path:
-    """A small real image file: coloured shapes on a gradient."""
-    g = torch.Generator().manual_seed(seed)
-    image = Image.linear_gradient("L").resize(size).convert("RGB")
-    draw = ImageDraw.Draw(image)
-    for _ in range(6):
-        x0, y0 = (int(v) for v in torch.randint(0, min(size), (2,), generator=g))
-        colour = tuple(int(v) for v in torch.randint(0, 256, (3,), generator=g))
-        draw.ellipse([x0, y0, x0 + 20, y0 + 15], fill=colour)
-    image.save(path)
-    return path
-
-
-@pytest.fixture
-def photos(tmp_path) -> Path:
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for i in range(5):
-        drawn_image(folder / f"photo{i}.jpg", seed=i)
-    return folder
-
-
-@pytest.fixture
-def style(tmp_path) -> Path:
-    return drawn_image(tmp_path / "art.png", seed=99, size=(64, 64))
+TINY = NetworkConfig.tiny()
 
 
 def run(style, photos, output, iterations, resume=False, events=None, loss=None, **overrides):
@@ -177,10 +152,10 @@ def test_baselines_train_with_one_loss_and_stylise(arch, style, photos, tmp_path
     from brushwork.hyper_parameters import JohnsonConfig, SingularConfig, TextureNetConfig
 
     tiny = {
-        "johnson": JohnsonConfig(widths=(4, 8, 8), residual_blocks=1),
-        "singular": SingularConfig(style_rgb=(4, 8, 8), style_l=(2, 4, 4), residual_blocks=1),
+        "johnson": JohnsonConfig.tiny(),
+        "singular": SingularConfig.tiny(),
         "ds-net": TINY,
-        "texture-net": TextureNetConfig(scales=3, width=2),
+        "texture-net": TextureNetConfig.tiny(),
     }[arch]
     out = train(style, photos, tmp_path / "m.safetensors", arch=arch, network=tiny,
                 loss=LossConfig.single_level(style_size=32),

@@ -31,7 +31,7 @@ from brushwork.video import (  # noqa: E402
     warping_error,
 )
 from brushwork.video.flow import Flow, cut_distance, grey, reliable, warp  # noqa: E402
-from conftest import make_photo  # noqa: E402
+from tests.helpers import make_photo  # noqa: E402
 
 AUDIO_RATE = 8000
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from brushwork.errors import BrushworkError
-from conftest import make_photo
+from tests.helpers import make_photo
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "experiments"
