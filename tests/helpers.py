@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import struct
 import zlib
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -199,3 +200,64 @@ def peak_growth(action) -> int:
         key = "VmRSS"
     action()
     return _status_bytes(key) - before
+
+
+# ----------------------------------------------------------------------------- video clips
+
+
+#: Sample rate of the tone ``write_clip`` puts in a clip's sound track.
+AUDIO_RATE = 8000
+
+
+def scene(width: int, height: int, seed: int) -> np.ndarray:
+    """A textured picture larger than the frames cut from it (RGB uint8)."""
+    rng = np.random.default_rng(seed)
+    photo = np.asarray(make_photo((width, height)), np.float32)
+    noise = rng.normal(0, 25, (height // 8 + 1, width // 8 + 1, 3))
+    texture = np.kron(noise, np.ones((8, 8, 1)))[:height, :width]
+    return np.clip(photo + texture, 0, 255).astype(np.uint8)
+
+
+def pan(frames: int, size: tuple[int, int] = (96, 64), step: int = 2, seed: int = 0
+        ) -> list[np.ndarray]:
+    """Frames of a pan right by ``step`` pixels a frame: frame t shows scene[:, t*step:]."""
+    w, h = size
+    big = scene(w + step * frames, h, seed)
+    return [big[:, t * step:t * step + w] for t in range(frames)]
+
+
+def write_clip(path: Path, frames: list[np.ndarray], durations_ms: list[int] | None = None,
+               audio: bool = True, codec: str = "libx264", faststart: bool = False) -> None:
+    """A clip of ``frames`` (variable frame rate when ``durations_ms`` vary), with a sine
+    tone as AAC when ``audio``. Needs PyAV (the video extra), imported here so that the
+    helpers import without it."""
+    import av
+
+    durations_ms = durations_ms or [40] * len(frames)
+    h, w = frames[0].shape[:2]
+    options = {"movflags": "faststart"} if faststart else {}  # the index before the frames
+    with av.open(str(path), "w", container_options=options) as out:
+        video = out.add_stream(codec, rate=25)
+        video.width, video.height, video.pix_fmt = w, h, "yuv420p"
+        milliseconds = Fraction(1, 1000)  # the muxer may change the stream's time base
+        video.time_base = video.codec_context.time_base = milliseconds
+        sound = out.add_stream("aac", rate=AUDIO_RATE) if audio else None
+        if sound is not None:
+            sound.layout = "mono"
+        t = 0
+        for image, duration in zip(frames, durations_ms):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame.pts, frame.time_base = t, milliseconds
+            t += duration
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        if sound is not None:
+            samples = AUDIO_RATE * t // 1000
+            tone = (np.sin(np.arange(samples) * 2 * np.pi * 440 / AUDIO_RATE) * 9000)
+            tone = tone.astype(np.int16)
+            for start in range(0, samples, 1024):
+                chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 1024],
+                                                   format="s16", layout="mono")
+                chunk.sample_rate, chunk.pts = AUDIO_RATE, start
+                out.mux(sound.encode(chunk))
+            out.mux(sound.encode(None))

@@ -11,6 +11,9 @@ The files are generated here, small (at most 10,000 pixels, the pixel limit this
 configures, except where a case is about the limit), so the whole table runs in seconds.
 ``experiments/reliability_report.py`` runs the same table (``run_table``) for
 docs/reliability.md.
+
+Over 500 lines because each row of the table carries the code that makes its file; the table
+is one unit (``run_table`` runs all of it), so it stays in one module.
 """
 
 from __future__ import annotations

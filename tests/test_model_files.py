@@ -2,6 +2,9 @@
 
 Every way a model file can be wrong must end in a ``BrushworkError`` (``pytest.raises`` lets
 any other exception type through as a test error), and nothing is ever unpickled.
+
+Over 500 lines because the table of hostile architectures (one row per way a header can ask
+for too large a network) is a third of it; the rows read best in one place.
 """
 
 from __future__ import annotations

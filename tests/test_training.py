@@ -236,34 +236,6 @@ def test_freezing_every_subnet_or_an_unknown_one_is_refused(style, photos, tmp_p
               config=replace(config, frozen_subnets=("style",)))
 
 
-def test_sigterm_saves_a_checkpoint_and_the_cli_exits_130(style, photos, tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    out = tmp_path / "m.safetensors"
-    code = (
-        "import sys\n"
-        "from brushwork.cli import main\n"
-        f"sys.exit(main(['train', '--style', r'{style}', '--data', r'{photos}', '-o', r'{out}',"
-        " '--iterations', '100000', '--crop-size', '32', '--style-sizes', '16', '32', '64',"
-        " '--refine-widths', '4', '4', '4', '--quiet', '--no-mixed-precision']))\n"
-    )
-    child = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
-    log = tmp_path / "m.run" / "loss.jsonl"
-    deadline = time.time() + 60
-    while time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 2):
-        time.sleep(0.2)
-    os.kill(child.pid, signal.SIGTERM)
-    _, stderr = child.communicate(timeout=60)
-    assert child.returncode == 130, stderr
-    assert "--resume" in stderr and "Traceback" not in stderr
-    _, state, _ = load_checkpoint(tmp_path / "m.run")
-    assert state["iteration"] >= 2
-
-
 #: A child process: how far the resident set falls (MiB) when a 64 MiB block is freed,
 #: before and after ``keep_cpu_buffers_allocated``; prints both and the call's return value.
 _FREED_MEMORY_CHILD = """

@@ -19,7 +19,7 @@ import pytest
 from brushwork.errors import BrushworkError
 from tests.helpers import make_photo
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = ROOT / "experiments"
 TSV_HEADER = "file\ttitle\tartist\tyear\tlicense\twidth\theight\n"
 
