@@ -1,7 +1,7 @@
 """Run issue 8's reliability tables in full and write docs/reliability.md (one command).
 
-    .venv/bin/python experiments/reliability_report.py            # ~3-4 minutes on 2 cores
-    .venv/bin/python experiments/reliability_report.py --only-issue-18   # ~1 minute, no training
+    .venv/bin/python -m experiments.reliability_report            # ~3-4 minutes on 2 cores
+    .venv/bin/python -m experiments.reliability_report --only-issue-18   # ~1 minute, no training
 
 What it runs is the code of the tests, in their full form (the default test run has reduced
 forms of the crash and load tests):
@@ -39,19 +39,19 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import torch
+
+import brushwork
+import tests.integration.test_crash_resume as crash
+import tests.integration.test_server_connections as connections
+import tests.integration.test_server_load as load
+import tests.test_image_inputs as inputs
+import tests.test_model_files as model_tests
+import tests.test_server_security as security
+from tests.helpers import make_photo, tiny_model
+
+#: The repository (the tests it runs are ``tests.*``: run this from the root, with -m).
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-import brushwork  # noqa: E402
-import tests.integration.test_crash_resume as crash  # noqa: E402
-import tests.integration.test_server_connections as connections  # noqa: E402
-import tests.integration.test_server_load as load  # noqa: E402
-import tests.test_image_inputs as inputs  # noqa: E402
-import tests.test_model_files as model_tests  # noqa: E402
-import tests.test_server_security as security  # noqa: E402
-from tests.helpers import make_photo, tiny_model  # noqa: E402
 
 #: Defects the tables found, with their fixes (what the rows showed before this change).
 FIXED = [

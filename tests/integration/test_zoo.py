@@ -7,7 +7,6 @@ artworks, with crops and style sizes small enough for a CPU test; the device is 
 
 from __future__ import annotations
 
-import importlib
 import json
 import subprocess
 import sys
@@ -20,17 +19,12 @@ from brushwork.errors import BrushworkError
 from tests.helpers import make_photo
 
 ROOT = Path(__file__).resolve().parents[2]
-EXPERIMENTS = ROOT / "experiments"
 TSV_HEADER = "file\ttitle\tartist\tyear\tlicense\twidth\theight\n"
 
 
 @pytest.fixture
 def zoo(monkeypatch, tmp_path):
-    sys.path.insert(0, str(EXPERIMENTS))
-    try:
-        module = importlib.import_module("zoo")
-    finally:
-        sys.path.remove(str(EXPERIMENTS))
+    from experiments import zoo as module
     shared = tmp_path / "shared"
     (shared / "styles").mkdir(parents=True)
     (shared / "photos").mkdir()
