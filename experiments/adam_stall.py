@@ -1,6 +1,6 @@
 """Adam's effective step with PyTorch's default output layers and with ours (issue 14).
 
-    python experiments/adam_stall.py --iterations 60          # ~4 min on a 2-core CPU
+    python -m experiments.adam_stall --iterations 60          # ~4 min on a 2-core CPU
 
 Builds MT-Net twice from the same seed; in the "default" arm the RGB output convolution of
 each subnet is re-initialised as PyTorch does (``reset_parameters``), i.e. the network before
@@ -24,14 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common
 
 from brushwork.data import PhotoStream, list_images
 from brushwork.devices import keep_cpu_buffers_allocated, mixed_precision_supported
@@ -47,6 +42,8 @@ from brushwork.losses.vgg import build_vgg
 from brushwork.model_files import save_model
 from brushwork.networks.multimodal import MTNet
 from brushwork.training import adam_memory_ratio, texture_scale, training_step
+from experiments.lib.arguments import DEFAULT_DATA, DEFAULT_STYLES, REPO, log
+from experiments.lib.reports import provenance
 
 SHOWN = (1, 2, 3, 5, 10, 20, 30, 40, 60, 100, 150, 200)
 
@@ -92,7 +89,7 @@ def run_arm(arm: str, args: argparse.Namespace, style: torch.Tensor) -> list[dic
             "content": [float(level.content) for level in levels],
         })
         if iteration in SHOWN or iteration == args.iterations:
-            common.log(f"{arm} {iteration}: {json.dumps(rows[-1])}")
+            log(f"{arm} {iteration}: {json.dumps(rows[-1])}")
     return rows
 
 
@@ -110,10 +107,10 @@ def table(results: dict[str, list[dict]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--iterations", type=int, default=60)
-    parser.add_argument("--data", type=Path, default=common.DEFAULT_DATA)
-    parser.add_argument("--style", type=Path, default=common.DEFAULT_STYLES / "starry-night.jpg")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--style", type=Path, default=DEFAULT_STYLES / "starry-night.jpg")
     parser.add_argument("--output", type=Path,
-                        default=common.REPO / "docs" / "training-stall.json")
+                        default=REPO / "docs" / "training-stall.json")
     parser.add_argument("--write-default-init", type=Path, metavar="MODEL",
                         help="only write a seeded MT-Net with PyTorch's default output layers "
                              "as a model file, for `brushwork train --init-from MODEL` (the "
@@ -130,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     style = to_tensor(load_image(args.style))
     results = {arm: run_arm(arm, args, style) for arm in ("default", "ours")}
     args.output.write_text(json.dumps({"iterations": args.iterations,
-                                       "provenance": common.provenance("cpu"),
+                                       "provenance": provenance("cpu"),
                                        "arms": results}, indent=1) + "\n")
     print(table(results))
     return 0

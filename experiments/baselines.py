@@ -1,7 +1,7 @@
 """Baselines: DS Net and Gatys et al.'s optimisation beside MT-Net and Fig. 6's networks.
 
-    python experiments/baselines.py --crop-size 256 --iterations 300 --photos 10
-    python experiments/baselines.py --smoke          # seconds, in a temporary folder
+    python -m experiments.baselines --crop-size 256 --iterations 300 --photos 10
+    python -m experiments.baselines --smoke          # seconds, in a temporary folder
 
 Issue 17 asks for the paper's two remaining baselines beside the trained networks, with the
 time each takes per image:
@@ -31,13 +31,40 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import common
-import fig6_scale
-
 from brushwork.evaluation import EVAL_SCALES
 from brushwork.hyper_parameters import LossConfig
 from brushwork.images import load_image, save_image, to_image, to_tensor
 from brushwork.optimization import OptimizeConfig, optimize
+from experiments import fig6_scale
+from experiments.lib.arguments import (
+    DEFAULT_WORK,
+    SMOKE_SCALES,
+    add_common_arguments,
+    add_training_arguments,
+    held_out_photos,
+    log,
+    run_main,
+    settle,
+    style_path,
+)
+from experiments.lib.comparison import (
+    Comparison,
+    comparison_data,
+    results_lines,
+    run_comparison,
+    setup_lines,
+)
+from experiments.lib.figures import comparison_figure, save_figure
+from experiments.lib.reports import (
+    discussion,
+    markdown_table,
+    provenance,
+    report_head,
+    write_report,
+    write_summary,
+)
+from experiments.lib.runs import TrainSpec, claim, model_stamp, network_config, style_size
+from experiments.lib.scoring import Scorer, content_values, style_values
 
 NAME = "baselines"
 ITERATIONS, CROP, PHOTOS, SIZE = fig6_scale.ITERATIONS, fig6_scale.CROP, 10, 1024
@@ -53,13 +80,13 @@ TIMED_RUNS = 3
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="baselines.py", description=__doc__.split("\n\n")[0],
+        prog="python -m experiments.baselines", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Writes REPORTS/baselines.md, REPORTS/baselines/STYLE.png (the networks) and "
                "REPORTS/baselines/STYLE-gatys.png (every method on the Gatys photos), "
                "REPORTS/baselines.json. Default work folder: Fig. 6's (its runs are reused).")
-    common.add_common_arguments(parser, PHOTOS, SIZE)
-    common.add_training_arguments(parser, ITERATIONS, CROP)
+    add_common_arguments(parser, PHOTOS, SIZE)
+    add_training_arguments(parser, ITERATIONS, CROP)
     parser.add_argument("--styles", nargs="+", default=list(STYLES), metavar="ART",
                         help=f"artworks by name or path (default: {' '.join(STYLES)})")
     parser.add_argument("--gatys-steps", type=int, default=None,
@@ -70,12 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def specs(args: argparse.Namespace, style: str, art: Path) -> dict[str, common.TrainSpec]:
+def specs(args: argparse.Namespace, style: str, art: Path) -> dict[str, TrainSpec]:
     """Fig. 6's three networks (the same specs, so their runs are shared) and DS Net."""
     shared = fig6_scale.specs(args, style, art)
-    ds_net = common.TrainSpec(
-        f"{Path(style).stem}-ds-net", "ds-net", common.network_config("mtnet", args.smoke),
-        LossConfig.single_level(common.style_size(1024, args.smoke)), shared["mtnet"].train,
+    ds_net = TrainSpec(
+        f"{Path(style).stem}-ds-net", "ds-net", network_config("mtnet", args.smoke),
+        LossConfig.single_level(style_size(1024, args.smoke)), shared["mtnet"].train,
         art, args.data, LABELS["ds-net"])
     return {"mtnet": shared["mtnet"], "ds-net": ds_net,
             "singular-256": shared["singular-256"], "singular-1024": shared["singular-1024"]}
@@ -87,9 +114,9 @@ def seconds_per_image(model_path: Path, photo: Path, args: argparse.Namespace,
     in ``cache`` under the model's stamp and the machine, so a re-run does not time again."""
     from brushwork.api import load_model
 
-    stamp = {**common.model_stamp(model_path, size=args.size, precision=args.precision),
+    stamp = {**model_stamp(model_path, size=args.size, precision=args.precision),
              "photo": photo.name, "runs": TIMED_RUNS,
-             "machine": common.provenance(args.device)["device"]}
+             "machine": provenance(args.device)["device"]}
     stored = json.loads(cache.read_text()) if cache.is_file() else {}
     if stored.get("stamp") == stamp:
         return float(stored["seconds"])
@@ -111,7 +138,7 @@ def gatys_outputs(args: argparse.Namespace, art: Path, photos: Sequence[Path],
     """Each photo optimised towards the artwork at the output size: files and seconds (kept
     beside the images, redone only when the settings change)."""
     config = OptimizeConfig(size=args.size, steps=args.gatys_steps, multiscale=True)
-    common.claim(folder, {"gatys": config.__dict__, "style": str(art.resolve()),
+    claim(folder, {"gatys": config.__dict__, "style": str(art.resolve()),
                            "device": args.device})
     style = to_tensor(load_image(art))
     files, seconds = [], []
@@ -123,14 +150,14 @@ def gatys_outputs(args: argparse.Namespace, art: Path, photos: Sequence[Path],
             took = time.perf_counter() - began
             save_image(to_image(image), output)
             record.write_text(json.dumps({"seconds": took}))  # last: marks the photo done
-            common.log(f"gatys: {photo.name} at {args.size} px in {took:.0f} s")
+            log(f"gatys: {photo.name} at {args.size} px in {took:.0f} s")
         files.append(output)
         seconds.append(float(json.loads(record.read_text())["seconds"]))
     return files, seconds
 
 
-def gatys_lines(args: argparse.Namespace, comparison: common.Comparison,
-                scorer: common.Scorer) -> tuple[list[str], dict[str, Any]]:
+def gatys_lines(args: argparse.Namespace, comparison: Comparison,
+                scorer: Scorer) -> tuple[list[str], dict[str, Any]]:
     """Per artwork: every method on the Gatys photos, with seconds per image, and a figure."""
     photos = comparison.photos[:args.gatys_photos]
     scales = scorer.scales
@@ -161,21 +188,21 @@ def gatys_lines(args: argparse.Namespace, comparison: common.Comparison,
         rows = []
         for method, table in scores.items():
             row: list[Any] = [labels[method], f"{timing[method]:.2f}"]
-            row += [statistics.fmean(common.style_values(table, s)) for s in scales]
-            row.append(statistics.fmean(common.content_values(table)))
+            row += [statistics.fmean(style_values(table, s)) for s in scales]
+            row.append(statistics.fmean(content_values(table)))
             rows.append(row)
         photo_rows = {k: v for k, v in comparison.photo_scores[style].items() if k in stems}
         rows.append(["photo itself (reference)", "-"]
-                    + [statistics.fmean(common.style_values(photo_rows, s)) for s in scales]
-                    + [statistics.fmean(common.content_values(photo_rows))])
-        lines += [f"### {style}", "", common.markdown_table(
+                    + [statistics.fmean(style_values(photo_rows, s)) for s in scales]
+                    + [statistics.fmean(content_values(photo_rows))])
+        lines += [f"### {style}", "", markdown_table(
             ["method", f"s per image at {args.size} px"]
             + [f"style @{s} mean" for s in scales] + ["content mean"], rows), ""]
-        figure = common.comparison_figure(
+        figure = comparison_figure(
             art, photos, {**{m: f[:len(photos)] for m, f in comparison.outputs[style].items()},
                           "gatys": files}, labels, args.size,
             f"Baselines, {style}: every method at {args.size} px")
-        common.save_figure(figure, args.reports / args.name / f"{style}-gatys.png")
+        save_figure(figure, args.reports / args.name / f"{style}-gatys.png")
         lines += [f"![{style}, with Gatys et al.]({args.name}/{style}-gatys.png)", ""]
         data[style] = {"seconds_per_image": timing, "gatys_seconds": seconds, "scores": scores}
     return lines, data
@@ -185,19 +212,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.work is None and not args.smoke:  # Fig. 6's runs: trained once, shared
-        args.work = common.DEFAULT_WORK / fig6_scale.NAME
-    args = common.settle(args, NAME, PHOTOS, SIZE, ITERATIONS, CROP)
+        args.work = DEFAULT_WORK / fig6_scale.NAME
+    args = settle(args, NAME, PHOTOS, SIZE, ITERATIONS, CROP)
     args.gatys_steps = args.gatys_steps or (2 if args.smoke else GATYS_STEPS)
     args.gatys_photos = min(args.gatys_photos or (1 if args.smoke else GATYS_PHOTOS),
                             args.photos)
-    scales = common.SMOKE_SCALES if args.smoke else EVAL_SCALES
-    photos = common.held_out_photos(args.held_out, args.photos_dir, args.photos)
-    arts = {Path(style).stem: common.style_path(args.styles_dir, style) for style in args.styles}
-    comparison = common.run_comparison(
+    scales = SMOKE_SCALES if args.smoke else EVAL_SCALES
+    photos = held_out_photos(args.held_out, args.photos_dir, args.photos)
+    arts = {Path(style).stem: style_path(args.styles_dir, style) for style in args.styles}
+    comparison = run_comparison(
         args, {style: specs(args, style, art) for style, art in arts.items()}, arts, photos,
         LABELS, scales, "Baselines")
-    info = common.provenance(args.device)
-    lines = common.report_head(args, argv, "baselines.py",
+    info = provenance(args.device)
+    lines = report_head(args, argv, "baselines.py",
                                "Baselines: DS Net and Gatys et al. beside MT-Net and the deep "
                                "singular networks", info)
     lines += [
@@ -207,26 +234,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         "in time per image?",
         "",
     ]
-    lines += common.setup_lines(args, comparison, scales, LABELS)
-    results, wins = common.results_lines(args, comparison, scales, LABELS, METHODS[0])
+    lines += setup_lines(args, comparison, scales, LABELS)
+    results, wins = results_lines(args, comparison, scales, LABELS, METHODS[0])
     lines += results
     gatys, gatys_data = gatys_lines(args, comparison, comparison.scorer)
     lines += gatys
-    lines += common.discussion("_To be written after reading the numbers and the pictures._")
-    common.write_report(args.reports / f"{args.name}.md", "\n".join(lines))
+    lines += discussion("_To be written after reading the numbers and the pictures._")
+    write_report(args.reports / f"{args.name}.md", "\n".join(lines))
     budget = (f"{args.iterations} iterations per network (batch 1, {args.crop_size}-px crops), "
               f"{len(arts)} artwork(s) x {len(METHODS)} networks; {len(photos)} held-out "
               f"photos at {args.size} px; Gatys et al. {args.gatys_steps} L-BFGS steps on "
               f"{args.gatys_photos}")
-    common.write_summary(args.reports, args.name, {
+    write_summary(args.reports, args.name, {
         "title": "Baselines: DS Net and Gatys et al. beside MT-Net and the deep singular "
                  "networks, with time per image",
         "report": f"{args.name}.md", "budget": budget, "smoke": args.smoke, "provenance": info,
         "mtnet_wins": wins,
-    }, {**common.comparison_data(comparison), "gatys": gatys_data})
-    common.log(f"{args.name}: report {args.reports / (args.name + '.md')}")
+    }, {**comparison_data(comparison), "gatys": gatys_data})
+    log(f"{args.name}: report {args.reports / (args.name + '.md')}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(common.run_main(main, None))
+    sys.exit(run_main(main, None))

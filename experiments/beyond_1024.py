@@ -1,7 +1,7 @@
 """Beyond 1024 px: the pictures behind the recursive schedule (issue 4; docs/architecture.md).
 
-    python experiments/beyond_1024.py            # starry-night on the giraffe, 2048 and 4096
-    python experiments/beyond_1024.py --sizes 2048 --no-eval
+    python -m experiments.beyond_1024            # starry-night on the giraffe, 2048 and 4096
+    python -m experiments.beyond_1024 --sizes 2048 --no-eval
 
 The paper trains MT-Net for 1024-px outputs and says the hierarchy "can be extended
 recursively" beyond. For an output of long side S > 1024 this paints the photo three ways with

@@ -1,6 +1,6 @@
 """Compare short training runs side by side, to choose a style's texture weights (issue 6).
 
-    python experiments/calibration.py RUN_DIR [RUN_DIR ...] --style ART.jpg --out sheet.jpg
+    python -m experiments.calibration RUN_DIR [RUN_DIR ...] --style ART.jpg --out sheet.jpg
 
 Each run's latest checkpoint is exported to a temporary model file and applied at 1024 px to
 held-back photos (``docs/held-out-photos.txt``, never trained on). Printed: per run, its

@@ -1,6 +1,6 @@
 """Does a style put its colours where the photo's are? Coarse chroma explained by the photo.
 
-    python experiments/colour_layout.py composition-viii runs/ab/b.safetensors [--photos 10]
+    python -m experiments.colour_layout composition-viii runs/ab/b.safetensors [--photos 10]
 
 The Gram losses say how much of each colour a painting has, not where; the zoo's styles paint
 a rare colour as blobs placed by texture (Kandinsky's orange on a calf's cheek, a teal blob on
@@ -23,13 +23,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common
-import peer_compare
 import torch
 import torch.nn.functional as F
 
@@ -37,6 +32,8 @@ from brushwork.api import load_model
 from brushwork.color import chroma
 from brushwork.images import load_image, to_tensor
 from brushwork.losses.perceptual import coarse_cells
+from experiments import peer_compare
+from experiments.lib.arguments import DEFAULT_HELD_OUT, DEFAULT_PHOTOS, held_out_photos
 
 #: Cells along the long side (ours): twice the training term's grid over a whole photo.
 CELLS = 16
@@ -70,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     models = {name: load_model(name) for name in args.models}
     engine = None if args.no_peer else peer_compare.peer_engine()
     rows: dict[str, list[dict[str, float]]] = {name: [] for name in [*models, "peer"]}
-    for path in common.held_out_photos(common.DEFAULT_HELD_OUT, common.DEFAULT_PHOTOS,
+    for path in held_out_photos(DEFAULT_HELD_OUT, DEFAULT_PHOTOS,
                                        args.photos):
         image = load_image(path)
         photo = to_tensor(image)

@@ -1,6 +1,6 @@
 """The price of the compact built-in models (issue 15, item 5): int8 vs float32 at 1024 px.
 
-    python experiments/compact_models.py [NAME ...]
+    python -m experiments.compact_models [NAME ...]
 
 Each shipped style (int8 convolutions, ``model_files.write_compact``) and the float16 file it
 was made from (``runs/zoo/NAME.fp16.safetensors``, kept by ``zoo.py package``; loaded in
@@ -12,17 +12,13 @@ files' sizes.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common
 import torch
 
 from brushwork.api import available_styles, load_model, resolve_model_path
 from brushwork.evaluation import psnr
 from brushwork.images import load_image, to_tensor
+from experiments.lib.arguments import DEFAULT_HELD_OUT, DEFAULT_PHOTOS, REPO, held_out_photos
 
 SIZE = 1024
 BAR_DB = 40.0
@@ -34,14 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", type=int, default=3, help="held-back photos per style")
     args = parser.parse_args(argv)
     torch.set_grad_enabled(False)
-    photos = common.held_out_photos(common.DEFAULT_HELD_OUT, common.DEFAULT_PHOTOS, args.photos)
+    photos = held_out_photos(DEFAULT_HELD_OUT, DEFAULT_PHOTOS, args.photos)
     worst = float("inf")
     print(f"| style | compact MB | float16 MB | PSNR at {SIZE} px, min (per photo) |")
     print("|---|---|---|---|")
     for name in args.names or available_styles():
-        full_path = common.REPO / "runs" / "zoo" / f"{name}.fp16.safetensors"
+        full_path = REPO / "runs" / "zoo" / f"{name}.fp16.safetensors"
         if not full_path.is_file():
-            print(f"| {name} | - | - | no {full_path.relative_to(common.REPO)} to compare |")
+            print(f"| {name} | - | - | no {full_path.relative_to(REPO)} to compare |")
             continue
         compact = load_model(name, device="cpu", precision="float32")
         full = load_model(full_path, device="cpu", precision="float32")

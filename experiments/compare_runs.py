@@ -1,6 +1,6 @@
 """Compare two training runs' loss curves at an equal budget, as a markdown table.
 
-    python experiments/compare_runs.py A/loss.jsonl B/loss.jsonl --iterations 500 --window 100
+    python -m experiments.compare_runs A/loss.jsonl B/loss.jsonl --iterations 500 --window 100
 
 For each window of iterations and each level: the mean weighted level loss L_k of run A and of
 run B, and B / A. Used for issue 4's checks that a leaner refine subnet (A: 16-32-64, B:

@@ -1,7 +1,7 @@
 """How far from converged a built-in style is: its snapshots scored on held-back photos (issue 6).
 
-    python experiments/convergence.py NAME [NAME ...]     # zoo recipes, e.g. starry-night
-    python experiments/convergence.py NAME --photos 10    # default: 10 held-back photos
+    python -m experiments.convergence NAME [NAME ...]     # zoo recipes, e.g. starry-night
+    python -m experiments.convergence NAME --photos 10    # default: 10 held-back photos
 
 A zoo run keeps a model file every 500 iterations in ``runs/zoo/NAME.run/snapshots/``. Each
 snapshot paints the first ``--photos`` photos of ``docs/held-out-photos.txt`` (never trained on)
@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 
 import torch
-from styles_report import held_out_photos, score_model
+
+from experiments.styles_report import held_out_photos, score_model
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "zoo"
@@ -61,7 +62,7 @@ def write_report(name: str, results: dict[int, dict]) -> None:
     rows = first["rows"]
     photo_medians = {s: statistics.median(r["photo_only"][s] for r in rows) for s in scales}
     lines = [f"# `{name}`: convergence on {len(rows)} held-back photos", "",
-             f"`python experiments/convergence.py {name}`: each snapshot of the run "
+             f"`python -m experiments.convergence {name}`: each snapshot of the run "
              "(`runs/zoo/NAME.run/snapshots/`) at 1024 px on the first photos of "
              "`docs/held-out-photos.txt`. Medians of `brushwork eval`'s style distance at each "
              "trained scale (lower: closer to the artwork) and of the relu4_2 content distance "

@@ -1,8 +1,8 @@
 """Fig. 4: what each level of MT-Net adds: y1, y2, y3 and the differences between them.
 
-    python experiments/fig4_levels.py                        # the built-in starry-night model
-    python experiments/fig4_levels.py --model runs/experiments/fig6/models/X-mtnet.safetensors
-    python experiments/fig4_levels.py --smoke                # seconds, in a temporary folder
+    python -m experiments.fig4_levels                        # the built-in starry-night model
+    python -m experiments.fig4_levels --model runs/experiments/fig6/models/X-mtnet.safetensors
+    python -m experiments.fig4_levels --smoke                # seconds, in a temporary folder
 
 Paper Fig. 4: the outputs of the style, enhance and refine subnets (256, 512, 1024 px) and the
 absolute differences photo - y1, y1 - y2 and y2 - y3: the style subnet changes colour and
@@ -22,7 +22,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import common
 import torch
 from PIL import Image
 
@@ -32,6 +31,35 @@ from brushwork.evaluation import EVAL_SCALES
 from brushwork.images import load_image, to_image, to_tensor
 from brushwork.model_files import read_model_file, save_model
 from brushwork.networks.multimodal import MTNet, resize
+from experiments.lib.arguments import (
+    SMOKE_SCALES,
+    add_common_arguments,
+    held_out_photos,
+    log,
+    run_main,
+    settle,
+    style_path,
+)
+from experiments.lib.figures import (
+    Row,
+    Tile,
+    crop_side,
+    detail_box,
+    fit,
+    grid,
+    outline,
+    save_figure,
+)
+from experiments.lib.reports import (
+    discussion,
+    markdown_table,
+    provenance,
+    report_head,
+    write_report,
+    write_summary,
+)
+from experiments.lib.runs import SMOKE_NETWORKS, model_stamp, shown, stylize_photos
+from experiments.lib.scoring import Scorer, Scores, content_values, score_table, style_values
 
 NAME = "fig4"
 PHOTOS, SIZE, MODEL = 6, 1024, "starry-night"
@@ -41,11 +69,11 @@ MAX_GAIN = 16.0
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="fig4_levels.py", description=__doc__.split("\n\n")[0],
+        prog="python -m experiments.fig4_levels", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Writes REPORTS/fig4.md, REPORTS/fig4/PHOTO.png, REPORTS/fig4.json. Cost of the "
                "defaults on a 2-core CPU: about 5 minutes.")
-    common.add_common_arguments(parser, PHOTOS, SIZE)
+    add_common_arguments(parser, PHOTOS, SIZE)
     parser.add_argument("--model", help=f"MT-Net model: a built-in style or a file (default "
                                         f"{MODEL}; smoke: a tiny random MT-Net)")
     parser.add_argument("--style",
@@ -66,7 +94,7 @@ def smoke_model(work: Path) -> Path:
     """A tiny MT-Net with seeded random weights, for smoke runs (its levels still differ)."""
     path = work / "tiny-mtnet.safetensors"
     if not path.is_file():
-        config = common.SMOKE_NETWORKS["mtnet"]
+        config = SMOKE_NETWORKS["mtnet"]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(4)
             network = MTNet(config)
@@ -102,15 +130,15 @@ def amplification(difference: torch.Tensor, gain: float | None) -> float:
 
 def figure(photo: Path, levels: list[Path], gain: float | None, size: int) -> Image.Image:
     """Overviews, amplified differences, and 1:1 crops at the final level's resolution."""
-    overview, crop = min(320, size), common.crop_side(size)
+    overview, crop = min(320, size), crop_side(size)
     images = [load_image(p) for p in levels]
     final = images[-1].size
     original = load_image(photo).resize(final, Image.Resampling.LANCZOS)
-    box = common.detail_box(original, final, crop)
+    box = detail_box(original, final, crop)
     _, diffs = differences(photo, levels)
     gains = [amplification(d, gain) for d in diffs]
     diff_images = [to_image(d * g) for d, g in zip(diffs, gains)]
-    blank = common.Tile(Image.new("RGB", (1, 1), "white"))
+    blank = Tile(Image.new("RGB", (1, 1), "white"))
 
     def full(image: Image.Image) -> Image.Image:  # shown at the final size, as MT-Net upsamples
         return to_image(resize(to_tensor(image), (final[1], final[0])))
@@ -118,38 +146,38 @@ def figure(photo: Path, levels: list[Path], gain: float | None, size: int) -> Im
     names = [f"y{k} ({im.width}x{im.height})" for k, im in enumerate(images, start=1)]
     diff_names = ["|photo - y1|"] + [f"|y{k} - up(y{k - 1})|" for k in range(2, len(images) + 1)]
     rows = [
-        common.Row([common.Tile(common.outline(common.fit(original, overview), box, final),
+        Row([Tile(outline(fit(original, overview), box, final),
                                 "photo")]
-                   + [common.Tile(common.outline(common.fit(im, overview), box, final), name)
+                   + [Tile(outline(fit(im, overview), box, final), name)
                       for im, name in zip(images, names)], "levels"),
-        common.Row([blank] + [common.Tile(common.fit(d, overview), f"{name} x{g:.1f}")
+        Row([blank] + [Tile(fit(d, overview), f"{name} x{g:.1f}")
                               for d, name, g in zip(diff_images, diff_names, gains)],
                    "differences"),
-        common.Row([common.Tile(original.crop(box), "photo, 1:1")]
-                   + [common.Tile(full(im).crop(box), f"y{k}, 1:1 at {final[0]} px")
+        Row([Tile(original.crop(box), "photo, 1:1")]
+                   + [Tile(full(im).crop(box), f"y{k}, 1:1 at {final[0]} px")
                       for k, im in enumerate(images, start=1)], "1:1 crops"),
-        common.Row([blank] + [common.Tile(full(d).crop(box), f"{name} x{g:.1f}, 1:1")
+        Row([blank] + [Tile(full(d).crop(box), f"{name} x{g:.1f}, 1:1")
                               for d, name, g in zip(diff_images, diff_names, gains)],
                    "1:1 differences"),
     ]
-    return common.grid(rows, f"Fig. 4 analogue: {photo.name}, MT-Net levels at {size} px")
+    return grid(rows, f"Fig. 4 analogue: {photo.name}, MT-Net levels at {size} px")
 
 
 def measure(args: argparse.Namespace, model: Path, art: Path | None, photos: Sequence[Path],
-            scorer: common.Scorer, folder: Path,
-            ) -> tuple[list[list[Path]], dict[str, list[float]], dict[str, common.Scores]]:
+            scorer: Scorer, folder: Path,
+            ) -> tuple[list[list[Path]], dict[str, list[float]], dict[str, Scores]]:
     """One model's levels on the photos (cached in ``folder``): the files, each level's mean
     absolute change per photo (pixel values in 0..1), and each level's scores against
     ``art`` with the photo's own as ``"photo"`` (empty without an artwork)."""
-    made = common.stylize_photos(model, photos, args.size, folder, args.device,
+    made = stylize_photos(model, photos, args.size, folder, args.device,
                                  args.precision, levels=True)
     change: dict[str, list[float]] = {}
     for photo, levels in zip(photos, made):
         _, diffs = differences(photo, levels)
         change[photo.stem] = [float(d.mean()) for d in diffs]
-    style_scores: dict[str, common.Scores] = {}
+    style_scores: dict[str, Scores] = {}
     if art is not None:
-        stamp = common.model_stamp(model, size=args.size, precision=args.precision)
+        stamp = model_stamp(model, size=args.size, precision=args.precision)
         for k in range(len(made[0])):
             style_scores[f"y{k + 1}"] = scorer.score(
                 art, [(p, levels[k]) for p, levels in zip(photos, made)],
@@ -175,11 +203,11 @@ def every_style_lines(others: dict[str, tuple[Path, tuple[dict, dict]]],
         for index, level in enumerate(levels):
             rows.append([f"{name} ({art.name})" if index == 0 else "", level,
                          statistics.fmean(v[index] for v in change.values())]
-                        + [statistics.fmean(common.style_values(scores[level], s))
+                        + [statistics.fmean(style_values(scores[level], s))
                            for s in scales]
-                        + [statistics.fmean(common.content_values(scores[level]))])
+                        + [statistics.fmean(content_values(scores[level]))])
         for s in scales:
-            best = min(levels, key=lambda lv: statistics.fmean(common.style_values(scores[lv],
+            best = min(levels, key=lambda lv: statistics.fmean(style_values(scores[lv],
                                                                                    s)))
             nearest[s][best] = nearest[s].get(best, 0) + 1
     summary = "; ".join(f"at {s} px " + ", ".join(f"{lv} for {n}" for lv, n in
@@ -191,12 +219,12 @@ def every_style_lines(others: dict[str, tuple[Path, tuple[dict, dict]]],
             "level's mean distances to the style's own (coarse) artwork. Level nearest the "
             f"painting, counted over the {sum(nearest[scales[0]].values())} styles: "
             f"{summary}.",
-            "", common.markdown_table(header, rows), ""]
+            "", markdown_table(header, rows), ""]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = common.settle(build_parser().parse_args(argv), NAME, PHOTOS, SIZE)
+    args = settle(build_parser().parse_args(argv), NAME, PHOTOS, SIZE)
     if args.model:
         model = resolve_model_path(args.model)
     else:
@@ -205,13 +233,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if metadata.get("architecture") != "mtnet":
         raise BrushworkError(f"{model} is a {metadata.get('architecture')}, not an MT-Net: "
                              "Fig. 4 needs its levels")
-    photos = common.held_out_photos(args.held_out, args.photos_dir, args.photos)
-    scales = common.SMOKE_SCALES if args.smoke else EVAL_SCALES
-    scorer = common.Scorer(scales, smoke=args.smoke)
+    photos = held_out_photos(args.held_out, args.photos_dir, args.photos)
+    scales = SMOKE_SCALES if args.smoke else EVAL_SCALES
+    scorer = Scorer(scales, smoke=args.smoke)
     art = _artwork(args.styles_dir, args.style, metadata)
     made, change, style_scores = measure(args, model, art, photos, scorer, args.work / "levels")
     for photo, levels in list(zip(photos, made))[:args.figure_photos]:
-        common.save_figure(figure(photo, levels, args.gain, args.size),
+        save_figure(figure(photo, levels, args.gain, args.size),
                            args.reports / NAME / f"{photo.stem}.png")
     n_levels = len(made[0])
     every_style = (not args.smoke and not args.model) if args.every_style is None \
@@ -227,22 +255,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             if other_art is not None:
                 others[name] = (other_art, measure(args, other, other_art, photos, scorer,
                                                    args.work / "styles" / name)[1:])
-                common.log(f"{NAME}: {name} measured level by level")
+                log(f"{NAME}: {name} measured level by level")
 
-    info = common.provenance(args.device)
+    info = provenance(args.device)
     record = metadata.get("record", {})
-    lines = common.report_head(args, argv, "fig4_levels.py",
+    lines = report_head(args, argv, "fig4_levels.py",
                                f"Fig. 4 analogue: what each level of MT-Net adds, at {args.size}"
                                " px", info)
     sizes = " / ".join(f"{load_image(p).width}x{load_image(p).height}" for p in made[0])
     lines += [
         "## Set-up", "",
-        f"- **Model**: `{common.shown(model)}` (MT-Net; trained {record.get('iterations', '?')} "
+        f"- **Model**: `{shown(model)}` (MT-Net; trained {record.get('iterations', '?')} "
         f"iterations, {float(record.get('wall_seconds', 0)) / 3600:.2f} h on "
         f"{record.get('device', '?')}; artwork "
         f"{', '.join(s.get('file', '?') for s in metadata.get('styles', [])) or '?'}). "
         "No training here.",
-        f"- **Photos**: the first {len(photos)} of `{common.shown(args.held_out)}` (never "
+        f"- **Photos**: the first {len(photos)} of `{shown(args.held_out)}` (never "
         f"trained on), long side {args.size} px, inference in {args.precision}; levels of the "
         f"first photo: {sizes}.",
         "- **Differences**: |photo - y1| (paper Fig. 4 f), |y2 - up(y1)| and |y3 - up(y2)| "
@@ -259,14 +287,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = [[stem, *values] for stem, values in change.items()]
     rows.append(["**mean**", *[statistics.fmean(v[k] for v in change.values())
                                for k in range(n_levels)]])
-    lines += [common.markdown_table(header, rows), ""]
+    lines += [markdown_table(header, rows), ""]
     if style_scores:
         lines += [
             "## Style distance of each level", "",
             f"`brushwork eval`'s metric against `{art.name}` (each output resized by the metric "
             "to each scale; lower is closer to the artwork), over the same photos; the photo "
             "itself for reference.", "",
-            common.score_table({k: v for k, v in style_scores.items() if k != "photo"},
+            score_table({k: v for k, v in style_scores.items() if k != "photo"},
                                {f"y{k}": f"y{k}" for k in range(1, n_levels + 1)}, scales,
                                style_scores["photo"], first="level"), "",
         ]
@@ -278,28 +306,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines += ["## Pictures", ""]
     for photo in photos[:args.figure_photos]:
         lines += [f"![{photo.stem}]({NAME}/{photo.stem}.png)", ""]
-    lines += common.discussion("_To be written after looking at the pictures: what each "
+    lines += discussion("_To be written after looking at the pictures: what each "
                                "subnet changes (colour, coarse texture, brushwork)._")
-    common.write_report(args.reports / f"{NAME}.md", "\n".join(lines))
-    common.write_summary(args.reports, NAME, {
+    write_report(args.reports / f"{NAME}.md", "\n".join(lines))
+    write_summary(args.reports, NAME, {
         "title": "Fig. 4: what each level adds (y1, y2, y3 and their differences)",
         "report": f"{NAME}.md", "smoke": args.smoke, "provenance": info,
-        "budget": f"no training; model {common.shown(model)} "
+        "budget": f"no training; model {shown(model)} "
                   f"({record.get('iterations', '?')} iterations); {len(photos)} held-out "
                   f"photos at {args.size} px",
-    }, {"model": common.shown(model), "photos": [p.name for p in photos],
+    }, {"model": shown(model), "photos": [p.name for p in photos],
         "mean_abs_change": change, "style_scores": style_scores,
         "every_style": {name: {"artwork": other_art.name, "mean_abs_change": other_change,
                                "style_scores": other_scores}
                         for name, (other_art, (other_change, other_scores)) in others.items()}})
-    common.log(f"{NAME}: report {args.reports / (NAME + '.md')}")
+    log(f"{NAME}: report {args.reports / (NAME + '.md')}")
     return 0
 
 
 def _artwork(styles_dir: Path, style: str | None, metadata: dict) -> Path | None:
     """``style`` if given, else the model's first artwork found in ``styles_dir``."""
     if style:
-        return common.style_path(styles_dir, style)
+        return style_path(styles_dir, style)
     for entry in metadata.get("styles", []):
         path = styles_dir / entry.get("file", "")
         if entry.get("file") and path.is_file():
@@ -308,4 +336,4 @@ def _artwork(styles_dir: Path, style: str | None, metadata: dict) -> Path | None
 
 
 if __name__ == "__main__":
-    sys.exit(common.run_main(main, None))
+    sys.exit(run_main(main, None))

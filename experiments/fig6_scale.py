@@ -1,10 +1,10 @@
 """Fig. 6: singular transfer trained with the artwork at 256 vs at 1024 px, against MT-Net.
 
-    python experiments/fig6_scale.py                      # defaults below: hours of CPU time
-    python experiments/fig6_scale.py --mtnet-model \
+    python -m experiments.fig6_scale                      # defaults below: hours of CPU time
+    python -m experiments.fig6_scale --mtnet-model \
         starry-night=runs/zoo/starry-night.run/snapshots/iter-001000.safetensors  # reuse one
-    python experiments/fig6_scale.py --seed 1             # the second seed: fig6-seed1.md
-    python experiments/fig6_scale.py --smoke              # seconds, in a temporary folder
+    python -m experiments.fig6_scale --seed 1             # the second seed: fig6-seed1.md
+    python -m experiments.fig6_scale --smoke              # seconds, in a temporary folder
 
 The paper's central claim (section 4, Fig. 6): a singular transfer network with MT-Net's
 parameter count, trained with the style image at 256 px, paints texture too small at 1024 px;
@@ -38,11 +38,31 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import common
-
 from brushwork.errors import BrushworkError
 from brushwork.evaluation import EVAL_SCALES
 from brushwork.hyper_parameters import LossConfig
+from experiments.lib.arguments import (
+    SMOKE_SCALES,
+    add_common_arguments,
+    add_training_arguments,
+    budget_config,
+    held_out_photos,
+    log,
+    run_main,
+    settle,
+    style_path,
+)
+from experiments.lib.comparison import comparison_data, results_lines, run_comparison, setup_lines
+from experiments.lib.reports import (
+    discussion,
+    markdown_table,
+    provenance,
+    report_head,
+    write_report,
+    write_summary,
+)
+from experiments.lib.runs import TrainSpec, network_config, style_size
+from experiments.lib.scoring import style_values
 
 NAME = "fig6"
 #: Full-run defaults (see ``--help``): 1,000 iterations, so the zoo's starry-night run (same
@@ -57,15 +77,15 @@ FOCUS = "mtnet"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="fig6_scale.py", description=__doc__.split("\n\n")[0],
+        prog="python -m experiments.fig6_scale", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Writes REPORTS/fig6.md, REPORTS/fig6/STYLE.png, REPORTS/fig6.json. Cost of the "
                "defaults on a 2-core CPU (~4 s per MT-Net iteration, ~2.6 s per iteration of the "
                "deeper singular network): about 6 h (5 h with --mtnet-model "
                "starry-night=runs/zoo/starry-night.run/snapshots/iter-001000.safetensors, the "
                "zoo run's 1,000-iteration snapshot, trained alike).")
-    common.add_common_arguments(parser, PHOTOS, SIZE)
-    common.add_training_arguments(parser, ITERATIONS, CROP)
+    add_common_arguments(parser, PHOTOS, SIZE)
+    add_training_arguments(parser, ITERATIONS, CROP)
     parser.add_argument("--styles", nargs="+", default=list(STYLES), metavar="ART",
                         help="artworks by name in --styles-dir, or paths (default: "
                              f"{' '.join(STYLES)})")
@@ -76,26 +96,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def specs(args: argparse.Namespace, style: str, art: Path) -> dict[str, common.TrainSpec]:
+def specs(args: argparse.Namespace, style: str, art: Path) -> dict[str, TrainSpec]:
     """The three networks for one artwork, at one budget."""
-    config = common.budget_config(args)
-    singular = common.network_config("singular", args.smoke, match_mtnet=True)
+    config = budget_config(args)
+    singular = network_config("singular", args.smoke, match_mtnet=True)
     stem = Path(style).stem
 
     def size(full: int) -> int:
-        return common.style_size(full, args.smoke)
+        return style_size(full, args.smoke)
 
     mtnet_loss = replace(LossConfig(), style_sizes=tuple(size(s) for s in
                                                           LossConfig().style_sizes))
     return {
-        "singular-256": common.TrainSpec(f"{stem}-singular-256", "singular", singular,
+        "singular-256": TrainSpec(f"{stem}-singular-256", "singular", singular,
                                          LossConfig.single_level(size(256)), config, art,
                                          args.data, LABELS["singular-256"]),
-        "singular-1024": common.TrainSpec(f"{stem}-singular-1024", "singular", singular,
+        "singular-1024": TrainSpec(f"{stem}-singular-1024", "singular", singular,
                                           LossConfig.single_level(size(1024)), config, art,
                                           args.data, LABELS["singular-1024"]),
-        "mtnet": common.TrainSpec(f"{stem}-mtnet", "mtnet",
-                                  common.network_config("mtnet", args.smoke), mtnet_loss,
+        "mtnet": TrainSpec(f"{stem}-mtnet", "mtnet",
+                                  network_config("mtnet", args.smoke), mtnet_loss,
                                   config, art, args.data, LABELS["mtnet"]),
     }
 
@@ -129,7 +149,7 @@ def seed_lines(reports: Path, name: str, data: dict[str, Any],
             if not scores or any(m not in scores for m in METHODS):
                 continue
             seed = run_name.removeprefix(NAME).removeprefix("-seed") or "0"
-            means = {(m, scale): statistics.fmean(common.style_values(scores[m], scale))
+            means = {(m, scale): statistics.fmean(style_values(scores[m], scale))
                      for m in METHODS for scale in scales}
             row: list[Any] = [style, seed]
             for scale in scales:
@@ -146,26 +166,26 @@ def seed_lines(reports: Path, name: str, data: dict[str, Any],
             "Mean style distance over the photos per seed (seed 0 is `fig6.md`, seed N "
             "`fig6-seedN.md`; same budget, photos and artworks), and MT-Net's mean as a "
             "fraction of each singular network's (below 1: MT-Net nearer the artwork).", "",
-            common.markdown_table(header, rows), ""]
+            markdown_table(header, rows), ""]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = common.settle(build_parser().parse_args(argv), NAME, PHOTOS, SIZE, ITERATIONS, CROP)
-    scales = common.SMOKE_SCALES if args.smoke else EVAL_SCALES
-    photos = common.held_out_photos(args.held_out, args.photos_dir, args.photos)
-    arts = {Path(style).stem: common.style_path(args.styles_dir, style) for style in args.styles}
+    args = settle(build_parser().parse_args(argv), NAME, PHOTOS, SIZE, ITERATIONS, CROP)
+    scales = SMOKE_SCALES if args.smoke else EVAL_SCALES
+    photos = held_out_photos(args.held_out, args.photos_dir, args.photos)
+    arts = {Path(style).stem: style_path(args.styles_dir, style) for style in args.styles}
     reuse = _reuse(args.mtnet_model)
     unknown = set(reuse) - set(arts)
     if unknown:
         raise BrushworkError(f"--mtnet-model names styles not in --styles: {sorted(unknown)}")
-    comparison = common.run_comparison(
+    comparison = run_comparison(
         args, {style: specs(args, style, art) for style, art in arts.items()}, arts, photos,
         LABELS, scales, "Fig. 6 analogue",
         reuse={(style, "mtnet"): model for style, model in reuse.items()})
 
-    info = common.provenance(args.device)
-    lines = common.report_head(
+    info = provenance(args.device)
+    lines = report_head(
         args, argv, "fig6_scale.py", "Fig. 6 analogue: singular transfer at style scale 256 "
         f"and 1024 vs MT-Net, at {args.size} px", info)
     lines += [
@@ -177,27 +197,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     if len(photos) < 10 and not args.smoke:
         lines += [f"**Only {len(photos)} photos**: issue 5 asks for at least 10.", ""]
-    lines += common.setup_lines(args, comparison, scales, LABELS)
-    results, wins = common.results_lines(args, comparison, scales, LABELS, FOCUS)
+    lines += setup_lines(args, comparison, scales, LABELS)
+    results, wins = results_lines(args, comparison, scales, LABELS, FOCUS)
     lines += results
-    data = common.comparison_data(comparison)
+    data = comparison_data(comparison)
     lines += seed_lines(args.reports, args.name, data, scales)
-    lines += common.discussion(
+    lines += discussion(
         "_To be written after reading the numbers and the pictures: why each network wins or "
         "loses where it does (for instance the budget, far below the paper's 10,000 "
         "iterations, or the artwork's size against the 1024-px target)._")
-    common.write_report(args.reports / f"{args.name}.md", "\n".join(lines))
+    write_report(args.reports / f"{args.name}.md", "\n".join(lines))
     budget = (f"{args.iterations} iterations per network (batch 1, {args.crop_size}-px crops), "
               f"{len(arts)} artworks x 3 networks; {len(photos)} held-out photos at "
               f"{args.size} px")
-    common.write_summary(args.reports, args.name, {
+    write_summary(args.reports, args.name, {
         "title": f"Fig. 6: singular 256 vs singular 1024 vs MT-Net at {args.size} px",
         "report": f"{args.name}.md", "budget": budget, "smoke": args.smoke, "provenance": info,
         "mtnet_wins": wins,
     }, data)
-    common.log(f"{args.name}: report {args.reports / (args.name + '.md')}")
+    log(f"{args.name}: report {args.reports / (args.name + '.md')}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(common.run_main(main, None))
+    sys.exit(run_main(main, None))

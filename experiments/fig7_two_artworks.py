@@ -1,6 +1,6 @@
 """Paper Fig. 7: a two-artwork style beside the two single-artwork styles it combines.
 
-    python experiments/fig7_two_artworks.py wave-and-bougival great-wave garden-at-bougival
+    python -m experiments.fig7_two_artworks wave-and-bougival great-wave garden-at-bougival
 
 Paints the first held-back photos at 1024 px with each style and writes a sheet
 (``docs/gallery/fig7.jpg``): per photo, the whole paintings (photo | each style), then a 1:1
@@ -15,20 +15,25 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common
 import torch
-import zoo_report
-from mix_compare import artwork
-from peer_compare import contact_sheet
 
 from brushwork.api import load_model
 from brushwork.evaluation import EVAL_SCALES, Evaluator
 from brushwork.images import load_image, to_tensor
+from experiments import zoo_report
+from experiments.lib.arguments import (
+    DEFAULT_HELD_OUT,
+    DEFAULT_PHOTOS,
+    DEFAULT_STYLES,
+    REPO,
+    held_out_photos,
+    log,
+)
+from experiments.lib.reports import provenance, provenance_line
+from experiments.mix_compare import artwork
+from experiments.peer_compare import contact_sheet
 
 SIZE = 1024
 CROP = 256
@@ -38,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("styles", nargs="+", help="the two-artwork style first, then others")
     parser.add_argument("--photos", type=int, default=4)
-    parser.add_argument("--sheet", type=Path, default=common.REPO / "docs" / "gallery"
+    parser.add_argument("--sheet", type=Path, default=REPO / "docs" / "gallery"
                         / "fig7.jpg")
     args = parser.parse_args(argv)
     torch.set_grad_enabled(False)
@@ -50,10 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     fine, fine_name = zoo_report.fine_target(args.styles[0]), zoo_report.artworks(
         args.styles[0])[-1]
     if fine is not None and fine_name in judges:
-        original = to_tensor(load_image(common.DEFAULT_STYLES / fine_name))
+        original = to_tensor(load_image(DEFAULT_STYLES / fine_name))
         if fine.shape != original.shape or not torch.equal(fine, original):
             judges["fine as trained"] = Evaluator(fine)
-    photos = common.held_out_photos(common.DEFAULT_HELD_OUT, common.DEFAULT_PHOTOS, args.photos)
+    photos = held_out_photos(DEFAULT_HELD_OUT, DEFAULT_PHOTOS, args.photos)
     columns: dict[str, list] = {"photo": [], **{name: [] for name in models}}
     scores: dict[tuple[str, str, int], list[float]] = {}
     for path in photos:
@@ -74,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
                                      paintings[args.styles[0]].height))
         left, top = (middle.width - CROP) // 2, (middle.height - CROP) // 2
         columns["photo"].append(middle.crop((left, top, left + CROP, top + CROP)))
-        common.log(f"{path.name} done")
+        log(f"{path.name} done")
     print(f"{len(photos)} held-back photos at {SIZE} px; "
-          f"{common.provenance_line(common.provenance('cpu'))}")
+          f"{provenance_line(provenance('cpu'))}")
     print("| style | " + " | ".join(f"to {a} @{s}" for a in judges for s in EVAL_SCALES) + " |")
     print("|---" * (1 + len(judges) * len(EVAL_SCALES)) + "|")
     for name in models:

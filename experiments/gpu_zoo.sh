@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Train the zoo on a GPU machine, every recipe at once (issue 6). Prepared here, run there.
 #
-#   here:   .venv/bin/python experiments/gpu_prepare.py     # data/gpu/ (ignored; carry it)
+#   here:   .venv/bin/python -m experiments.gpu_prepare     # data/gpu/ (ignored; carry it)
 #   device: run(command="bash experiments/gpu_zoo.sh train", carry=["data/gpu"], timeout_s=600)
 #           run(command="bash experiments/gpu_zoo.sh export starry-night great-wave the-scream",
 #               carry=["data/gpu"])   # within the machine's 30 s warm window: /tmp/zoo is there
 #           ... export the next three, then the last one (8 files / 64 MB per call come back)
-#   here:   python experiments/zoo.py package NAME --model F.safetensors --loss-log F-loss.jsonl.gz
+#   here:   python -m experiments.zoo package NAME --model F.safetensors --loss-log F-loss.jsonl.gz
 #   device: run(command="bash experiments/gpu_zoo.sh fig6", carry=["data/gpu"])  # issue 5
 #           (and "... baselines": DS Net and Gatys et al. beside Fig. 6's networks;
 #           "... fig6 --seed 1": the second seed issue 17 asks for, report fig6-seed1.md;
@@ -19,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD/src:$PWD/data/gpu" PYTHONUNBUFFERED=1
-zoo=(python3 experiments/zoo.py --runs /tmp/zoo --shared data/gpu --data data/gpu/train-photos)
+zoo=(python3 -m experiments.zoo --runs /tmp/zoo --shared data/gpu --data data/gpu/train-photos)
 case "${1:-}" in
   train)
     shift
@@ -39,12 +39,12 @@ case "${1:-}" in
     # (the three singular networks, 20 held-back photos at 512; pass --iterations 10000 for
     # the paper's budget); the report, its JSON and figures come back in $OUT.
     case "$1" in
-      fig6) script=fig6_scale.py photos=10 work=/tmp/fig6 ;;
-      baselines) script=baselines.py photos=10 work=/tmp/fig6 ;;
-      fig5) script=fig5_singular.py photos=20 work=/tmp/fig5 ;;
+      fig6) script=fig6_scale photos=10 work=/tmp/fig6 ;;
+      baselines) script=baselines photos=10 work=/tmp/fig6 ;;
+      fig5) script=fig5_singular photos=20 work=/tmp/fig5 ;;
     esac
     shift
-    python3 "experiments/$script" --device cuda --photos "$photos" --photos-dir data/gpu/photos \
+    python3 -m "experiments.$script" --device cuda --photos "$photos" --photos-dir data/gpu/photos \
       --styles-dir data/gpu/styles --data data/gpu/train-photos --work "$work" \
       --reports "${OUT:?OUT is not set (the device tool sets it)}" "$@" ;;
   export)

@@ -1,7 +1,7 @@
 """The README's first picture: held-back photos painted in every built-in style.
 
-    python experiments/hero.py                      # docs/images/built-in-styles.jpg
-    python experiments/hero.py --photos gcompris-qt-data-dog.jpg --size 1024
+    python -m experiments.hero                      # docs/images/built-in-styles.jpg
+    python -m experiments.hero --photos gcompris-qt-data-dog.jpg --size 1024
 
 Each photo is painted at ``--size`` (long side) by each built-in style, as a user would with
 ``brushwork stylize photo.jpg --style NAME``, and shown beside the photo in one contact sheet
@@ -12,20 +12,18 @@ Each photo is painted at ``--size`` (long side) by each built-in style, as a use
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common
-import peer_compare
 import torch
 
 from brushwork.api import available_styles, load_model
 from brushwork.images import load_image
+from experiments import peer_compare
+from experiments.lib.arguments import DEFAULT_PHOTOS as PHOTOS_DIR
+from experiments.lib.arguments import REPO, log
 
 DEFAULT_PHOTOS = ("gcompris-qt-data-dog.jpg", "gcompris-qt-data-chateaudechambord.jpg")
-DEFAULT_OUTPUT = common.REPO / "docs" / "images" / "built-in-styles.jpg"
+DEFAULT_OUTPUT = REPO / "docs" / "images" / "built-in-styles.jpg"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,12 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     torch.set_grad_enabled(False)
-    photos = [load_image(common.DEFAULT_PHOTOS / name) for name in args.photos]
+    photos = [load_image(PHOTOS_DIR / name) for name in args.photos]
     columns = {"photo": photos}
     for style in available_styles():
         model = load_model(style)
         columns[style] = [model.stylize(photo, args.size) for photo in photos]
-        common.log(f"{style}: painted {len(photos)} photos")
+        log(f"{style}: painted {len(photos)} photos")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     peer_compare.contact_sheet(columns, args.output, per_row=args.per_row)
     print(f"{args.output}: {len(photos)} photos x {len(columns) - 1} styles")

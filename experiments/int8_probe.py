@@ -1,6 +1,6 @@
 """Does int8 pay for the refine subnet, the part that runs at full resolution?
 
-    python experiments/int8_probe.py [--style starry-night] [--sizes 1024 2048] [--runs 3]
+    python -m experiments.int8_probe [--style starry-night] [--sizes 1024 2048] [--runs 3]
 
 The refine subnet of the built-in style (the default, slim network) is exported to ONNX alone,
 quantised statically by onnxruntime (QDQ, int8 weights per output channel, uint8 activations,
@@ -25,15 +25,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common
-
 from brushwork import benchmark
 from brushwork.api import load_model
 from brushwork.images import load_image, to_tensor
 from brushwork.networks.fused import fuse
 from brushwork.stylize import stylize_tensor
+from experiments.lib.arguments import (
+    DEFAULT_DATA,
+    DEFAULT_HELD_OUT,
+    DEFAULT_PHOTOS,
+    held_out_photos,
+)
 
 
 def refine_inputs(model, photos: list[Path], size: int) -> list[torch.Tensor]:
@@ -111,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     print(benchmark.format_machine(benchmark.machine_description(torch.device("cpu"))))
     model = load_model(args.style, device="cpu", precision="float32", width=args.width)
     refine = model.network.refine.float().to(memory_format=torch.contiguous_format)
-    train = sorted(common.DEFAULT_DATA.glob("*.jpg"))[:8]
-    held = common.held_out_photos(common.DEFAULT_HELD_OUT, common.DEFAULT_PHOTOS, 5)
+    train = sorted(DEFAULT_DATA.glob("*.jpg"))[:8]
+    held = held_out_photos(DEFAULT_HELD_OUT, DEFAULT_PHOTOS, 5)
     f32_bytes = export(refine)
     int8_bytes = quantise(f32_bytes, refine_inputs(model, train, 1024))
     f32, int8 = session(f32_bytes), session(int8_bytes)

@@ -1,6 +1,6 @@
 """Summarise a training run's loss log: mean per-level loss over its first and last 50 iterations.
 
-    python experiments/loss_summary.py RUN_DIR/loss.jsonl
+    python -m experiments.loss_summary RUN_DIR/loss.jsonl
 
 Each level's weighted loss alpha*content + beta*texture, and both terms, so a reader can see
 whether every level's loss falls (issue 3, acceptance 2) and which term moved.

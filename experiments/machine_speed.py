@@ -1,6 +1,6 @@
 """What this machine gets from each inference choice, side by side in one process.
 
-    python experiments/machine_speed.py --sizes 1024 2048 4096 --runs 3
+    python -m experiments.machine_speed --sizes 1024 2048 4096 --runs 3
 
 Times, interleaved per size (medians), the built-in ``starry-night`` painting a random square
 photo as ``brushwork stylize`` does (PIL in and out, the default memory budget), in float32

@@ -1,6 +1,6 @@
 """Style mixing by weights vs by outputs (issue 15, item 4), on the held-back photos.
 
-    python experiments/mix_compare.py starry-night great-wave [--share 0.5] [--photos 6]
+    python -m experiments.mix_compare starry-night great-wave [--share 0.5] [--photos 6]
 
 Paints each photo at 1024 px with style A, style B, the weights mix (one network, the mean of
 the two networks' weights: ``mixing``) and the outputs mix (the mean of A's and B's
@@ -14,28 +14,33 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common
 import torch
-from peer_compare import contact_sheet
 
 from brushwork.api import load_model, resolve_model_path
 from brushwork.evaluation import Evaluator
 from brushwork.images import load_image, to_tensor
 from brushwork.model_files import read_model_file
 from brushwork.networks.multimodal import luminance
+from experiments.lib.arguments import (
+    DEFAULT_HELD_OUT,
+    DEFAULT_PHOTOS,
+    DEFAULT_STYLES,
+    REPO,
+    held_out_photos,
+    log,
+)
+from experiments.lib.reports import provenance, provenance_line
+from experiments.peer_compare import contact_sheet
 
 SIZE = 1024
 
 
 def artwork(name: str) -> Path:
     _, metadata = read_model_file(resolve_model_path(name))
-    return common.DEFAULT_STYLES / metadata["styles"][0]["file"]
+    return DEFAULT_STYLES / metadata["styles"][0]["file"]
 
 
 def stroke_contrast(image: torch.Tensor) -> float:
@@ -51,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("b")
     parser.add_argument("--share", type=float, default=0.5, help="B's share (default 0.5)")
     parser.add_argument("--photos", type=int, default=6)
-    parser.add_argument("--sheet", type=Path, default=common.REPO / "docs" / "styles"
+    parser.add_argument("--sheet", type=Path, default=REPO / "docs" / "styles"
                         / "mixing.jpg")
     args = parser.parse_args(argv)
     torch.set_grad_enabled(False)
@@ -61,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
               "outputs": load_model(spec, mix="outputs")}
     judges = {name: Evaluator(to_tensor(load_image(artwork(name))), scales=(512,))
               for name in (args.a, args.b)}
-    photos = common.held_out_photos(common.DEFAULT_HELD_OUT, common.DEFAULT_PHOTOS, args.photos)
+    photos = held_out_photos(DEFAULT_HELD_OUT, DEFAULT_PHOTOS, args.photos)
     rows: dict[str, list[dict]] = {name: [] for name in models}
     columns: dict[str, list] = {"photo": [], **{name: [] for name in models}}
     for path in photos:
@@ -80,10 +85,10 @@ def main(argv: list[str] | None = None) -> int:
                 row["content"], row["structure"] = result.content, result.structure
             rows[name].append(row)
             columns[name].append(painting)
-        common.log(f"{path.name} done")
+        log(f"{path.name} done")
     keys = list(rows[args.a][0])
     print(f"{spec}; {len(photos)} held-back photos at {SIZE} px; "
-          f"{common.provenance_line(common.provenance('cpu'))}")
+          f"{provenance_line(provenance('cpu'))}")
     print("| output | " + " | ".join(keys) + " |")
     print("|---" * (len(keys) + 1) + "|")
     for name, values in rows.items():

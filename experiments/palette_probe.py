@@ -1,6 +1,6 @@
 """Is the painting's palette within the loss's reach? A probe on a trained model (issue 14).
 
-    python experiments/palette_probe.py MODEL [--style ART] [--photos 10] [--size 256]
+    python -m experiments.palette_probe MODEL [--style ART] [--photos 10] [--size 256]
 
 A model that keeps the photo but paints it in one tone (Starry Night in teal, without its
 yellows) could be there for two reasons: the loss prefers that tone (the content term pulls the
@@ -21,14 +21,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common
 
 from brushwork.api import load_model
 from brushwork.hyper_parameters import (
@@ -47,6 +42,13 @@ from brushwork.losses.perceptual import (
     texture_loss,
 )
 from brushwork.losses.vgg import build_vgg
+from experiments.lib.arguments import (
+    DEFAULT_HELD_OUT,
+    DEFAULT_PHOTOS,
+    DEFAULT_STYLES,
+    held_out_photos,
+    log,
+)
 
 
 def colour_statistics(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("model")
     parser.add_argument("--style", type=Path,
-                        default=common.DEFAULT_STYLES / "starry-night.jpg")
+                        default=DEFAULT_STYLES / "starry-night.jpg")
     parser.add_argument("--photos", type=int, default=10)
     parser.add_argument("--size", type=int, default=256)
     args = parser.parse_args(argv)
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                                                               "recoloured": []}
     model = load_model(args.model)
     rows = []
-    for path in common.held_out_photos(common.DEFAULT_HELD_OUT, common.DEFAULT_PHOTOS,
+    for path in held_out_photos(DEFAULT_HELD_OUT, DEFAULT_PHOTOS,
                                        args.photos):
         image = load_image(path)
         photo = resize_long_side(to_tensor(image), args.size)
@@ -119,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             layer1 = float(torch.mean((gram(features["relu1_1"]) - target_grams[0]) ** 2))
             row[name] = (content, texture, layer1)
         rows.append(row)
-        common.log(f"{path.name}: " + "; ".join(
+        log(f"{path.name}: " + "; ".join(
             f"{n} content {c:.3g} texture {t:.3g} (relu1_1 {g:.3g})" for n, (c, t, g) in
             row.items()))
     print(f"{args.model}, painting {args.style.name}, {len(rows)} held-back photos at "

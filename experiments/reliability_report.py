@@ -1,7 +1,7 @@
 """Run issue 8's reliability tables in full and write docs/reliability.md (one command).
 
-    .venv/bin/python experiments/reliability_report.py            # ~3-4 minutes on 2 cores
-    .venv/bin/python experiments/reliability_report.py --only-issue-18   # ~1 minute, no training
+    .venv/bin/python -m experiments.reliability_report            # ~3-4 minutes on 2 cores
+    .venv/bin/python -m experiments.reliability_report --only-issue-18   # ~1 minute, no training
 
 What it runs is the code of the tests, in their full form (the default test run has reduced
 forms of the crash and load tests):
@@ -9,10 +9,10 @@ forms of the crash and load tests):
 * the image-input table (tests/test_image_inputs.py) through the command line, the HTTP API
   and the Python API;
 * the model-file bad-input tests (tests/test_model_files.py, through pytest: they are cheap);
-* the crash test with 10 SIGKILLs (tests/test_crash_resume.py);
+* the crash test with 10 SIGKILLs (tests/integration/test_crash_resume.py);
 * the load test, 300 requests from 16 clients against a real ``brushwork serve``, then a
   burst against a one-slot queue, SIGTERM during a painting, and a request over the timeout
-  (tests/test_server_load.py);
+  (tests/integration/test_server_load.py);
 * issue 18, the server against a hostile web page and hostile files: the probes of
   tests/test_server_security.py (Host, Origin, hostile uploads, long values, /docs offline),
   its stalled connections against uvicorn alone and against ``brushwork serve``'s settings,
@@ -20,6 +20,9 @@ forms of the crash and load tests):
 
 Every figure in the document comes from this run; nothing is typed in by hand except the
 list of defects found and fixed, which says what the tables would have shown before.
+
+Over 500 lines because the document's prose, which explains each table, is written here with
+the code that fills it in; the tests it runs stay in tests/.
 """
 
 from __future__ import annotations
@@ -36,17 +39,19 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import torch
+
+import brushwork
+import tests.integration.test_crash_resume as crash
+import tests.integration.test_server_connections as connections
+import tests.integration.test_server_load as load
+import tests.test_image_inputs as inputs
+import tests.test_model_files as model_tests
+import tests.test_server_security as security
+from tests.helpers import make_photo, tiny_model
+
+#: The repository (the tests it runs are ``tests.*``: run this from the root, with -m).
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-import torch  # noqa: E402
-
-import brushwork  # noqa: E402
-import test_crash_resume as crash  # noqa: E402
-import test_image_inputs as inputs  # noqa: E402
-import test_model_files as model_tests  # noqa: E402
-import test_server_load as load  # noqa: E402
-import test_server_security as security  # noqa: E402
 
 #: Defects the tables found, with their fixes (what the rows showed before this change).
 FIXED = [
@@ -262,10 +267,9 @@ def timeout_probe(folder: Path) -> tuple[int, str, str, int]:
     from fastapi.testclient import TestClient
 
     from brushwork.server import ServerSettings, create_app
-    from conftest import make_photo
 
     folder.mkdir(parents=True)
-    model = inputs.tiny_model(folder / "tiny.safetensors")
+    model = tiny_model(folder / "tiny.safetensors")
     photo = folder / "p.jpg"
     make_photo().save(photo)
     settings = ServerSettings(models=[model], device="cpu", precision="float32",
@@ -303,7 +307,7 @@ def hostile_model_section(work: Path) -> tuple[list[str], dict]:
     from brushwork import load_model
 
     began = time.monotonic()
-    load_model(inputs.tiny_model(work / "tiny.safetensors"), device="cpu")  # warm up
+    load_model(tiny_model(work / "tiny.safetensors"), device="cpu")  # warm up
     outcomes = []
     for k, case in enumerate(model_tests.HOSTILE):
         folder = work / f"{k:02d}"
@@ -334,9 +338,9 @@ def stall_section() -> dict:
     results = {}
     for name, options, wait in (("before", {}, 15.0),
                                 ("after", uvicorn_options(header, idle), idle + 10)):
-        with torch.random.fork_rng(devices=[]), security.serve_in_thread(settings,
+        with torch.random.fork_rng(devices=[]), connections.serve_in_thread(settings,
                                                                           options) as port:
-            results[name] = security.stall_table(port, wait)
+            results[name] = connections.stall_table(port, wait)
     results["wait_before"], results["header"], results["idle"] = 15.0, header, idle
     return results
 
@@ -346,7 +350,7 @@ def _stall_lines(stalls: dict) -> list[str]:
     lines = [f"| client | uvicorn alone (before) | `brushwork serve` (`--header-timeout "
              f"{stalls['header']:g}`, `--idle-timeout {stalls['idle']:g}`) |", "|---|---|---|"]
 
-    def shown(row: security.Stall, wait: float | None) -> str:
+    def shown(row: connections.Stall, wait: float | None) -> str:
         if row.closed_after is None:
             return f"still open after {wait:g} s"
         return f"closed after {row.closed_after:.1f} s; it was sent: {row.reply}"
@@ -389,8 +393,8 @@ def issue_18_lines(figures: dict) -> list[str]:
         "tests/test_server_security.py on a fresh server (TestClient, the tiny model as "
         "`--model`, the server started on 127.0.0.1), sent as a page on another site or "
         "after a DNS rebinding would send it, and the answer it got; the findings are "
-        "numbered as in the issue. The real browser test (tests/test_web_e2e.py) has a page "
-        "served as `http://evil.example` post a model to the server in Chromium (with "
+        "numbered as in the issue. The real browser test (tests/integration/test_web_e2e.py) "
+        "has a page served as `http://evil.example` post a model to the server in Chromium (with "
         "Chromium's own Private Network Access guard off, as Firefox and Safari have none): "
         "403, nothing stored; and the page itself still paints.",
         "",

@@ -10,7 +10,7 @@ The before/after divider is moved to 62% so that the photo's left giraffe and th
 right one both show. The server paints in float32 by default: ``auto`` (bf16 on a CPU with
 native bf16) failed the page's preview step when this was written::
 
-    nice -n 19 .venv/bin/python experiments/screenshots.py [--style starry-night]
+    nice -n 19 .venv/bin/python -m experiments.screenshots [--style starry-night]
         [--mix great-wave:0.4] [--size 1024] [--out docs/screenshots]
 
 Chromium is Debian's (``/usr/bin/chromium`` or ``BRUSHWORK_CHROMIUM``); Playwright never

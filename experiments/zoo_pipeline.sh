@@ -30,11 +30,11 @@ PY
 
 for name in "$@"; do
   echo "[$(date +%T)] $name: train"
-  nice -n 10 "$python" experiments/zoo.py train "$name" > "runs/train-$name.log" 2>&1 \
+  nice -n 10 "$python" -m experiments.zoo train "$name" > "runs/train-$name.log" 2>&1 \
     || { echo "[$(date +%T)] $name: training failed (runs/train-$name.log)"; continue; }
-  nice "$python" experiments/zoo.py package "$name" | tail -1
+  nice "$python" -m experiments.zoo package "$name" | tail -1
   echo "[$(date +%T)] $name: report"
-  nice "$python" experiments/zoo_report.py "$name" > "runs/report-$name.log" 2>&1
+  nice "$python" -m experiments.zoo_report "$name" > "runs/report-$name.log" 2>&1
   report=$?
   tail -n 3 "runs/report-$name.log"
   nice "$python" -m pytest -q \

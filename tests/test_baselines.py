@@ -14,7 +14,7 @@ from brushwork.hyper_parameters import (
 from brushwork.networks import ARCHITECTURES, build_network
 from brushwork.networks.baselines import DeepSingularNet, JohnsonNet, SingularNet, TextureNet
 from brushwork.networks.multimodal import MTNet, parameter_count
-from conftest import TINY, TINY_MT
+from tests.helpers import TINY, TINY_MT
 
 BASELINES = [name for name in ARCHITECTURES if name != "mtnet"]
 

@@ -22,7 +22,7 @@ from PIL import Image
 
 import brushwork.api
 from brushwork.cli import main
-from conftest import make_photo
+from tests.helpers import make_photo
 
 
 @pytest.fixture(autouse=True)

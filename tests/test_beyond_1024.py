@@ -7,7 +7,7 @@ import pytest
 from brushwork.api import load_model
 from brushwork.errors import BrushworkError
 from brushwork.stylize import level_long_sides
-from conftest import make_photo
+from tests.helpers import make_photo
 
 
 def test_level_schedules():
@@ -43,7 +43,7 @@ def test_coarse_levels_match_the_hierarchy_written_out(painting_model_file):
     import numpy as np
 
     from brushwork.images import to_tensor
-    from conftest import as_pixels, levels_by_hand
+    from tests.helpers import as_pixels, levels_by_hand
 
     model = load_model(painting_model_file, device="cpu", precision="float32")
     photo = make_photo((320, 240))  # 4:3: every level a multiple of 8 px, no padding

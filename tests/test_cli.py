@@ -3,6 +3,9 @@
 Success paths check the files written and the sizes; failure paths check the contract of the
 CLI: a non-zero exit, exactly one line on stderr starting with ``brushwork: error:`` (argparse
 usage errors: exit 2), never a traceback, and no file left behind (not even a temporary one).
+
+Over 500 lines because every command's success and failure paths are here, beside each other,
+as they are in one ``cli`` module; it splits with that module, one test module per command.
 """
 
 from __future__ import annotations

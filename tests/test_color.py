@@ -32,7 +32,7 @@ from brushwork.images import (
     to_tensor,
 )
 from brushwork.stylize import level_long_sides
-from conftest import as_pixels, levels_by_hand, make_photo
+from tests.helpers import as_pixels, levels_by_hand, make_photo
 
 
 @pytest.fixture(autouse=True)

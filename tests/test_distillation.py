@@ -15,7 +15,7 @@ from brushwork.hyper_parameters import DistilConfig, NetworkConfig
 from brushwork.model_files import read_model_file, save_model
 from brushwork.networks import JohnsonNet
 from brushwork.networks.multimodal import MTNet
-from conftest import make_photo
+from tests.helpers import make_photo
 
 STUDENT = NetworkConfig(style_rgb=(2, 4, 4), style_l=(2, 2, 2), enhance_rgb=(2, 4, 4, 4),
                         enhance_l=(2, 2, 2, 2), refine=(2, 2, 2), residual_blocks=1)

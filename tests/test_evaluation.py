@@ -11,17 +11,7 @@ import torch.nn.functional as F
 from brushwork.cli import main
 from brushwork.evaluation import Evaluator
 from brushwork.images import save_image, to_image
-
-
-def strokes(size: int, seed: int = 0) -> torch.Tensor:
-    """A texture of short diagonal strokes, a few pixels wide: it has a definite scale."""
-    g = torch.Generator().manual_seed(seed)
-    noise = torch.rand(1, 3, size // 4, size // 4, generator=g)
-    image = F.interpolate(noise, size=(size, size), mode="nearest")
-    y = torch.arange(size).view(-1, 1)
-    x = torch.arange(size).view(1, -1)
-    stripes = (((x + y) // 3) % 2).float()
-    return (0.6 * image + 0.4 * stripes).clamp(0, 1)
+from tests.helpers import strokes
 
 
 @pytest.fixture(scope="module")

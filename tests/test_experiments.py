@@ -28,23 +28,22 @@ from brushwork.cli import main as brushwork_main
 from brushwork.errors import BrushworkError
 from brushwork.model_files import read_model_file, save_model
 from brushwork.networks import build_network
-from conftest import make_photo
+from experiments.lib.arguments import DEFAULT_REPORTS, run_main
+from experiments.lib.figures import detail_box
+from experiments.lib.reports import markdown_table
+from experiments.lib.runs import SMOKE_NETWORKS, reuse_model
+from experiments.lib.scoring import sign_test
+from tests.helpers import make_photo
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def scripts() -> dict[str, ModuleType]:
-    """The experiment scripts as modules (they import ``common`` from their own folder)."""
-    names = ("common", "report", "fig4_levels", "fig5_singular", "fig6_scale", "table1",
-             "baselines", "peer_compare", "colour_layout")
-    sys.path.insert(0, str(EXPERIMENTS))
-    try:
-        yield {name: importlib.import_module(name) for name in names}
-    finally:
-        sys.path.remove(str(EXPERIMENTS))
-        for name in names:  # generic names ("common", "report"): leave no trace for others
-            sys.modules.pop(name, None)
+    """The experiment scripts as modules of the ``experiments`` package."""
+    names = ("report", "fig4_levels", "fig5_singular", "fig6_scale", "table1", "baselines",
+             "peer_compare", "colour_layout")
+    return {name: importlib.import_module(f"experiments.{name}") for name in names}
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +77,7 @@ def no_training(monkeypatch, scripts) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("a re-run trained or stylised again")
 
-    monkeypatch.setattr(scripts["common"], "train", refuse)
+    monkeypatch.setattr("experiments.lib.runs.train", refuse)
     monkeypatch.setattr("brushwork.api.load_model", refuse)
 
 
@@ -124,17 +123,16 @@ def test_fig6_runs_resumes_and_answers_per_scale(scripts, world, tmp_path, monke
     assert {m["status"] for m in data["models"]["great-wave"].values()} == {"resumed"}
 
     # An existing MT-Net model stands in for a run only at the same settings and budget.
-    common = scripts["common"]
     model = work / "models" / "starry-night-mtnet.safetensors"
     assert fig6._reuse([f"starry-night={model}"]) == {"starry-night": model}
     args = Namespace(smoke=True, iterations=2, crop_size=64, data=world["train"])
     spec = fig6.specs(args, "starry-night", world["styles"] / "starry-night.jpg")["mtnet"]
-    assert common.reuse_model(spec, model).status == "reused"
+    assert reuse_model(spec, model).status == "reused"
     for changed in (replace(spec, train=replace(spec.train, iterations=3)),
                     replace(spec, loss=replace(spec.loss, texture_weights=(1.0, 1.0, 1.0))),
                     replace(spec, style=world["styles"] / "great-wave.jpg")):
         with pytest.raises(BrushworkError, match="cannot stand in"):
-            common.reuse_model(changed, model)
+            reuse_model(changed, model)
 
 
 def test_fig6_second_seed_puts_both_seeds_side_by_side(scripts, world, tmp_path):
@@ -168,7 +166,7 @@ def test_fig5_trains_three_singular_networks_and_rerun_is_free(scripts, world, t
         assert fig5.main(flags(world, work)) == 0
     # Other settings in the same folder: an error that says which, never a silent reuse.
     capsys.readouterr()
-    assert scripts["common"].run_main(fig5.main, [*flags(world, work), "--style-size", "48"]) == 1
+    assert run_main(fig5.main, [*flags(world, work), "--style-size", "48"]) == 1
     assert "other settings" in capsys.readouterr().err
 
     # A second seed is a second experiment beside the first: its own runs, report and figures.
@@ -197,7 +195,7 @@ def test_baselines_put_ds_net_and_gatys_beside_fig6s_networks(scripts, world, tm
     assert set(models) == {"mtnet", "ds-net", "singular-256", "singular-1024"}
     assert all(m["iterations"] == 2 for m in models.values())
     # DS Net has MT-Net's structure: the smoke MT-Net's parameter count.
-    mtnet = build_network("mtnet", scripts["common"].SMOKE_NETWORKS["mtnet"].to_dict())
+    mtnet = build_network("mtnet", SMOKE_NETWORKS["mtnet"].to_dict())
     assert models["ds-net"]["parameters"] == sum(p.numel() for p in mtnet.parameters())
     gatys = summary["gatys"]["starry-night"]
     assert set(gatys["seconds_per_image"]) == {*models, "gatys"}
@@ -265,14 +263,13 @@ def test_fig4_measures_every_shipped_style_level_by_level(scripts, world, tmp_pa
 
 
 def test_fig4_refuses_a_single_level_model(scripts, world, tmp_path, capsys):
-    common = scripts["common"]
     johnson = tmp_path / "johnson.safetensors"
-    save_model(johnson, build_network("johnson", common.SMOKE_NETWORKS["johnson"].to_dict()),
+    save_model(johnson, build_network("johnson", SMOKE_NETWORKS["johnson"].to_dict()),
                {"architecture": "johnson",
-                "network": common.SMOKE_NETWORKS["johnson"].to_dict()})
+                "network": SMOKE_NETWORKS["johnson"].to_dict()})
     argv = [*flags(world, tmp_path / "fig4", training=False), "--model", str(johnson)]
     capsys.readouterr()
-    assert scripts["common"].run_main(scripts["fig4_levels"].main, argv) == 1
+    assert run_main(scripts["fig4_levels"].main, argv) == 1
     assert "not an MT-Net" in capsys.readouterr().err
 
 
@@ -310,10 +307,9 @@ def test_table1_report_with_memory(scripts):
 
 
 def test_smoke_output_never_goes_to_docs(scripts, world, tmp_path, capsys):
-    common = scripts["common"]
     argv = [*flags(world, tmp_path / "w", training=False), "--reports",
-            str(common.DEFAULT_REPORTS)]
-    assert common.run_main(scripts["fig4_levels"].main, argv) == 1
+            str(DEFAULT_REPORTS)]
+    assert run_main(scripts["fig4_levels"].main, argv) == 1
     assert "must not write into" in capsys.readouterr().err
 
 
@@ -352,28 +348,27 @@ def test_match_mtnet_flag_trains_figure_6s_singular_network(tmp_path, sample_pho
 
 
 def test_helpers(scripts):
-    common = scripts["common"]
-    assert common.sign_test(0, 2) == 0.5
-    assert common.sign_test(10, 0) == pytest.approx(2 / 1024)
-    assert common.sign_test(5, 5) == 1.0
+    assert sign_test(0, 2) == 0.5
+    assert sign_test(10, 0) == pytest.approx(2 / 1024)
+    assert sign_test(5, 5) == 1.0
     # The 1:1 crop goes where the photo has detail, wherever that is.
     photo = Image.new("RGB", (200, 100), "gray")
     stripes = Image.fromarray(((np.indices((100, 60)).sum(0) // 3 % 2) * 255).astype(np.uint8))
     photo.paste(stripes.convert("RGB"), (130, 0))
-    left, top, right, bottom = common.detail_box(photo, (200, 100), 50)
+    left, top, right, bottom = detail_box(photo, (200, 100), 50)
     assert left >= 125 and right - left == bottom - top == 50
-    assert common.markdown_table(["a|b"], [[1.23456]]) == "| a\\|b |\n|---|\n| 1.235 |"
+    assert markdown_table(["a|b"], [[1.23456]]) == "| a\\|b |\n|---|\n| 1.235 |"
 
 
 def test_scripts_run_as_commands_and_state_their_defaults(tmp_path):
     help_text = " ".join(subprocess.run(
-        [sys.executable, str(EXPERIMENTS / "fig6_scale.py"), "--help"], capture_output=True,
-        text=True, check=True).stdout.split())
+        [sys.executable, "-m", "experiments.fig6_scale", "--help"], cwd=ROOT,
+        capture_output=True, text=True, check=True).stdout.split())
     assert "default 1000" in help_text and "starry-night great-wave" in help_text
-    subprocess.run([sys.executable, str(EXPERIMENTS / "report.py"), str(tmp_path)],
+    subprocess.run([sys.executable, "-m", "experiments.report", str(tmp_path)], cwd=ROOT,
                    capture_output=True, text=True, check=True)
     index = (tmp_path / "README.md").read_text()
-    assert "not run yet: `python experiments/fig6_scale.py`" in index
+    assert "not run yet: `python -m experiments.fig6_scale`" in index
 
 
 def test_contact_sheet_wraps_many_styles_into_rows_that_fit_a_phone(scripts, tmp_path):

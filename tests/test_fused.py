@@ -26,7 +26,7 @@ from brushwork.networks import ARCHITECTURES, build_network, fused
 from brushwork.networks.blocks import Conv, ResizeConv
 from brushwork.networks.fused import fuse, padded_conv, strip_conv, transposed_weights
 from brushwork.networks.multimodal import MTNet
-from conftest import TINY, paints
+from tests.helpers import TINY, paints
 
 stylize_module = importlib.import_module("brushwork.stylize")
 REPO = Path(__file__).resolve().parents[1]

@@ -11,13 +11,14 @@ The files are generated here, small (at most 10,000 pixels, the pixel limit this
 configures, except where a case is about the limit), so the whole table runs in seconds.
 ``experiments/reliability_report.py`` runs the same table (``run_table``) for
 docs/reliability.md.
+
+Over 500 lines because each row of the table carries the code that makes its file; the table
+is one unit (``run_table`` runs all of it), so it stays in one module.
 """
 
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +32,9 @@ from PIL import Image
 from brushwork.api import Stylizer, load_model
 from brushwork.cli import main
 from brushwork.errors import BrushworkError
-from brushwork.hyper_parameters import NetworkConfig
 from brushwork.images import load_image
-from brushwork.model_files import save_model
-from brushwork.networks.multimodal import MTNet
 from brushwork.stylize import scaled_size
+from tests.helpers import png_claiming, tiny_model
 
 #: Long side of every output.
 SIZE = 64
@@ -75,17 +74,6 @@ def _smooth_noise(size: tuple[int, int], seed: int = 0) -> Image.Image:
     (a flipped, rotated or unrelated noise picture measured ~36 from it at 64 px)."""
     grid = np.random.default_rng(seed).integers(0, 256, (5, 5, 3), dtype=np.uint8)
     return Image.fromarray(grid, "RGB").resize(size, Image.Resampling.BICUBIC)
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A ~60-byte PNG whose header claims ``width`` x ``height`` RGB pixels."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
 
 
 def _exif_rotated(orientation: int) -> tuple[bytes, Image.Image]:
@@ -265,16 +253,6 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
     traceback: bool = False
     leftovers: list[str] = field(default_factory=list)
-
-
-def tiny_model(path: Path) -> Path:
-    """The tiny MT-Net of conftest's ``tiny_config`` (seeded), saved as a model file."""
-    config = NetworkConfig(style_rgb=(4, 8, 8), style_l=(2, 4, 4), enhance_rgb=(4, 8, 8, 8),
-                           enhance_l=(2, 4, 4, 4), refine=(4, 4, 4), residual_blocks=1)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(1234)
-        save_model(path, MTNet(config), {"architecture": "mtnet", "network": config.to_dict()})
-    return path
 
 
 def _check_picture(case: Case, image: Image.Image, expected: Image.Image | None,

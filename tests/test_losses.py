@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from brushwork.errors import BrushworkError
-from brushwork.hyper_parameters import CONTENT_LAYER, TEXTURE_LAYERS, LossConfig
+from brushwork.hyper_parameters import CONTENT_LAYER, TEXTURE_LAYERS, LossConfig, NetworkConfig
 from brushwork.losses.perceptual import (
     HierarchicalLoss,
     centred_gram,
@@ -17,7 +17,8 @@ from brushwork.losses.perceptual import (
 )
 from brushwork.losses.vgg import CAFFE, TORCHVISION, VGG19Features, load_vgg_weights
 from brushwork.networks.multimodal import MTNet
-from test_networks import TINY
+
+TINY = NetworkConfig.tiny()
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from brushwork.model_files import (
     write_compact,
 )
 from brushwork.networks.multimodal import MTNet
-from conftest import make_photo, paints
+from tests.helpers import make_photo, paints
 
 PHOTO = make_photo((96, 64))
 
@@ -196,8 +196,7 @@ def test_fine_tuning_records_the_lineage_of_the_first_network(tmp_path):
         make_photo((64, 48)).rotate(10 * i).save(photos / f"{i}.jpg")
     art = tmp_path / "art.jpg"
     make_photo((48, 48)).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(art)
-    tiny = NetworkConfig(style_rgb=(4, 8, 8), style_l=(2, 4, 4), enhance_rgb=(4, 8, 8, 8),
-                         enhance_l=(2, 4, 4, 4), refine=(4, 4, 4), residual_blocks=1)
+    tiny = NetworkConfig.tiny()
     config = TrainConfig(iterations=1, crop_size=32, photo_size=32, mixed_precision=False,
                          minutes=0)
     loss = LossConfig(style_sizes=(16, 32, 64))

@@ -8,10 +8,7 @@ import torch
 from brushwork.hyper_parameters import NetworkConfig
 from brushwork.networks.multimodal import MTNet, luminance, parameter_count
 
-TINY = NetworkConfig(
-    style_rgb=(4, 8, 8), style_l=(2, 4, 4), enhance_rgb=(4, 8, 8, 8),
-    enhance_l=(2, 4, 4, 4), refine=(4, 4, 4), residual_blocks=1,
-)
+TINY = NetworkConfig.tiny()
 
 
 def record_inputs(module: torch.nn.Module) -> list[torch.Tensor]:

@@ -11,8 +11,7 @@ from brushwork.errors import BrushworkError
 from brushwork.evaluation import Evaluator
 from brushwork.images import to_tensor
 from brushwork.optimization import OptimizeConfig, optimize
-from conftest import make_photo
-from test_evaluation import strokes
+from tests.helpers import make_photo, strokes
 
 
 @pytest.fixture(scope="module")

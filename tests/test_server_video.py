@@ -6,7 +6,7 @@ downloads with the input's audio packets byte for byte; a cancel stops it before
 frame and leaves no file; one clip at a time (409); clips over the limits (body, frame size,
 duration, frame count) are refused before any frame is painted; a corrupt or truncated clip
 gets a clear message and leaves nothing behind. The clips are a few frames at 96x64 written
-by PyAV (``test_video.write_clip``), painted by the tiny painting model at 64 px.
+by PyAV (``tests.helpers.write_clip``), painted by the tiny painting model at 64 px.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 import brushwork.video  # noqa: E402
 from brushwork.server import ServerSettings, create_app  # noqa: E402
-from test_video import packets, pan, timing, write_clip  # noqa: E402
+from tests.helpers import packets, pan, timing, write_clip  # noqa: E402
 
 WAIT = 120.0  # seconds: a busy 2-core machine; a 12-frame clip at 64 px takes ~1-3 s
 

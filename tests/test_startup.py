@@ -23,8 +23,8 @@ from brushwork.model_files import read_model_file
 from brushwork.networks import ARCHITECTURES
 from brushwork.networks.multimodal import MTNet, resize
 from brushwork.training import adam_memory_ratio, train, training_step
-from test_networks import TINY
-from test_training import drawn_image, photos, style  # noqa: F401  (fixtures)
+
+TINY = NetworkConfig.tiny()
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_every_generator_starts_close_to_a_flat_picture(arch):
     assert float(y.std()) < 0.05, arch
 
 
-def test_adam_is_not_stalled_by_a_start_up_spike(vgg, photos, style):  # noqa: F811
+def test_adam_is_not_stalled_by_a_start_up_spike(vgg, photos, style):
     """Full-width MT-Net, real VGG-19, 20 iterations on small crops: Adam's remembered
     gradient size stays near the current one. With PyTorch's default output layers the
     median sqrt(v_hat)/|g| passes 50 by iteration 20 (the step is then ~1/50 of the lr)."""
@@ -110,7 +110,7 @@ def test_losses_are_float32_under_bf16_autocast():
     assert abs(float(content) - float(expected)) / float(expected) < 1e-5
 
 
-def test_bf16_training_runs_and_learns(style, photos, tmp_path):  # noqa: F811
+def test_bf16_training_runs_and_learns(style, photos, tmp_path):
     """The default mixed-precision path (bf16 autocast), not only float32: it trains, logs
     finite losses and Adam's ratio, and writes a model that says it was bf16."""
     output = tmp_path / "bf16.safetensors"
@@ -132,7 +132,7 @@ def _cpu_bf16() -> bool:
     return mixed_precision_supported(torch.device("cpu"))
 
 
-def test_a_time_budget_stops_training_and_writes_the_model(style, photos, tmp_path):  # noqa: F811
+def test_a_time_budget_stops_training_and_writes_the_model(style, photos, tmp_path):
     output = tmp_path / "budget.safetensors"
     events = []
     config = TrainConfig(iterations=30, crop_size=32, photo_size=32, checkpoint_every=100,

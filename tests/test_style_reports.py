@@ -8,10 +8,8 @@ made-up artwork and photo (CI has no ../shared).
 
 from __future__ import annotations
 
-import importlib
 import json
 import statistics
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,21 +18,16 @@ from brushwork.api import load_model
 from brushwork.evaluation import Evaluator
 from brushwork.images import load_image, to_tensor
 from brushwork.model_files import save_model
-from conftest import make_photo
+from tests.helpers import make_photo
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 ARTWORK = "starry-night.jpg"
 PHOTO = "held-back.jpg"
 
 
 @pytest.fixture
 def convergence(monkeypatch, tmp_path):
-    sys.path.insert(0, str(EXPERIMENTS))
-    try:
-        module = importlib.import_module("convergence")
-        report = importlib.import_module("styles_report")
-    finally:
-        sys.path.remove(str(EXPERIMENTS))
+    from experiments import convergence as module
+    from experiments import styles_report as report
     # A made-up artwork and photo in place of the shared ones (CI has no ../shared).
     (tmp_path / "art").mkdir()
     (tmp_path / "photos").mkdir()
@@ -109,11 +102,7 @@ def test_convergence_without_snapshots_says_so(convergence):
 def test_peer_compare_bar_needs_content_no_worse_and_style_lower_at_512_and_1024():
     """issue 14's bar, from made-up scores: content may tie the peer's mean, the style
     distances at 512 and 1024 must be lower; 256 and structure are shown, not judged."""
-    sys.path.insert(0, str(EXPERIMENTS))
-    try:
-        module = importlib.import_module("peer_compare")
-    finally:
-        sys.path.remove(str(EXPERIMENTS))
+    from experiments import peer_compare as module
 
     def rows(content, s512, s1024, s256=1.0):
         return [{"content": c, "structure": 0.9, "256": s256, "512": a, "1024": b}
@@ -137,11 +126,7 @@ def test_peer_compare_bar_needs_content_no_worse_and_style_lower_at_512_and_1024
 def test_a_two_artwork_style_is_judged_at_1024_against_its_fine_artwork():
     """Paper Fig. 7: with ``fine1024`` in every row (the distance to the fine artwork), that
     replaces style@1024 in the bar; content and style@512 are still against the coarse one."""
-    sys.path.insert(0, str(EXPERIMENTS))
-    try:
-        module = importlib.import_module("peer_compare")
-    finally:
-        sys.path.remove(str(EXPERIMENTS))
+    from experiments import peer_compare as module
 
     def rows(content, s512, s1024, fine):
         return [{"content": content, "structure": 0.9, "256": 1.0, "512": s512, "1024": s1024,
@@ -157,15 +142,11 @@ def test_the_readme_table_of_built_in_styles_is_rewritten_between_its_markers(
         monkeypatch, tmp_path):
     """From a style's cached gallery scores (real, committed): the row says its artwork, its
     recipe and minutes, and its scores beside the peer's; the text around is kept."""
-    sys.path.insert(0, str(EXPERIMENTS))
-    try:
-        zoo_report = importlib.import_module("zoo_report")
-    finally:
-        sys.path.remove(str(EXPERIMENTS))
+    from experiments import zoo_report
     result = json.loads((zoo_report.GALLERY / "irises.json").read_text())
     start, end = zoo_report.README_TABLE
     (tmp_path / "README.md").write_text(f"# Title\n\n{start}\n| old | table |\n{end}\n\nAfter.\n")
-    monkeypatch.setattr(zoo_report.common, "REPO", tmp_path)
+    monkeypatch.setattr(zoo_report, "REPO", tmp_path)
     zoo_report.write_readme_table([result])
     text = (tmp_path / "README.md").read_text()
     assert text.startswith(f"# Title\n\n{start}\n| name |") and text.endswith(f"{end}\n\nAfter.\n")

@@ -25,7 +25,7 @@ from brushwork.networks import fused as fused_module
 from brushwork.networks.blocks import Conv, ResidualBlock, ResizeConv, Run, add_input, call
 from brushwork.networks.fused import fuse
 from brushwork.networks.multimodal import MTNet, RefineSubnet
-from conftest import TINY, TINY_MT, make_photo, paints
+from tests.helpers import TINY, TINY_MT, make_photo, paints
 
 stylize_module = importlib.import_module("brushwork.stylize")  # the package exports a function
 

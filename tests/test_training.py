@@ -14,37 +14,12 @@ from PIL import Image, ImageDraw
 
 from brushwork.checkpoints import load_checkpoint
 from brushwork.errors import BrushworkError
-from brushwork.hyper_parameters import LossConfig, TrainConfig
+from brushwork.hyper_parameters import LossConfig, NetworkConfig, TrainConfig
 from brushwork.model_files import read_model_file
 from brushwork.training import train
-from test_networks import TINY
+from tests.helpers import drawn_image
 
-
-def drawn_image(path: Path, seed: int, size=(80, 60)) -> Path:
-    """A small real image file: coloured shapes on a gradient."""
-    g = torch.Generator().manual_seed(seed)
-    image = Image.linear_gradient("L").resize(size).convert("RGB")
-    draw = ImageDraw.Draw(image)
-    for _ in range(6):
-        x0, y0 = (int(v) for v in torch.randint(0, min(size), (2,), generator=g))
-        colour = tuple(int(v) for v in torch.randint(0, 256, (3,), generator=g))
-        draw.ellipse([x0, y0, x0 + 20, y0 + 15], fill=colour)
-    image.save(path)
-    return path
-
-
-@pytest.fixture
-def photos(tmp_path) -> Path:
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for i in range(5):
-        drawn_image(folder / f"photo{i}.jpg", seed=i)
-    return folder
-
-
-@pytest.fixture
-def style(tmp_path) -> Path:
-    return drawn_image(tmp_path / "art.png", seed=99, size=(64, 64))
+TINY = NetworkConfig.tiny()
 
 
 def run(style, photos, output, iterations, resume=False, events=None, loss=None, **overrides):
@@ -177,10 +152,10 @@ def test_baselines_train_with_one_loss_and_stylise(arch, style, photos, tmp_path
     from brushwork.hyper_parameters import JohnsonConfig, SingularConfig, TextureNetConfig
 
     tiny = {
-        "johnson": JohnsonConfig(widths=(4, 8, 8), residual_blocks=1),
-        "singular": SingularConfig(style_rgb=(4, 8, 8), style_l=(2, 4, 4), residual_blocks=1),
+        "johnson": JohnsonConfig.tiny(),
+        "singular": SingularConfig.tiny(),
         "ds-net": TINY,
-        "texture-net": TextureNetConfig(scales=3, width=2),
+        "texture-net": TextureNetConfig.tiny(),
     }[arch]
     out = train(style, photos, tmp_path / "m.safetensors", arch=arch, network=tiny,
                 loss=LossConfig.single_level(style_size=32),
@@ -259,34 +234,6 @@ def test_freezing_every_subnet_or_an_unknown_one_is_refused(style, photos, tmp_p
         train(style, photos, tmp_path / "c.safetensors", network=TINY,
               loss=LossConfig(style_sizes=(16, 32, 64)),
               config=replace(config, frozen_subnets=("style",)))
-
-
-def test_sigterm_saves_a_checkpoint_and_the_cli_exits_130(style, photos, tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    out = tmp_path / "m.safetensors"
-    code = (
-        "import sys\n"
-        "from brushwork.cli import main\n"
-        f"sys.exit(main(['train', '--style', r'{style}', '--data', r'{photos}', '-o', r'{out}',"
-        " '--iterations', '100000', '--crop-size', '32', '--style-sizes', '16', '32', '64',"
-        " '--refine-widths', '4', '4', '4', '--quiet', '--no-mixed-precision']))\n"
-    )
-    child = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
-    log = tmp_path / "m.run" / "loss.jsonl"
-    deadline = time.time() + 60
-    while time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 2):
-        time.sleep(0.2)
-    os.kill(child.pid, signal.SIGTERM)
-    _, stderr = child.communicate(timeout=60)
-    assert child.returncode == 130, stderr
-    assert "--resume" in stderr and "Traceback" not in stderr
-    _, state, _ = load_checkpoint(tmp_path / "m.run")
-    assert state["iteration"] >= 2
 
 
 #: A child process: how far the resident set falls (MiB) when a 64 MiB block is freed,

@@ -7,11 +7,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -31,79 +26,7 @@ from brushwork.video import (  # noqa: E402
     warping_error,
 )
 from brushwork.video.flow import Flow, cut_distance, grey, reliable, warp  # noqa: E402
-from conftest import make_photo  # noqa: E402
-
-AUDIO_RATE = 8000
-
-
-def scene(width: int, height: int, seed: int) -> np.ndarray:
-    """A textured picture larger than the frames cut from it (RGB uint8)."""
-    rng = np.random.default_rng(seed)
-    photo = np.asarray(make_photo((width, height)), np.float32)
-    noise = rng.normal(0, 25, (height // 8 + 1, width // 8 + 1, 3))
-    texture = np.kron(noise, np.ones((8, 8, 1)))[:height, :width]
-    return np.clip(photo + texture, 0, 255).astype(np.uint8)
-
-
-def pan(frames: int, size: tuple[int, int] = (96, 64), step: int = 2, seed: int = 0
-        ) -> list[np.ndarray]:
-    """Frames of a pan right by ``step`` pixels a frame: frame t shows scene[:, t*step:]."""
-    w, h = size
-    big = scene(w + step * frames, h, seed)
-    return [big[:, t * step:t * step + w] for t in range(frames)]
-
-
-def write_clip(path: Path, frames: list[np.ndarray], durations_ms: list[int] | None = None,
-               audio: bool = True, codec: str = "libx264", faststart: bool = False,
-               rotation: int = 0) -> None:
-    """A clip of ``frames`` (variable frame rate when ``durations_ms`` vary), with a sine
-    tone as AAC when ``audio``, and a display matrix turning it by ``rotation`` degrees
-    counter-clockwise (as a phone writes one) when given."""
-    durations_ms = durations_ms or [40] * len(frames)
-    h, w = frames[0].shape[:2]
-    options = {"movflags": "faststart"} if faststart else {}  # the index before the frames
-    with av.open(str(path), "w", container_options=options) as out:
-        video = out.add_stream(codec, rate=25)
-        video.width, video.height, video.pix_fmt = w, h, "yuv420p"
-        if rotation:
-            video.set_display_rotation(rotation)
-        milliseconds = Fraction(1, 1000)  # the muxer may change the stream's time base
-        video.time_base = video.codec_context.time_base = milliseconds
-        sound = out.add_stream("aac", rate=AUDIO_RATE) if audio else None
-        if sound is not None:
-            sound.layout = "mono"
-        t = 0
-        for image, duration in zip(frames, durations_ms):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-            frame.pts, frame.time_base = t, milliseconds
-            t += duration
-            out.mux(video.encode(frame))
-        out.mux(video.encode(None))
-        if sound is not None:
-            samples = AUDIO_RATE * t // 1000
-            tone = (np.sin(np.arange(samples) * 2 * np.pi * 440 / AUDIO_RATE) * 9000)
-            tone = tone.astype(np.int16)
-            for start in range(0, samples, 1024):
-                chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 1024],
-                                                   format="s16", layout="mono")
-                chunk.sample_rate, chunk.pts = AUDIO_RATE, start
-                out.mux(sound.encode(chunk))
-            out.mux(sound.encode(None))
-
-
-def packets(path: Path, kind: str) -> list[bytes]:
-    with av.open(str(path)) as container:
-        stream = getattr(container.streams, kind)[0]
-        return [bytes(p) for p in container.demux(stream) if p.size]
-
-
-def timing(path: Path) -> tuple[int, float, list[float]]:
-    """(frames, duration in seconds, frame start times) of a clip's video stream."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        starts = sorted(float(f.pts * f.time_base) for f in container.decode(stream))
-        duration = float(stream.duration * stream.time_base)
-    return len(starts), duration, starts
+from tests.helpers import packets, pan, timing, write_clip  # noqa: E402
 
 
 @pytest.fixture
@@ -202,33 +125,6 @@ def test_corrupt_and_truncated_clips_give_one_line_and_no_file(tmp_path: Path, s
 
 def stylizer_path(stylizer) -> Path:
     return Path(stylizer.name)
-
-
-def test_interrupted_run_leaves_no_file(tmp_path: Path, painting_model_file: Path) -> None:
-    """Ctrl-C in the middle of a clip: exit 130 and no output, not even a temporary file."""
-    source, target = tmp_path / "in.mp4", tmp_path / "out.mp4"
-    write_clip(source, pan(600, step=1), audio=False)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "brushwork", "stylize", str(source), "--model",
-         str(painting_model_file), "-o", str(target), "--size", "64", "--quiet"],
-        stderr=subprocess.PIPE, text=True,
-        # A job started with & in a script ignores SIGINT, and a child inherits that: give
-        # the child Ctrl-C back, as a terminal would.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        if list(tmp_path.glob(".out.mp4.*.tmp")):  # the output is open: painting has begun
-            # The muxer may hold small frames in its buffer until the end, so the file's size
-            # says nothing; 600 frames take >= 13 s here, a second in is mid-clip.
-            time.sleep(1.0)
-            break
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    _, error = process.communicate(timeout=60)
-    assert process.returncode == 130, error
-    assert error.strip() == "brushwork: interrupted"
-    assert not target.exists()
-    assert list(tmp_path.glob(".out.mp4*")) == []
 
 
 def test_memory_stays_flat_over_a_long_clip(tmp_path: Path, stylizer) -> None:

@@ -141,6 +141,16 @@ class NetworkConfig(_Config):
         """
         return cls((16, 32, 64), (8, 16, 32), (16, 32, 64, 64), (8, 16, 32, 32), (8, 16, 32))
 
+    @classmethod
+    def tiny(cls) -> NetworkConfig:
+        """A few thousand parameters in the real layout, for tests and ``--smoke`` runs (ours).
+
+        Every subnet, block and level is there, so the hierarchy's shapes, losses and file
+        format are exercised, while a training step costs milliseconds on a busy 2-core CPU.
+        """
+        return cls(style_rgb=(4, 8, 8), style_l=(2, 4, 4), enhance_rgb=(4, 8, 8, 8),
+                   enhance_l=(2, 4, 4, 4), refine=(4, 4, 4), residual_blocks=1)
+
 
 @dataclass(frozen=True)
 class DistilConfig(_Config):
@@ -379,6 +389,11 @@ class JohnsonConfig(_Config):
     widths: tuple[int, ...] = (32, 64, 128)  # Johnson et al. 2016
     residual_blocks: int = 5  # Johnson et al. 2016
 
+    @classmethod
+    def tiny(cls) -> JohnsonConfig:
+        """The same layout a few thousand parameters large (as ``NetworkConfig.tiny``)."""
+        return cls(widths=(4, 8, 8), residual_blocks=1)
+
 
 
 @dataclass(frozen=True)
@@ -397,6 +412,11 @@ class TextureNetConfig(_Config):
     #: Channels of each scale's conv block (Ulyanov et al.: 8); after joining k scales the
     #: path is k * width wide.
     width: int = 8
+
+    @classmethod
+    def tiny(cls) -> TextureNetConfig:
+        """Three scales two channels wide, for tests and smoke runs (as ``NetworkConfig.tiny``)."""
+        return cls(scales=3, width=2)
 
 
 
@@ -425,6 +445,13 @@ class SingularConfig(_Config):
         at one scale, which is the property Fig. 6 puts to the test.
         """
         return cls(residual_blocks=7)
+
+    @classmethod
+    def tiny(cls) -> SingularConfig:
+        """The style subnet of ``NetworkConfig.tiny`` alone, for tests and smoke runs."""
+        tiny = NetworkConfig.tiny()
+        return cls(style_rgb=tiny.style_rgb, style_l=tiny.style_l,
+                   residual_blocks=tiny.residual_blocks)
 
 
 

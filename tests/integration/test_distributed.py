@@ -18,19 +18,16 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
 from brushwork.checkpoints import load_checkpoint
 from brushwork.distributed import Context, shard
 from brushwork.hyper_parameters import LossConfig, TrainConfig
 from brushwork.images import to_tensor
-from brushwork.model_files import read_model_file, save_model
-from brushwork.networks.multimodal import MTNet
+from brushwork.model_files import read_model_file
 from brushwork.training import train
-from conftest import make_photo
-from test_networks import TINY
-from test_training import drawn_image
+from tests.helpers import TINY_MT as TINY
+from tests.helpers import drawn_image, make_photo, psnr, vivid_model
 
 #: Seconds a launch may take on a busy 2-core machine (two interpreters importing torch).
 LAUNCH_TIMEOUT = 240
@@ -77,12 +74,6 @@ except training.TrainingInterrupted:
 with open(f"{output}.rank{os.environ['RANK']}.json", "w") as file:
     json.dump(log, file)
 """
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR in dB of two images in [0, 1] (inf when identical)."""
-    mse = torch.mean((a.double() - b.double()) ** 2).item()
-    return float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(1.0 / mse)).item()
 
 
 def torchrun_command(*argv: object, processes: int = 2) -> list[str]:
@@ -158,20 +149,6 @@ def test_two_processes_train_on_different_photos_in_step_and_resume_in_one(tmp_p
     lines = [json.loads(line) for line in (run_dir / "loss.jsonl").read_text().splitlines()]
     assert [line["iteration"] for line in lines] == [1, 2, 3]
     assert load_checkpoint(run_dir)[1]["world_size"] == 1
-
-
-def vivid_model(path: Path) -> Path:
-    """A tiny MT-Net whose output layers are random, not the flat start (blocks.
-    start_output_layer), so that different code paths would give visibly different pictures."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(7)
-        network = MTNet(TINY)
-        for module in network.modules():
-            if isinstance(module, torch.nn.Conv2d) and module.out_channels == 3:
-                torch.nn.init.normal_(module.weight, std=0.2)
-                torch.nn.init.uniform_(module.bias, 0.2, 0.8)
-    save_model(path, network, {"architecture": "mtnet", "network": TINY.to_dict()})
-    return path
 
 
 def stylize(*argv: object, processes: int = 1) -> subprocess.CompletedProcess:

@@ -43,9 +43,7 @@ from PIL import Image
 httpx = pytest.importorskip("httpx", reason="the dev extra is not installed")
 pytest.importorskip("uvicorn", reason="the server extra is not installed")
 
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest import make_photo  # noqa: E402
-from test_image_inputs import png_claiming, tiny_model  # noqa: E402
+from tests.helpers import make_photo, png_claiming, tiny_model  # noqa: E402
 
 #: The upload limit of the load server (oversized uploads are 1.5x this).
 MAX_UPLOAD = 1024 * 1024

@@ -10,7 +10,8 @@ Screenshots at desktop and phone widths are taken and checked in a temporary fol
 tests never write into the work tree. To regenerate the committed ones in
 ``docs/screenshots/``, name the folder (this is the only way they are written)::
 
-    BRUSHWORK_SCREENSHOTS=docs/screenshots .venv/bin/python -m pytest tests/test_web_e2e.py \
+    BRUSHWORK_SCREENSHOTS=docs/screenshots .venv/bin/python -m pytest \
+        tests/integration/test_web_e2e.py \
         -k "download or phone"
 
 Chromium is Debian's (``/usr/bin/chromium``, or ``BRUSHWORK_CHROMIUM``), never a browser that
@@ -51,7 +52,7 @@ from brushwork.images import encode_image  # noqa: E402
 from brushwork.model_files import read_model_file  # noqa: E402
 from brushwork.server import ServerSettings, create_app  # noqa: E402
 
-GIRAFFE = Path(__file__).resolve().parents[1] / "docs" / "samples" / "giraffe.jpg"
+GIRAFFE = Path(__file__).resolve().parents[2] / "docs" / "samples" / "giraffe.jpg"
 #: The flags every headless Chromium here needs: no sandbox as root, no GPU, and none of the
 #: background connections that a machine without internet would refuse.
 CHROMIUM_FLAGS = [
@@ -442,7 +443,7 @@ def test_paint_a_clip_and_play_it_in_the_page(server, browser, tmp_path, screens
     pytest.importorskip("av", reason="needs the video extra: pip install 'brushwork[video]'")
     pytest.importorskip("cv2", reason="needs the video extra: pip install 'brushwork[video]'")
     import brushwork.video
-    from test_video import packets, pan, write_clip
+    from tests.helpers import packets, pan, write_clip
 
     real = brushwork.video.stylize_clip
     release = threading.Event()

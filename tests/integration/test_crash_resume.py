@@ -37,6 +37,7 @@ import torch
 
 from brushwork.checkpoints import load_checkpoint
 from brushwork.model_files import read_model_file
+from tests.helpers import drawn_image
 
 #: The child: one training process, printing the events the harness needs on stderr.
 CHILD = r"""
@@ -45,8 +46,7 @@ from brushwork.hyper_parameters import LossConfig, NetworkConfig, TrainConfig
 from brushwork.training import train
 
 style, photos, output, iterations, every, resume = sys.argv[1:7]
-network = NetworkConfig(style_rgb=(4, 8, 8), style_l=(2, 4, 4), enhance_rgb=(4, 8, 8, 8),
-                        enhance_l=(2, 4, 4, 4), refine=(4, 4, 4), residual_blocks=1)
+network = NetworkConfig.tiny()
 
 def report(event):
     if event.kind in ("resumed", "warning", "iteration"):
@@ -167,9 +167,6 @@ def _logged(log: Path) -> list[int]:
 
 def make_data(folder: Path) -> None:
     """Five small photos and an artwork, as test_training makes them."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_training import drawn_image
-
     (folder / "photos").mkdir(parents=True, exist_ok=True)
     for i in range(5):
         drawn_image(folder / "photos" / f"photo{i}.jpg", seed=i)
