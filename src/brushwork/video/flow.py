@@ -9,6 +9,8 @@ arrays; flows are H x W x 2 float32 (x, y) in pixels.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..errors import BrushworkError
@@ -60,12 +62,20 @@ class Flow:
         return self(current, previous), self(previous, current)
 
 
+@functools.lru_cache(maxsize=4)
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates (x, y) of an h x w frame, float32, read-only: a clip's frames share
+    one size, so they are built once instead of three times a frame."""
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    xs.flags.writeable = ys.flags.writeable = False
+    return xs, ys
+
+
 def warp(image: np.ndarray, flow: np.ndarray, cubic: bool = False) -> np.ndarray:
     """``image`` (of frame t-1) pulled into frame t along ``flow`` (t -> t-1): output pixel x
     is image(x + flow(x)), bilinear (bicubic with ``cubic``), edges replicated."""
     cv2 = cv2_module()
-    h, w = flow.shape[:2]
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    xs, ys = _grid(*flow.shape[:2])
     return cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1],
                      cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)
@@ -95,7 +105,9 @@ def reliable(backward: np.ndarray, forward: np.ndarray,
     return consistent & ~boundary & inside
 
 
-def _histogram(image: np.ndarray) -> np.ndarray:
+def colour_histogram(image: np.ndarray) -> np.ndarray:
+    """What ``cut_distance`` compares: the normalised 8x8x8 colour histogram of an RGB frame
+    at 64 px (kept by the steady mode for the next frame, so each frame's is made once)."""
     cv2 = cv2_module()
     h, w = image.shape[:2]
     scale = CUT_SIZE / max(h, w)
@@ -110,6 +122,10 @@ def cut_distance(previous: np.ndarray, current: np.ndarray) -> float:
     """Bhattacharyya distance of two RGB frames' colour histograms: 0 for the same palette,
     1 for disjoint ones. A shot cut changes the whole palette at once; motion within a shot
     moves pixels without changing their colours much."""
+    return histogram_distance(colour_histogram(previous), colour_histogram(current))
+
+
+def histogram_distance(previous: np.ndarray, current: np.ndarray) -> float:
+    """``cut_distance`` of two frames from their ``colour_histogram``s."""
     cv2 = cv2_module()
-    return float(cv2.compareHist(_histogram(previous), _histogram(current),
-                                 cv2.HISTCMP_BHATTACHARYYA))
+    return float(cv2.compareHist(previous, current, cv2.HISTCMP_BHATTACHARYYA))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..hyper_parameters import VIDEO_DEFAULTS, VideoConfig
-from .flow import Flow, cut_distance, cv2_module, grey, reliable, warp
+from .flow import Flow, colour_histogram, cv2_module, grey, histogram_distance, reliable, warp
 
 
 @dataclass
@@ -46,24 +46,29 @@ class Steadier:
         self._previous_input: np.ndarray | None = None
         self._previous_grey: np.ndarray | None = None
         self._previous_painting: np.ndarray | None = None
+        self._previous_histogram: np.ndarray | None = None
 
     def reset(self) -> None:
         """Forget the previous frame (a new clip, or a seek)."""
         self._previous_input = self._previous_grey = self._previous_painting = None
+        self._previous_histogram = None
 
     def __call__(self, frame: np.ndarray, painting: np.ndarray) -> tuple[np.ndarray, SteadyStep]:
         """The steady painting of ``frame`` (RGB uint8, the painting's size) from its
         per-frame ``painting`` (RGB uint8); returns it with what was done."""
         current_grey = self._small(grey(frame))
+        histogram = colour_histogram(frame)
         previous, previous_grey = self._previous_input, self._previous_grey
         out, step = painting, SteadyStep(cut=False, carried=0.0)
         if previous is not None and previous.shape == frame.shape:
-            step.cut = cut_distance(previous, frame) > self.config.cut_distance
+            step.cut = (histogram_distance(self._previous_histogram, histogram)
+                        > self.config.cut_distance)
             if not step.cut:
                 out, step.carried = self._blend(frame, current_grey, previous,
                                                 previous_grey, painting)
         self._previous_input, self._previous_grey, self._previous_painting = (
             frame, current_grey, out)
+        self._previous_histogram = histogram
         return out, step
 
     def _small(self, image: np.ndarray) -> np.ndarray:
