@@ -6,7 +6,7 @@ import pytest
 
 from brushwork.api import load_model
 from brushwork.errors import BrushworkError
-from brushwork.stylize import level_long_sides
+from brushwork.levels import level_long_sides
 from conftest import make_photo
 
 

@@ -33,9 +33,9 @@ from brushwork.cli import main
 from brushwork.errors import BrushworkError
 from brushwork.hyper_parameters import NetworkConfig
 from brushwork.images import load_image
+from brushwork.levels import scaled_size
 from brushwork.model_files import save_model
 from brushwork.networks.multimodal import MTNet
-from brushwork.stylize import scaled_size
 
 #: Long side of every output.
 SIZE = 64

@@ -247,7 +247,7 @@ def _stylize(args: argparse.Namespace) -> int:
     from .api import load_model
     from .color import check_strength
     from .images import default_max_pixels
-    from .stylize import check_size
+    from .levels import check_size
 
     if args.backend == "onnx":  # the same loader signature, painting through onnxruntime
         from .onnx_backend import load_onnx_model as load_model

@@ -31,7 +31,7 @@ TEXTURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 
 #: Long side at which the style subnet paints (paper 3.1: the photo "is first resized into
 #: 256"). Outputs from 2x this keep the style subnet here (ours: 512 to 1024 px run 256, 512,
-#: size; beyond, refine passes are added; ``stylize.level_long_sides``); smaller outputs
+#: size; beyond, refine passes are added; ``levels.plan_levels``); smaller outputs
 #: follow the paper's size/4, size/2, size.
 COARSE_SIZE = 256
 

@@ -27,8 +27,8 @@ from .color import adjust, check_strength
 from .errors import BrushworkError
 from .hyper_parameters import COARSE_SIZE
 from .images import to_image, to_tensor
+from .levels import check_coarse, check_size
 from .onnx_export import LEVELS, PAINTING, PHOTO, SIZE, export_onnx
-from .stylize import check_coarse, check_size
 
 #: A style mix as ``--style`` spells it ("a:0.6,b:0.4"): PyTorch-only.
 _MIX = re.compile(r",|:\d*\.?\d+$")
