@@ -50,6 +50,8 @@ STYLES_DIR = Path(__file__).parent / "styles"
 #: as. STYLES_DIR holds the slim networks distilled from them (``NetworkConfig.slim``), a
 #: quarter of the arithmetic; a style not yet distilled has only its full-width file there.
 FULL_DIR = STYLES_DIR / "full"
+#: The built-in style painted when none is named (the command line, the web server).
+DEFAULT_STYLE = "starry-night"
 #: Long side of ``Stylizer.preview`` (ours): the first level of a 1024-px painting, cheap
 #: enough (about 1/16 of the work at 1024) to show while the full result is computed.
 PREVIEW_SIZE = 256

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import inspect
 import json
 import os
 import sys
@@ -19,7 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, distributed
+from .api import DEFAULT_STYLE, PRECISIONS, Stylizer, load_model
+from .devices import DEVICES
 from .errors import BrushworkError
+from .evaluation import EVAL_SCALES
 from .hyper_parameters import (
     NETWORK_WIDTHS,
     TEXTURE_LAYERS,
@@ -29,15 +33,25 @@ from .hyper_parameters import (
     SingularConfig,
     TrainConfig,
 )
+from .images import DEFAULT_MAX_PIXELS, save_image
 from .mixing import MIX_MODES
 from .networks import ARCHITECTURES, MTNet
+from .optimization import METHODS, OptimizeConfig
+from .server.work import ServerSettings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from PIL import Image
 
-    from .api import Stylizer
+#: Format of outputs written to a folder or to stdout when --format does not say.
+DEFAULT_FORMAT = "jpg"
 
-DEFAULT_STYLE = "starry-night"
+
+def library_default(function: Callable[..., Any], name: str) -> Any:
+    """The default of ``function``'s parameter ``name``: the library owns its defaults and the
+    command line reads them from its signatures, so the two cannot drift apart."""
+    return inspect.signature(function).parameters[name].default
 
 
 def _positive_int(text: str) -> int:
@@ -203,7 +217,7 @@ def _targets(args: argparse.Namespace, photos: list[str | Path], many: bool) -> 
     if many and not is_folder:
         raise BrushworkError(f"with several photos, -o must be an existing folder (or end "
                              f"with / to create it): {folder}")
-    suffix = named[1] if named else ".jpg"
+    suffix = named[1] if named else f".{DEFAULT_FORMAT}"
     targets: list[str | Path] = []
     for photo in photos:
         stem = "stdin" if photo == STDIO else Path(photo).stem
@@ -419,7 +433,7 @@ def _stylize_one(
                                   preserve_color=args.preserve_color, strength=args.strength)
     seconds = time.perf_counter() - began
     if target == STDIO:
-        fmt = output_format_named(args.format or "jpg")[0]
+        fmt = output_format_named(args.format or DEFAULT_FORMAT)[0]
         data = encode_image(levels[-1], fmt, args.quality, exif)
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -495,7 +509,7 @@ def _train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .api import resolve_model_path
-    from .training import TrainingEvent, train
+    from .training import TrainingEvent, default_loss, train
 
     overrides: dict[str, Any] = {"network": {}, "loss": {}, "train": {}}
     for group, config_class in (("loss", LossConfig), ("train", TrainConfig)):
@@ -506,7 +520,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.no_mixed_precision:
         overrides["train"]["mixed_precision"] = False
     base_train = TrainConfig.paper() if args.paper else TrainConfig()
-    network_class, config_class = ARCHITECTURES[args.arch]
+    _, config_class = ARCHITECTURES[args.arch]
     if args.refine_widths:
         if "refine" not in {f.name for f in fields(config_class)}:
             raise BrushworkError(f"--refine-widths does not apply to --arch {args.arch}")
@@ -535,8 +549,7 @@ def _train(args: argparse.Namespace) -> int:
         # The warm-up lets a network from scratch learn the photo before the texture; a
         # trained one already gives back the photo (the zoo fine-tunes this way).
         overrides["train"]["texture_warmup"] = 0
-    levels = len(network_class.training_sizes(TrainConfig().crop_size))
-    base_loss = LossConfig() if levels == 3 else LossConfig.single_level()
+    base_loss = default_loss(args.arch)
     # Made on the first iteration, so that an error in the arguments prints no empty bar.
     bar: tqdm | None = None
 
@@ -737,12 +750,12 @@ def _styles(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .evaluation import EVAL_SCALES, Evaluator
+    from .evaluation import Evaluator
     from .images import load_image, to_tensor
 
     style = to_tensor(load_image(args.style))
     photo = to_tensor(load_image(args.photo)) if args.photo else None
-    evaluator = Evaluator(style, args.scales or EVAL_SCALES)
+    evaluator = Evaluator(style, args.scales)
     rows = []
     named = [(str(p), to_tensor(load_image(p))) for p in args.outputs]
     if photo is not None:
@@ -772,16 +785,12 @@ def _optimize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .images import load_image, output_format, save_image, to_image, to_tensor
-    from .optimization import OptimizeConfig, OptimizeStep, optimize
+    from .optimization import OptimizeStep, optimize
 
     output_format(args.output)
     photo, style = to_tensor(load_image(args.photo)), to_tensor(load_image(args.style))
-    defaults = OptimizeConfig()
-    config = OptimizeConfig(
-        size=args.size or defaults.size, steps=args.steps or defaults.steps, method=args.method,
-        texture_weight=defaults.texture_weight if args.texture_weight is None
-        else args.texture_weight, multiscale=args.multiscale,
-    )
+    config = OptimizeConfig(size=args.size, steps=args.steps, method=args.method,
+                            texture_weight=args.texture_weight, multiscale=args.multiscale)
     with tqdm(total=config.steps, unit="step", disable=args.quiet) as bar:
         def report(step: OptimizeStep) -> None:
             bar.set_postfix_str(f"{step.size[1]}x{step.size[0]} loss={step.loss:.4g}",
@@ -872,6 +881,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fast artistic style transfer for high-resolution photos (MT-Net, CVPR 2017).",
     )
     parser.add_argument("--version", action="version", version=f"brushwork {__version__}")
+    max_pixels = f"{DEFAULT_MAX_PIXELS / 1e6:.1f}M"
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = commands.add_parser(
@@ -887,7 +897,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "or a mix: starry-night:0.6,great-wave:0.4")
     which.add_argument("--model", help="model file (.safetensors) made by 'brushwork train' "
                                        "(or a mix of files, as --style)")
-    s.add_argument("--mix", choices=MIX_MODES, default="auto",
+    s.add_argument("--mix", choices=MIX_MODES, default=library_default(load_model, "mix"),
                    help="how a mix of styles is blended: 'weights' (one network, the mean of "
                         "the styles' weights: styles fine-tuned from one network, as the "
                         "built-in ones), 'outputs' (each style paints, the paintings are "
@@ -896,25 +906,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output file (.jpg/.png/.webp), a folder for several photos (ending "
                         "in / creates it), or - for stdout")
     s.add_argument("--format", choices=("png", "jpg", "webp"),
-                   help="format of outputs in a folder or on stdout (default jpg)")
-    s.add_argument("--size", type=_positive_int, default=1024,
+                   help=f"format of outputs in a folder or on stdout (default {DEFAULT_FORMAT})")
+    size = library_default(Stylizer.stylize, "size")
+    s.add_argument("--size", type=_positive_int, default=size,
                    help="long side of the output in pixels; the levels run at 256, 512, size from "
-                        "512 to 1024 (size/4, size/2, size below), default 1024")
+                        f"512 to 1024 (size/4, size/2, size below), default {size}")
     s.add_argument("--preserve-color", "--preserve-colour", action="store_true",
                    help="keep the photo's colours, take only the painting's luminance "
                         "(Gatys et al. 2016)")
-    s.add_argument("--strength", type=_fraction, default=1.0,
+    strength = library_default(Stylizer.stylize, "strength")
+    s.add_argument("--strength", type=_fraction, default=strength,
                    help="how much style, 0..1: 1 is the full painting, 0 the photo "
-                        "(default 1)")
+                        f"(default {strength:g})")
     s.add_argument("--keep-exif", action="store_true",
                    help="copy the photo's EXIF (camera, date, GPS!) into the output")
     s.add_argument("--save-levels", action="store_true",
                    help="also write every level's output (OUT-y1, -y2, -y3; more beyond 1024 px)")
-    s.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality, 1-100")
-    s.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    s.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+    s.add_argument("--quality", type=_quality, default=library_default(save_image, "quality"),
+                   help="JPEG/WebP quality, 1-100")
+    s.add_argument("--device", default=library_default(load_model, "device"), choices=DEVICES)
+    s.add_argument("--precision", default=library_default(load_model, "precision"),
+                   choices=PRECISIONS,
                    help="auto: bfloat16 where the hardware computes it natively")
-    s.add_argument("--width", default="slim", choices=NETWORK_WIDTHS,
+    s.add_argument("--width", default=library_default(load_model, "width"), choices=NETWORK_WIDTHS,
                    help="a built-in style's network: slim (default, fast) or full (the "
                         "full-width network it was trained as, ~4x the arithmetic)")
     s.add_argument("--max-memory", type=_memory, metavar="BYTES",
@@ -922,7 +936,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "memory, at most 2GB); big outputs are computed in tiles")
     s.add_argument("--max-pixels", type=_pixels, metavar="N",
                    help="largest photo read, width x height, e.g. 40M (default: "
-                        "$BRUSHWORK_MAX_PIXELS or 89.5M); bigger ones are refused unread")
+                        f"$BRUSHWORK_MAX_PIXELS or {max_pixels}); bigger ones are refused unread")
     s.add_argument("--json", action="store_true", help="print one JSON record per output")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--workers", type=_positive_int, default=1, metavar="N",
@@ -949,28 +963,35 @@ def build_parser() -> argparse.ArgumentParser:
                     "server in their Host header (--allowed-host adds names), and other web "
                     "sites' pages may not use it.",
     )
-    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    served = ServerSettings()
+    sv.add_argument("--host", default=served.host, help=f"address to bind (default {served.host})")
     sv.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0: any)")
     sv.add_argument("--model", action="append", default=[], metavar="FILE",
                     help="also offer this model file (repeatable)")
-    sv.add_argument("--max-size", type=_positive_int, default=4096,
-                    help="largest output long side a request may ask for (default 4096)")
-    sv.add_argument("--max-upload", type=_memory, default=64 * 1024**2, metavar="BYTES",
-                    help="largest request body, e.g. 64MB (default)")
-    sv.add_argument("--queue", type=_positive_int, default=8,
-                    help="jobs waiting at most; more get 503 with Retry-After (default 8)")
+    sv.add_argument("--max-size", type=_positive_int, default=served.max_size,
+                    help="largest output long side a request may ask for "
+                         f"(default {served.max_size})")
+    sv.add_argument("--max-upload", type=_memory, default=served.max_upload, metavar="BYTES",
+                    help=f"largest request body, e.g. {served.max_upload // 1024**2}MB "
+                         "(default)")
+    sv.add_argument("--queue", type=_positive_int, default=served.queue,
+                    help="jobs waiting at most; more get 503 with Retry-After "
+                         f"(default {served.queue})")
     sv.add_argument("--max-pixels", type=_pixels, metavar="N",
                     help="largest photo accepted, width x height, e.g. 40M (default: "
-                         "$BRUSHWORK_MAX_PIXELS or 89.5M); bigger ones get 413, unread")
-    sv.add_argument("--timeout", type=_seconds, default=300.0, metavar="SECONDS",
+                         f"$BRUSHWORK_MAX_PIXELS or {max_pixels}); bigger ones get 413, unread")
+    sv.add_argument("--timeout", type=_seconds, default=served.request_timeout,
+                    metavar="SECONDS",
                     help="longest a request may take, queueing included; then 503 "
-                         "(default 300)")
-    sv.add_argument("--header-timeout", type=_seconds, default=10.0, metavar="SECONDS",
+                         f"(default {served.request_timeout:g})")
+    sv.add_argument("--header-timeout", type=_seconds, default=served.header_timeout,
+                    metavar="SECONDS",
                     help="longest a client may take to send a request's headers; then the "
-                         "connection is closed (default 10)")
-    sv.add_argument("--idle-timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                         f"connection is closed (default {served.header_timeout:g})")
+    sv.add_argument("--idle-timeout", type=_seconds, default=served.idle_timeout,
+                    metavar="SECONDS",
                     help="longest an upload may stall without a byte; then the connection "
-                         "is closed (default 30)")
+                         f"is closed (default {served.idle_timeout:g})")
     sv.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                     help="also answer to this Host name, e.g. a proxy's (repeatable; '*': "
                          "any). By default only the --host address (and localhost for a "
@@ -980,8 +1001,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--train-minutes", type=float, metavar="MINUTES",
                     help="time budget of a training from the page or the API (default: "
                          "brushwork train's)")
-    sv.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    sv.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
+    sv.add_argument("--device", default=served.device, choices=DEVICES)
+    sv.add_argument("--precision", default=served.precision, choices=PRECISIONS)
     sv.add_argument("--max-memory", type=_memory, metavar="BYTES",
                     help="memory for tensors per job (default: as for stylize)")
     sv.set_defaults(run=_serve)
@@ -1136,10 +1157,14 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("photo", metavar="PHOTO")
     o.add_argument("--style", required=True, help="the artwork")
     o.add_argument("-o", "--output", required=True)
-    o.add_argument("--size", type=_positive_int, help="long side of the result (default 512)")
-    o.add_argument("--steps", type=_positive_int, help="optimiser steps (default 300)")
-    o.add_argument("--method", choices=("lbfgs", "adam"), default="lbfgs")
-    o.add_argument("--texture-weight", type=_weight, help="default 100")
+    gatys = OptimizeConfig()
+    o.add_argument("--size", type=_positive_int, default=gatys.size,
+                   help=f"long side of the result (default {gatys.size})")
+    o.add_argument("--steps", type=_positive_int, default=gatys.steps,
+                   help=f"optimiser steps (default {gatys.steps})")
+    o.add_argument("--method", choices=METHODS, default=gatys.method)
+    o.add_argument("--texture-weight", type=_weight, default=gatys.texture_weight,
+                   help=f"default {gatys.texture_weight:g}")
     o.add_argument("--multiscale", action="store_true",
                    help="coarse-to-fine: optimise at 1/4, 1/2, then full size")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -1152,7 +1177,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--style", required=True, help="the artwork")
     ev.add_argument("--photo", help="the content photo (adds content distance and its own row)")
     ev.add_argument("--scales", nargs="+", type=_positive_int, metavar="PX",
-                    help="long sides for the style distance (default 256 512 1024)")
+                    default=list(EVAL_SCALES),
+                    help="long sides for the style distance (default "
+                         f"{' '.join(map(str, EVAL_SCALES))})")
     ev.add_argument("--json", action="store_true", help="one JSON record per image")
     ev.set_defaults(run=_eval)
 

@@ -146,6 +146,14 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
+def default_loss(arch: str) -> LossConfig:
+    """The loss ``arch`` trains with unless told otherwise: the paper's three levels for
+    MT-Net, one stylisation loss for the single-level baselines (``LossConfig.single_level``)."""
+    network_class, _ = ARCHITECTURES[arch]
+    levels = len(network_class.training_sizes(TrainConfig().crop_size))
+    return LossConfig() if levels == 3 else LossConfig.single_level()
+
+
 # Under torchrun the whole run is one job of N processes: NCCL between GPUs, gloo on the CPU.
 @distributed.in_job(lambda *_, **options: distributed.backend_for(
     resolve_device(options.get("device", "auto"))))
@@ -250,7 +258,7 @@ def train(
         network = config_class.from_dict(network)
     sizes = network_class.training_sizes(config.crop_size)
     if loss is None:
-        loss = LossConfig() if len(sizes) == 3 else LossConfig.single_level()
+        loss = default_loss(arch)
     try:
         loss.check(len(sizes))
     except ValueError as error:
