@@ -27,10 +27,11 @@ from mix_compare import artwork
 from brushwork.api import load_model
 from brushwork.color import chroma
 from brushwork.images import load_image, to_tensor
+from brushwork.networks.multimodal import luminance
 
 
 def spread(image: torch.Tensor) -> dict[str, float]:
-    y = (0.299 * image[0, 0] + 0.587 * image[0, 1] + 0.114 * image[0, 2]).flatten()
+    y = luminance(image)[0, 0].flatten()
     cb, cr = chroma(image)[0].flatten(1)
     out = {"chroma std": float(torch.sqrt(cb.var() + cr.var()))}
     design = torch.stack([y, torch.ones_like(y)], dim=1)

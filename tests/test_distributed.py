@@ -23,6 +23,7 @@ from PIL import Image
 
 from brushwork.checkpoints import load_checkpoint
 from brushwork.distributed import Context, shard
+from brushwork.evaluation import psnr
 from brushwork.hyper_parameters import LossConfig, TrainConfig
 from brushwork.images import to_tensor
 from brushwork.model_files import read_model_file, save_model
@@ -77,12 +78,6 @@ except training.TrainingInterrupted:
 with open(f"{output}.rank{os.environ['RANK']}.json", "w") as file:
     json.dump(log, file)
 """
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR in dB of two images in [0, 1] (inf when identical)."""
-    mse = torch.mean((a.double() - b.double()) ** 2).item()
-    return float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(1.0 / mse)).item()
 
 
 def torchrun_command(*argv: object, processes: int = 2) -> list[str]:

@@ -22,6 +22,7 @@ from torch import nn
 
 from brushwork import hyper_parameters
 from brushwork.api import load_model
+from brushwork.evaluation import psnr
 from brushwork.networks import ARCHITECTURES, build_network, fused
 from brushwork.networks.blocks import Conv, ResizeConv
 from brushwork.networks.fused import fuse, padded_conv, strip_conv, transposed_weights
@@ -35,11 +36,6 @@ HELD_OUT = REPO / "docs" / "held-out-photos.txt"
 PHOTOS = REPO.parent / "shared" / "data" / "photos"
 #: The issue's bar for a faster path: PSNR against today's float32 painting.
 MIN_PSNR = 40.0
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = (a.float().clamp(0, 1) - b.float().clamp(0, 1)).pow(2).mean()
-    return float(10 * torch.log10(1 / mse))
 
 
 def rand(*shape: int) -> torch.Tensor:
@@ -182,7 +178,7 @@ def painting_psnr(photo: Image.Image, size: int) -> float:
         painted = stylize_module.stylize_tensor(fast.inference, fast._photo_tensor(photo), size)
         expected = stylize_module.stylize_tensor(  # the modules, not fused
             reference.network, reference._photo_tensor(photo), size)
-    return psnr(painted[-1], expected[-1])
+    return psnr(painted[-1].clamp(0, 1), expected[-1].clamp(0, 1))
 
 
 def test_the_shipped_model_paints_as_float32_does():

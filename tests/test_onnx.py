@@ -18,9 +18,10 @@ from PIL import Image
 
 from brushwork.api import load_model
 from brushwork.cli import main
+from brushwork.evaluation import psnr
 from brushwork.images import to_tensor
 from conftest import make_photo
-from test_distributed import psnr, vivid_model
+from test_distributed import vivid_model
 
 pytest.importorskip("onnx", reason="ONNX export needs the onnx extra: pip install '.[onnx]'")
 pytest.importorskip("onnxruntime", reason="needs onnxruntime: pip install '.[onnx]'")

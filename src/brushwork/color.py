@@ -46,9 +46,7 @@ import torch
 from PIL import Image
 
 from .errors import BrushworkError
-
-#: BT.601 luma weights (as the L-Block uses; ``networks.multimodal.luminance``).
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+from .hyper_parameters import LUMA_WEIGHTS
 
 
 def check_strength(strength: float) -> float:
@@ -78,7 +76,7 @@ def _image(array: np.ndarray) -> Image.Image:
 
 def luminance(array: np.ndarray) -> np.ndarray:
     """BT.601 luma of an (H, W, 3) float array in [0, 1], as (H, W, 1)."""
-    return (array @ LUMA)[..., None]
+    return (array @ np.asarray(LUMA_WEIGHTS, dtype=np.float32))[..., None]
 
 
 def _luminance_transfer(painting: np.ndarray, photo: np.ndarray) -> np.ndarray:
@@ -94,7 +92,12 @@ def _luminance_transfer(painting: np.ndarray, photo: np.ndarray) -> np.ndarray:
 
 def colour_statistics(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean ``(..., 3)`` and covariance ``(..., 3, 3)`` of ``(..., P, 3)`` RGB pixels, in
-    float64 (the 3x3 roots below need it for near-flat colour channels)."""
+    float64 (the 3x3 roots below need it for near-flat colour channels).
+
+    The sample covariance, divided by P - 1, as ``torch.cov`` and the chroma variance
+    (``Tensor.var``) beside it in the colour-layout loss: the shipped styles were trained
+    with it. Over a picture's pixels the biased form (divided by P) differs by 1/P, and the
+    recolouring map uses two covariances, so only their ratio counts."""
     pixels = pixels.double()
     mean = pixels.mean(dim=-2)
     centred = pixels - mean.unsqueeze(-2)
@@ -147,7 +150,8 @@ def recolour_batch(images: torch.Tensor, reference_mean: torch.Tensor,
 def chroma(images: torch.Tensor) -> torch.Tensor:
     """BT.601 chroma (Cb, Cr), ``(N, 2, H, W)``, of ``(N, 3, H, W)`` RGB tensors in [0, 1]."""
     r, g, b = images[:, 0], images[:, 1], images[:, 2]
-    y = 0.299 * r + 0.587 * g + 0.114 * b
+    wr, wg, wb = LUMA_WEIGHTS
+    y = wr * r + wg * g + wb * b
     return torch.stack([0.564 * (b - y), 0.713 * (r - y)], dim=1)
 
 
