@@ -30,9 +30,9 @@ import common
 from brushwork import benchmark
 from brushwork.api import load_model
 from brushwork.evaluation import psnr
+from brushwork.hierarchy import stylize_tensor
 from brushwork.images import load_image, to_tensor
 from brushwork.networks.fused import fuse
-from brushwork.stylize import stylize_tensor
 
 
 def refine_inputs(model, photos: list[Path], size: int) -> list[torch.Tensor]:

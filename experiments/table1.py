@@ -29,8 +29,8 @@ import common
 import torch
 
 from brushwork.benchmark import Result, format_table, inference_table
+from brushwork.hierarchy import stylize_tensor
 from brushwork.networks import build_network
-from brushwork.stylize import stylize_tensor
 
 NAME = "table1"
 NETWORKS = ("mtnet", "johnson", "ds-net")

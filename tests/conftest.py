@@ -145,7 +145,7 @@ def levels_by_hand(net: MTNet, photo: torch.Tensor,
     """The hierarchy written out from the paper (3.1), as an independent reference for
     ``stylize``: y1 = style(x resized to sizes[0]), y2 = enhance(y1 resized to sizes[1]),
     y3 = refine(y2 resized to sizes[2]); each further level refines again and keeps its
-    input's mean colour (``stylize._keep_colour``). Resizing is bilinear, antialiased when
+    input's mean colour (``hierarchy._keep_colour``). Resizing is bilinear, antialiased when
     shrinking (paper 3.3's fixed resampling layer). No padding is done: every size must
     already be a multiple of the subnet's stride (choose a 4:3 photo and sides of 16k).
     Model files hold float16 weights: compare a loaded model with its own ``network``.

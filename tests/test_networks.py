@@ -121,7 +121,7 @@ def test_levels_follow_the_paper_at_1024_keep_the_coarse_scale_from_512_and_add_
 
 
 def test_beyond_four_times_the_coarse_size_the_refine_subnet_runs_once_per_doubling():
-    from brushwork.stylize import stylize_tensor
+    from brushwork.hierarchy import stylize_tensor
 
     net = MTNet(TINY).eval()
     style_in, refine_in = record_inputs(net.style), record_inputs(net.refine)
@@ -138,8 +138,8 @@ def test_beyond_four_times_the_coarse_size_the_refine_subnet_runs_once_per_doubl
 
 @pytest.mark.parametrize("shape, size", [((1, 1), 1), ((7, 7), 7), ((2, 3), 20), ((1, 400), 64)])
 def test_tiny_and_thin_outputs_have_the_requested_size(shape, size):
+    from brushwork.hierarchy import stylize_tensor
     from brushwork.levels import plan_levels
-    from brushwork.stylize import stylize_tensor
 
     net = MTNet(TINY).eval()
     with torch.no_grad():

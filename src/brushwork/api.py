@@ -27,6 +27,7 @@ from torch import nn
 from .color import adjust, check_strength
 from .devices import mixed_precision_supported, resolve_device
 from .errors import BrushworkError
+from .hierarchy import paint_level, stylize_tensor
 from .hyper_parameters import COARSE_SIZE, FLOAT32_PARTS, NETWORK_WIDTHS
 from .images import to_image, to_tensor
 from .kernel_choice import choose, probe_image
@@ -42,7 +43,6 @@ from .mixing import (
 )
 from .model_files import network_from_file, read_model_file
 from .networks.fused import fuse
-from .stylize import paint_level, stylize_tensor
 from .tiling import memory_budget
 
 STYLES_DIR = Path(__file__).parent / "styles"
@@ -119,7 +119,7 @@ class Stylizer:
         return sum(p.numel() for p in self.network.parameters())
 
     def _level_modules(self, size: int, coarse: int = COARSE_SIZE) -> list[nn.Module]:
-        """The module that computes each level at ``size`` (``stylize.stylize_tensor``)."""
+        """The module that computes each level at ``size`` (``hierarchy.stylize_tensor``)."""
         net = self.inference
         if not hasattr(net, "level_subnets"):  # a single-level baseline
             return [net]

@@ -38,9 +38,9 @@ import torch
 from torch import nn
 
 from .devices import keep_cpu_buffers_allocated, mixed_precision_supported, resolve_device
+from .hierarchy import stylize_tensor
 from .networks import build_network
 from .networks.fused import fuse
-from .stylize import stylize_tensor
 
 PRECISIONS = ("float32", "bfloat16")
 

@@ -1,7 +1,7 @@
 """The whole MT-Net hierarchy as one ONNX model that paints at any size.
 
 Apps that embed a style want one runtime-neutral file, so the exported graph is the whole of
-``stylize.stylize_tensor``, not three subnets to chain by hand:
+``hierarchy.stylize_tensor``, not three subnets to chain by hand:
 
     inputs   photo     float32 (N, 3, H, W), RGB in [0, 1], any H and W
              size      int64 scalar: the long side of the painting, in pixels
@@ -14,10 +14,10 @@ the photo's shape and ``size`` with the same float64 arithmetic and round-half-t
 graph cannot call Python at run time, so it writes that arithmetic as graph operations, from
 the same constants; tests/test_levels.py holds the graph's level shapes to ``plan_levels``).
 The photo or the previous level is resized bilinearly (antialiased when shrinking, opset 18's
-``Resize``), reflect-padded to its subnet's multiple (``stylize.pad_to_multiple``), painted,
-and cropped back (``stylize.paint_level``). The refine subnet runs in an ONNX ``Loop``: once
+``Resize``), reflect-padded to its subnet's multiple (``hierarchy.pad_to_multiple``), painted,
+and cropped back (``hierarchy.paint_level``). The refine subnet runs in an ONNX ``Loop``: once
 up to 1024, once per doubling beyond, every pass after the first shifted back to its input's
-mean colour (``stylize._keep_colour``).
+mean colour (``hierarchy._keep_colour``).
 
 How it is built: each subnet is exported by PyTorch's TorchScript-based exporter with
 dynamic height and width (convolutions, instance norm, reflection padding and the nearest x2
@@ -177,7 +177,7 @@ class _Level:
 
     @staticmethod
     def _pad(g: _Builder, image: str, vh: str, vw: str, multiple: int) -> str:
-        """stylize.pad_to_multiple: bottom/right to a multiple, at least max(2 * multiple,
+        """hierarchy.pad_to_multiple: bottom/right to a multiple, at least max(2 * multiple,
         8); reflect, or replicate where the image is too small to reflect."""
         m = g.const(multiple, TensorProto.INT64)
         smallest = g.const(max(2 * multiple, 8), TensorProto.INT64)
@@ -244,7 +244,7 @@ def hierarchy_graph(network: nn.Module, coarse: int = COARSE_SIZE) -> Any:
     side = body.op("Where", small, SIZE, grown)
     out, source = level.write(body, previous, side, graphs["refine"], multiples["refine"],
                               antialias=0)
-    # stylize._keep_colour for every pass beyond the trained three levels.
+    # hierarchy._keep_colour for every pass beyond the trained three levels.
     axes = body.const([2, 3], int64)
     shift = body.op("Sub", body.op("ReduceMean", out, axes, keepdims=1),
                     body.op("ReduceMean", source, axes, keepdims=1))

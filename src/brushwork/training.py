@@ -42,6 +42,7 @@ from .devices import (
     resolve_device,
 )
 from .errors import BrushworkError
+from .hierarchy import stylize_tensor
 from .hyper_parameters import CONTENT_LAYER, TEXTURE_LAYERS, LossConfig, TrainConfig
 from .images import atomic_write, load_image, save_image, to_image, to_tensor
 from .losses.perceptual import HierarchicalLoss, content_targets
@@ -49,7 +50,6 @@ from .losses.vgg import build_vgg
 from .model_files import lineage, load_state_into, read_model_file, save_model
 from .networks import ARCHITECTURES, build_network
 from .plateau import PLATEAU_PHOTOS, Plateau
-from .stylize import stylize_tensor
 
 
 @dataclass

@@ -156,7 +156,7 @@ class MTNet(nn.Module):
 
         Default: the test-time schedule at the input's own size (``levels.plan_levels``),
         whose sides must then halve exactly in every subnet. Painting any size, with padding,
-        tiling and the refine passes beyond ``4 * COARSE_SIZE``, is ``stylize.stylize_tensor``.
+        tiling and the refine passes beyond ``4 * COARSE_SIZE``, is ``hierarchy.stylize_tensor``.
         """
         if sizes is None:
             sizes = self._own_size_levels(*x.shape[-2:])
@@ -171,12 +171,12 @@ class MTNet(nn.Module):
         sizes = plan_levels(height, width, max(height, width))
         if len(sizes) != len(self.subnets):
             raise ValueError(f"{height}x{width} has {len(sizes)} levels; forward runs "
-                             f"{len(self.subnets)}: paint it with stylize.stylize_tensor")
+                             f"{len(self.subnets)}: paint it with hierarchy.stylize_tensor")
         for subnet, (h, w) in zip(self.subnets, sizes):
             if h % subnet.size_multiple or w % subnet.size_multiple:
                 raise ValueError(
                     f"level sizes {sizes} of a {height}x{width} input are not multiples of "
-                    "what the subnets halve by; pad the input, or use stylize.stylize_tensor")
+                    "what the subnets halve by; pad the input, or use hierarchy.stylize_tensor")
         return sizes
 
 
