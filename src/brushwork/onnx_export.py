@@ -288,7 +288,7 @@ def export_onnx(source: str | Path, output: str | Path | None = None,
 
     with tempfile.TemporaryDirectory() as folder:
         if Path(source).is_dir():  # a run: its latest checkpoint, as 'brushwork export'
-            from .training import export_model
+            from .model_files import export_model
 
             source = export_model(source, Path(folder) / "model.safetensors")
         stylizer = load_model(source, device="cpu", precision="float32", width=width)

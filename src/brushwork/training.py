@@ -31,7 +31,17 @@ from PIL import Image
 from torch.nn.parallel import DistributedDataParallel
 
 from . import __version__, distributed
-from .checkpoints import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
+from .checkpoints import (
+    TORCH_RNG,
+    load_checkpoint,
+    load_optimizer,
+    model_tensors,
+    network_state,
+    optimizer_tensors,
+    save_checkpoint,
+    stream_state,
+    stream_tensors,
+)
 from .color import match_colours
 from .data import BUNDLED_PHOTOS, PhotoStream, centre_crops, list_images
 from .devices import (
@@ -47,7 +57,7 @@ from .hyper_parameters import CONTENT_LAYER, TEXTURE_LAYERS, LossConfig, TrainCo
 from .images import atomic_write, load_image, save_image, to_image, to_tensor
 from .losses.perceptual import HierarchicalLoss, content_targets
 from .losses.vgg import build_vgg
-from .model_files import lineage, load_state_into, read_model_file, save_model
+from .model_files import export_model, lineage, load_state_into, read_model_file
 from .networks import ARCHITECTURES, build_network
 from .plateau import PLATEAU_PHOTOS, Plateau
 
@@ -345,7 +355,7 @@ def train(
         if data_states is not None and len(data_states) > 1:
             extra["data_states"] = [json_state for json_state, _ in data_states[1:]]
             for rank, (_, rng) in enumerate(data_states[1:], start=1):
-                tensors.update({f"rng.rank{rank}.{k}": v for k, v in rng.items()})
+                tensors.update(stream_tensors(rng, rank))
         save_checkpoint(run_dir, tensors, {
             "iteration": iteration, "arch": arch, "network": network.to_dict(),
             "loss": loss.to_dict(),
@@ -559,11 +569,11 @@ def training_step(
 
 
 def _capture(net, optimizer, scheduler, photos) -> tuple[dict[str, torch.Tensor], dict]:
-    tensors = {f"model.{k}": v for k, v in net.state_dict().items()}
+    tensors = model_tensors(net)
     tensors.update(optimizer_tensors(optimizer))
     data_state, data_tensors = photos.state()
-    tensors.update({f"rng.{k}": v for k, v in data_tensors.items()})
-    tensors["rng.torch"] = torch.get_rng_state()
+    tensors.update(stream_tensors(data_tensors))
+    tensors[TORCH_RNG] = torch.get_rng_state()
     extra = {
         "optimizer_groups": optimizer.state_dict()["param_groups"],
         "scheduler": scheduler.state_dict(),
@@ -577,19 +587,17 @@ def _restore(net, optimizer, scheduler, photos, tensors, state,
     """Put a checkpoint's state back; False when the photo stream could not be (another
     number of processes wrote it), which the caller reseeds."""
     context = context or distributed.Context()
-    net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    net.load_state_dict(network_state(tensors))
     load_optimizer(optimizer, tensors, state["optimizer_groups"])
     scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(tensors["rng.torch"])
+    torch.set_rng_state(tensors[TORCH_RNG])
     if state.get("world_size", 1) != context.world_size:
         return False
     if context.rank == 0:
-        photos.restore(state["data_state"], {k[4:]: v for k, v in tensors.items()
-                                             if k in ("rng.order_rng", "rng.augment_rng")})
+        photos.restore(state["data_state"], stream_state(tensors))
     else:
-        prefix = f"rng.rank{context.rank}."
         photos.restore(state["data_states"][context.rank - 1],
-                       {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+                       stream_state(tensors, context.rank))
     return True
 
 
@@ -628,37 +636,3 @@ def _write_preview(
     path = folder / f"iter-{iteration:06d}.jpg"
     save_image(strip, path, quality=90)
     return path
-
-
-def export_model(run_dir: str | Path, output: str | Path) -> Path:
-    """Write a model file from the latest checkpoint of a run (also mid-run)."""
-    run_dir = Path(run_dir)
-    tensors, state, _ = load_checkpoint(run_dir)
-    arch = state.get("arch", "mtnet")
-    net = build_network(arch, state["network"])
-    net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    metadata = {
-        "architecture": arch,
-        "network": state["network"],
-        "loss": state["loss"],
-        "train": state["train"],
-        "styles": state["style_images"],
-        "record": {
-            "iterations": state["iteration"],
-            "wall_seconds": round(state.get("wall_seconds", 0.0), 1),
-            "device": state.get("device", "cpu"),
-            # The machine of the run's last stretch (older checkpoints do not say).
-            "processor": state.get("processor", ""),
-            "bf16": state.get("bf16", False),
-            "data": Path(state.get("data", "")).name,
-            "init_from": state.get("init_from"),
-            "recipe": state.get("recipe"),
-            # Data-parallel processes (torchrun): each iteration averaged this many photos.
-            "processes": state.get("world_size", 1),
-        },
-        "brushwork_version": __version__,
-    }
-    if (state.get("init_from") or {}).get("lineage"):
-        metadata["lineage"] = state["init_from"]["lineage"]
-    save_model(output, net, metadata)
-    return Path(output)

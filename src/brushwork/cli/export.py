@@ -9,7 +9,7 @@ from typing import Any
 
 def _export(args: argparse.Namespace) -> int:
     from ..images import output_format
-    from ..training import export_model
+    from ..model_files import export_model
 
     if Path(args.output).suffix.lower() == ".onnx":
         from ..onnx_export import export_onnx
