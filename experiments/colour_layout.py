@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 
 from brushwork.api import load_model
-from brushwork.color import chroma
 from brushwork.images import load_image, to_tensor
+from brushwork.losses.colour import chroma
 from brushwork.losses.perceptual import coarse_cells
 
 #: Cells along the long side (ours): twice the training term's grid over a whole photo.

@@ -31,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 
 from brushwork.api import load_model
-from brushwork.color import colour_statistics, recolour_batch
 from brushwork.hyper_parameters import (
     CONTENT_LAYER,
     RELATIVE_TEXTURE_UNIT,
@@ -39,6 +38,7 @@ from brushwork.hyper_parameters import (
     LossConfig,
 )
 from brushwork.images import load_image, to_tensor
+from brushwork.losses.colour import colour_statistics, recolour_batch
 from brushwork.losses.perceptual import (
     centred_gram,
     content_loss,
@@ -52,7 +52,7 @@ from brushwork.losses.vgg import build_vgg
 
 def recolour(image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """``image`` with the mean and covariance of ``target``'s RGB (a linear map per pixel:
-    ``color.recolour_batch``, as ``LossConfig.colour_layout`` recolours)."""
+    ``losses.colour.recolour_batch``, as ``LossConfig.colour_layout`` recolours)."""
     target_mean, target_cov = colour_statistics(target[0].flatten(1).T)
     return recolour_batch(image, target_mean, target_cov).float().clamp(0, 1)
 

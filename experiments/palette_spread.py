@@ -25,8 +25,8 @@ import torch
 from mix_compare import artwork
 
 from brushwork.api import load_model
-from brushwork.color import chroma
 from brushwork.images import load_image, to_tensor
+from brushwork.losses.colour import chroma
 from brushwork.networks.multimodal import luminance
 
 

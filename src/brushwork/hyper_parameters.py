@@ -248,7 +248,7 @@ class LossConfig(_Config):
     #: Weight of a "colour layout" term (ours; 0, the default, is the paper's Eq. 6): every
     #: level's chroma (BT.601 Cb, Cr), averaged over a grid of COLOUR_LAYOUT_CELLS cells along
     #: the long side, is compared with the photo's recoloured to the coarse painting's colour mean
-    #: and covariance (``color.recolour_batch``, the map of ``match_colours``), relative to
+    #: and covariance (``losses.colour.recolour_batch``, the map of ``match_colours``), relative to
     #: the painting's chroma variance, times RELATIVE_TEXTURE_UNIT and this weight, and added
     #: to the level's texture term. The Gram terms say how much of each colour a painting
     #: has, not where: a style paints a rare colour (Kandinsky's orange, a Van Gogh teal) as
