@@ -9,6 +9,10 @@ atomic checkpoints and an exact resume.
 
 The library never prints: progress goes to the ``callback`` as ``TrainingEvent`` objects,
 which the command line turns into a progress bar.
+
+Longer than 500 lines: ``train`` keeps a run's whole state (resume, data-parallel ranks,
+the time budget, previews, snapshots) in one function, with its helpers beside it;
+``training_step`` is the loop's core on one screen.
 """
 
 from __future__ import annotations
