@@ -7,7 +7,7 @@ The paper trains MT-Net for 1024-px outputs and says the hierarchy "can be exten
 recursively" beyond. For an output of long side S > 1024 this paints the photo three ways with
 one model and shows the results side by side:
 
-* **recursive** (the default, ``stylize.level_long_sides``): the style subnet at 256, the
+* **recursive** (the default, ``levels.level_long_sides``): the style subnet at 256, the
   enhance subnet at 512, then the refine subnet once per doubling (1024, 2048, ..., S);
 * **naive**: every level scaled by S/4, as up to 1024 (``coarse`` = S/4 rounded up): for
   4096 the style subnet paints a 1024-px view, the enhance subnet a 2048-px one;
@@ -37,8 +37,8 @@ import brushwork
 from brushwork.evaluation import EVAL_SCALES, Evaluator
 from brushwork.hyper_parameters import TEXTURE_LAYERS
 from brushwork.images import load_image, to_tensor
+from brushwork.levels import level_long_sides
 from brushwork.losses.perceptual import gram
-from brushwork.stylize import level_long_sides
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTO = REPO / "docs" / "samples" / "giraffe.jpg"

@@ -26,7 +26,7 @@ from brushwork.api import load_model
 from brushwork.checkpoints import load_checkpoint
 from brushwork.evaluation import Evaluator
 from brushwork.images import load_image, save_image, to_tensor
-from brushwork.training import export_model
+from brushwork.model_files import export_model
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT.parent / "shared" / "data" / "photos"

@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from brushwork.api import load_model
-from brushwork.color import chroma
 from brushwork.images import load_image, to_tensor
+from brushwork.losses.colour import chroma
 from brushwork.losses.perceptual import coarse_cells
 from experiments import peer_compare
 from experiments.lib.arguments import DEFAULT_HELD_OUT, DEFAULT_PHOTOS, held_out_photos

@@ -15,21 +15,20 @@ from __future__ import annotations
 
 import argparse
 import io
-import math
 import statistics
 import sys
 import tempfile
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from brushwork import benchmark
 from brushwork.api import load_model
+from brushwork.evaluation import psnr
+from brushwork.hierarchy import stylize_tensor
 from brushwork.images import load_image, to_tensor
 from brushwork.networks.fused import fuse
-from brushwork.stylize import stylize_tensor
 from experiments.lib.arguments import (
     DEFAULT_DATA,
     DEFAULT_HELD_OUT,
@@ -98,11 +97,6 @@ def session(model_bytes: bytes):
     return onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    error = float(np.mean((np.clip(a, 0, 1) - np.clip(b, 0, 1)) ** 2))
-    return 10 * math.log10(1 / error) if error > 0 else math.inf
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--style", default="starry-night")
@@ -120,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     f32, int8 = session(f32_bytes), session(int8_bytes)
     quality = []
     for x in refine_inputs(model, held, 1024):
-        quality.append(psnr(int8.run(["y"], {"x": x.numpy()})[0],
-                            f32.run(["y"], {"x": x.numpy()})[0]))
+        int8_y, f32_y = (torch.from_numpy(s.run(["y"], {"x": x.numpy()})[0]).clamp(0, 1)
+                         for s in (int8, f32))
+        quality.append(psnr(int8_y, f32_y))
     model.network.refine.to(memory_format=torch.channels_last)  # as prepared, if chosen
     model.inference = fuse(model.network)
     print(f"int8 refine output vs float32 on {len(held)} held-back photos at 1024 px: PSNR "

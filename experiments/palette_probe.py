@@ -33,6 +33,7 @@ from brushwork.hyper_parameters import (
     LossConfig,
 )
 from brushwork.images import load_image, to_tensor
+from brushwork.losses.colour import colour_statistics, recolour_batch
 from brushwork.losses.perceptual import (
     centred_gram,
     content_loss,
@@ -51,26 +52,11 @@ from experiments.lib.arguments import (
 )
 
 
-def colour_statistics(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    pixels = image[0].reshape(3, -1).double()
-    mean = pixels.mean(dim=1, keepdim=True)
-    centred = pixels - mean
-    return mean, centred @ centred.T / centred.shape[1]
-
-
-def matrix_power(covariance: torch.Tensor, power: float) -> torch.Tensor:
-    values, vectors = torch.linalg.eigh(covariance + 1e-6 * torch.eye(3, dtype=covariance.dtype))
-    return vectors @ torch.diag(values.clamp_min(1e-8) ** power) @ vectors.T
-
-
 def recolour(image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``image`` with the mean and covariance of ``target``'s RGB (a linear map per pixel)."""
-    mean, cov = colour_statistics(image)
-    target_mean, target_cov = colour_statistics(target)
-    transform = matrix_power(target_cov, 0.5) @ matrix_power(cov, -0.5)
-    pixels = image[0].reshape(3, -1).double()
-    mapped = transform @ (pixels - mean) + target_mean
-    return mapped.reshape(image.shape).float().clamp(0, 1)
+    """``image`` with the mean and covariance of ``target``'s RGB (a linear map per pixel:
+    ``losses.colour.recolour_batch``, as ``LossConfig.colour_layout`` recolours)."""
+    target_mean, target_cov = colour_statistics(target[0].flatten(1).T)
+    return recolour_batch(image, target_mean, target_cov).float().clamp(0, 1)
 
 
 def main(argv: list[str] | None = None) -> int:

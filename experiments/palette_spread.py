@@ -18,15 +18,16 @@ import statistics
 import torch
 
 from brushwork.api import load_model
-from brushwork.color import chroma
 from brushwork.images import load_image, to_tensor
+from brushwork.losses.colour import chroma
+from brushwork.networks.multimodal import luminance
 from experiments import peer_compare
 from experiments.lib.arguments import DEFAULT_HELD_OUT, DEFAULT_PHOTOS, held_out_photos
 from experiments.mix_compare import artwork
 
 
 def spread(image: torch.Tensor) -> dict[str, float]:
-    y = (0.299 * image[0, 0] + 0.587 * image[0, 1] + 0.114 * image[0, 2]).flatten()
+    y = luminance(image)[0, 0].flatten()
     cb, cr = chroma(image)[0].flatten(1)
     out = {"chroma std": float(torch.sqrt(cb.var() + cr.var()))}
     design = torch.stack([y, torch.ones_like(y)], dim=1)

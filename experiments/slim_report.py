@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 
-import torch
-
 from brushwork.api import FULL_DIR, available_styles, load_model
+from brushwork.evaluation import psnr
 from brushwork.images import load_image, to_tensor
 from brushwork.model_files import read_model_file
 from experiments import peer_compare, zoo_report
@@ -42,11 +40,6 @@ from experiments.lib.reports import provenance, provenance_line
 SLIM_GALLERY = zoo_report.GALLERY / "slim"
 FULL_GALLERY = zoo_report.GALLERY / "full"
 REPORT = REPO / "docs" / "styles" / "slim.md"
-
-
-def psnr(a, b) -> float:
-    error = float(torch.mean((to_tensor(a) - to_tensor(b)) ** 2))
-    return 10 * math.log10(1 / error) if error > 0 else math.inf
 
 
 def full_scores(name: str) -> dict[str, float] | None:
@@ -116,7 +109,7 @@ def evaluate(name: str, photos: int, engine) -> dict:
     if photos == 20:  # what zoo_report.py would compute for the default network
         (zoo_report.GALLERY / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
     result["full"] = before
-    result["psnr"] = [psnr(s, f) for s, f in zip(columns[name], painted)]
+    result["psnr"] = [psnr(to_tensor(s), to_tensor(f)) for s, f in zip(columns[name], painted)]
     own.write_text(json.dumps(result, indent=1) + "\n")
     return result
 

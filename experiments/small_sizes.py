@@ -9,7 +9,7 @@ where its strokes (a fixed number of pixels) cover twice as much of the picture.
 schedules paint each photo at ``--size``:
 
 * ``paper``: size/4, size/2, size (``coarse`` = size / 4);
-* ``ours``: 256, 512, size (the default from 512 to 1024, ``stylize.level_long_sides``);
+* ``ours``: 256, 512, size (the default from 512 to 1024, ``levels.level_long_sides``);
 * ``via-1024``: the 1024 px painting shrunk to the size (the reference for "strokes at the
   scale they have at 1024", at the cost of a 1024 px painting).
 
@@ -32,7 +32,7 @@ from PIL import Image
 from brushwork.api import available_styles, load_model
 from brushwork.evaluation import Evaluator, structure
 from brushwork.images import load_image, to_tensor
-from brushwork.stylize import scaled_size
+from brushwork.levels import scaled_size
 from experiments.lib.arguments import REPO
 from experiments.lib.reports import provenance, provenance_line
 

@@ -28,8 +28,8 @@ from pathlib import Path
 import torch
 
 from brushwork.benchmark import Result, format_table, inference_table
+from brushwork.hierarchy import stylize_tensor
 from brushwork.networks import build_network
-from brushwork.stylize import stylize_tensor
 from experiments.lib.arguments import log, run_main, settle
 from experiments.lib.reports import (
     keep_block,

@@ -389,7 +389,7 @@ def train_parallel(names: list[str], device: str = "auto", deadline: float | Non
         time.sleep(0.5)
     failures = 0
     for name, process in running.items():
-        # 130: stopped by SIGTERM after writing a checkpoint (cli.py), not a failure.
+        # 130: stopped by SIGTERM after writing a checkpoint (brushwork.cli), not a failure.
         state = {0: "finished", 130: "stopped, checkpoint written"}.get(process.returncode,
                                                                        "FAILED")
         failures += state == "FAILED"

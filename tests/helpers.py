@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from torch import nn
 
+from brushwork.evaluation import psnr as psnr  # the library's one definition, for tests
 from brushwork.hyper_parameters import (
     JohnsonConfig,
     NetworkConfig,
@@ -88,7 +89,7 @@ def levels_by_hand(net: MTNet, photo: torch.Tensor,
     """The hierarchy written out from the paper (3.1), as an independent reference for
     ``stylize``: y1 = style(x resized to sizes[0]), y2 = enhance(y1 resized to sizes[1]),
     y3 = refine(y2 resized to sizes[2]); each further level refines again and keeps its
-    input's mean colour (``stylize._keep_colour``). Resizing is bilinear, antialiased when
+    input's mean colour (``hierarchy._keep_colour``). Resizing is bilinear, antialiased when
     shrinking (paper 3.3's fixed resampling layer). No padding is done: every size must
     already be a multiple of the subnet's stride (choose a 4:3 photo and sides of 16k).
     Model files hold float16 weights: compare a loaded model with its own ``network``.
@@ -112,12 +113,6 @@ def levels_by_hand(net: MTNet, photo: torch.Tensor,
 def as_pixels(level: torch.Tensor) -> np.ndarray:
     """A (1, 3, H, W) level as the (H, W, 3) uint8 pixels a saved picture of it has."""
     return (level[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR in dB of two images in [0, 1] (inf when identical)."""
-    mse = torch.mean((a.double() - b.double()) ** 2).item()
-    return float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(1.0 / mse)).item()
 
 
 def make_photo(size: tuple[int, int] = PHOTO_SIZE) -> Image.Image:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 import types
@@ -10,7 +9,7 @@ import types
 import pytest
 import torch
 
-from brushwork import benchmark, kernel_choice, tiling
+from brushwork import benchmark, hierarchy, kernel_choice, tiling
 from brushwork.api import resolve_model_path
 from brushwork.benchmark import (
     _run_child,
@@ -21,8 +20,6 @@ from brushwork.benchmark import (
     tiling_table,
 )
 from brushwork.cli import main
-
-stylize_module = importlib.import_module("brushwork.stylize")  # the package exports a function
 
 
 def fixed_times(monkeypatch, *times: list[float]) -> list[str]:
@@ -101,7 +98,7 @@ def test_the_tiled_case_really_tiles_and_its_ratio_is_to_untiled(monkeypatch):
             super().__init__(*args, **kwargs)
             made.append(self)
 
-    monkeypatch.setattr(stylize_module, "TiledRunner", Recording)
+    monkeypatch.setattr(hierarchy, "TiledRunner", Recording)
     seen = fixed_times(monkeypatch, [1.0, 2.0, 9.0], [3.0, 3.0, 4.0])
     results = tiling_table(128, TILING_BUDGET, runs=3, warmup=0, device="cpu")
     assert seen == ["untiled", f"tiled ({TILING_BUDGET})"]
@@ -126,7 +123,7 @@ def test_memory_probe_reads_a_known_allocation():
 
 def test_peak_memory_is_the_call_and_follows_widths_and_size():
     # Below 512 MT-Net runs the paper's size/4, size/2, size (from 512 its enhance subnet
-    # also runs at 512: stylize.level_long_sides), so only the refine subnet is full size.
+    # also runs at 512: levels.level_long_sides), so only the refine subnet is full size.
     small = memory_probe("johnson", 224, "float32")
     large = memory_probe("johnson", 448, "float32")
     mtnet = memory_probe("mtnet", 448, "float32")

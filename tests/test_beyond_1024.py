@@ -6,7 +6,7 @@ import pytest
 
 from brushwork.api import load_model
 from brushwork.errors import BrushworkError
-from brushwork.stylize import level_long_sides
+from brushwork.levels import level_long_sides
 from tests.helpers import make_photo
 
 
@@ -76,7 +76,7 @@ def test_extra_refine_passes_keep_the_colour_and_the_trained_levels_are_untouche
     import torch
 
     from brushwork import tiling
-    from brushwork.stylize import stylize_tensor
+    from brushwork.hierarchy import stylize_tensor
 
     with torch.no_grad():
         tiny_network.refine.decoder[-1][1].bias.copy_(torch.tensor([0.2, 0.1, -0.1]))

@@ -25,7 +25,7 @@ from PIL import Image
 
 import brushwork.api
 from brushwork.cli import main
-from brushwork.stylize import level_sizes
+from brushwork.levels import plan_levels
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -107,7 +107,7 @@ def test_stylize_size_levels_and_json(capsys, tmp_path, tiny_model_file, sample_
 
     width, height = image_size(sample_photo)
     assert (width, height) == (300, 200)
-    expected = [(w, h) for h, w in level_sizes(height, width, SIZE)]
+    expected = [(w, h) for h, w in plan_levels(height, width, SIZE)]
     assert expected == [(24, 16), (48, 32), (96, 64)]
     assert image_size(out) == (96, 64)
     levels = [tmp_path / f"out-y{k}.jpg" for k in (1, 2, 3)]

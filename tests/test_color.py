@@ -31,7 +31,7 @@ from brushwork.images import (
     save_image,
     to_tensor,
 )
-from brushwork.stylize import level_long_sides
+from brushwork.levels import level_long_sides
 from tests.helpers import as_pixels, levels_by_hand, make_photo
 
 

@@ -8,7 +8,6 @@ painting is checked against float32 PyTorch's modules (>= 40 dB PSNR).
 
 from __future__ import annotations
 
-import importlib
 import os
 import subprocess
 import sys
@@ -20,26 +19,21 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from brushwork import hyper_parameters
+from brushwork import hierarchy, hyper_parameters
 from brushwork.api import load_model
+from brushwork.evaluation import psnr
 from brushwork.networks import ARCHITECTURES, build_network, fused
 from brushwork.networks.blocks import Conv, ResizeConv
 from brushwork.networks.fused import fuse, padded_conv, strip_conv, transposed_weights
 from brushwork.networks.multimodal import MTNet
 from tests.helpers import TINY, paints
 
-stylize_module = importlib.import_module("brushwork.stylize")
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "docs" / "samples" / "giraffe.jpg"
 HELD_OUT = REPO / "docs" / "held-out-photos.txt"
 PHOTOS = REPO.parent / "shared" / "data" / "photos"
 #: The issue's bar for a faster path: PSNR against today's float32 painting.
 MIN_PSNR = 40.0
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = (a.float().clamp(0, 1) - b.float().clamp(0, 1)).pow(2).mean()
-    return float(10 * torch.log10(1 / mse))
 
 
 def rand(*shape: int) -> torch.Tensor:
@@ -117,8 +111,8 @@ def test_fuse_computes_the_networks_function(arch, choices, device, monkeypatch)
     photo = rand(1, 3, 64, 96).to(device, dtype)
     size = 48 if arch == "ds-net" else 96
     with torch.inference_mode():
-        expected = stylize_module.stylize_tensor(net, photo, size)
-        levels = stylize_module.stylize_tensor(fast, photo, size)
+        expected = hierarchy.stylize_tensor(net, photo, size)
+        levels = hierarchy.stylize_tensor(fast, photo, size)
     tolerance = 1e-10 if dtype == torch.float64 else 1e-4
     assert len(levels) == len(expected)
     for level, reference in zip(levels, expected):
@@ -147,7 +141,7 @@ def test_a_subnet_of_the_fused_network_is_still_called_as_a_module():
     seen: list[tuple[int, ...]] = []
     fast.refine.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape)))
     with torch.inference_mode():
-        stylize_module.stylize_tensor(fast, torch.rand(1, 3, 64, 64), 64)
+        hierarchy.stylize_tensor(fast, torch.rand(1, 3, 64, 64), 64)
     assert seen == [(1, 3, 64, 64)]
 
 
@@ -179,10 +173,10 @@ def painting_psnr(photo: Image.Image, size: int) -> float:
     fast = load_model("starry-night", device="cpu")
     reference = load_model("starry-night", device="cpu", precision="float32")
     with torch.inference_mode():
-        painted = stylize_module.stylize_tensor(fast.inference, fast._photo_tensor(photo), size)
-        expected = stylize_module.stylize_tensor(  # the modules, not fused
+        painted = hierarchy.stylize_tensor(fast.inference, fast._photo_tensor(photo), size)
+        expected = hierarchy.stylize_tensor(  # the modules, not fused
             reference.network, reference._photo_tensor(photo), size)
-    return psnr(painted[-1], expected[-1])
+    return psnr(painted[-1].clamp(0, 1), expected[-1].clamp(0, 1))
 
 
 def test_the_shipped_model_paints_as_float32_does():

@@ -33,7 +33,7 @@ from brushwork.api import Stylizer, load_model
 from brushwork.cli import main
 from brushwork.errors import BrushworkError
 from brushwork.images import load_image
-from brushwork.stylize import scaled_size
+from brushwork.levels import scaled_size
 from tests.helpers import png_claiming, tiny_model
 
 #: Long side of every output.

@@ -302,7 +302,7 @@ def test_colour_layout_places_the_paintings_colours_where_the_photos_are(vgg):
     the same picture with a blob of the painting's accent colour where the photo has none
     (the zoo's orange blobs) scores far more, and so does a two-tone ramp of the photo's
     luminance (right palette, colours not where the photo's are). 0 is the paper's loss."""
-    from brushwork.color import colour_statistics, recolour_batch
+    from brushwork.losses.colour import colour_statistics, recolour_batch
 
     painting = two_hue_painting()
     sizes = (32, 64, 64)

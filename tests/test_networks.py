@@ -97,13 +97,13 @@ def test_reflection_padding_everywhere():
     assert pads
 
 
-def test_test_sizes_need_multiples_of_32():
-    with pytest.raises(ValueError):
-        MTNet.test_sizes(100, 64)
+def test_forward_at_its_own_size_needs_sides_that_halve_exactly():
+    with pytest.raises(ValueError, match="multiples"):
+        MTNet(TINY)(torch.rand(1, 3, 100, 64))
 
 
 def test_levels_follow_the_paper_at_1024_keep_the_coarse_scale_from_512_and_add_passes_beyond():
-    from brushwork.stylize import level_long_sides
+    from brushwork.levels import level_long_sides
 
     assert level_long_sides(1024) == [256, 512, 1024]
     # From 512 to 1024 the style and enhance subnets stay at 256 and 512 (strokes keep
@@ -118,7 +118,7 @@ def test_levels_follow_the_paper_at_1024_keep_the_coarse_scale_from_512_and_add_
 
 
 def test_beyond_four_times_the_coarse_size_the_refine_subnet_runs_once_per_doubling():
-    from brushwork.stylize import stylize_tensor
+    from brushwork.hierarchy import stylize_tensor
 
     net = MTNet(TINY).eval()
     style_in, refine_in = record_inputs(net.style), record_inputs(net.refine)
@@ -135,9 +135,10 @@ def test_beyond_four_times_the_coarse_size_the_refine_subnet_runs_once_per_doubl
 
 @pytest.mark.parametrize("shape, size", [((1, 1), 1), ((7, 7), 7), ((2, 3), 20), ((1, 400), 64)])
 def test_tiny_and_thin_outputs_have_the_requested_size(shape, size):
-    from brushwork.stylize import level_sizes, stylize_tensor
+    from brushwork.hierarchy import stylize_tensor
+    from brushwork.levels import plan_levels
 
     net = MTNet(TINY).eval()
     with torch.no_grad():
         levels = stylize_tensor(net, torch.rand(1, 3, *shape), size)
-    assert [tuple(level.shape[-2:]) for level in levels] == level_sizes(*shape, size)
+    assert [tuple(level.shape[-2:]) for level in levels] == plan_levels(*shape, size)

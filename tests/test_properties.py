@@ -28,9 +28,10 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from PIL import Image
 
 from brushwork import cli, tiling
+from brushwork.cli import arguments
 from brushwork.errors import BrushworkError
+from brushwork.hierarchy import stylize_tensor
 from brushwork.images import HARD_MAX_PIXELS, parse_pixels, read_image
-from brushwork.stylize import stylize_tensor
 
 SHARED_FIXTURES = [HealthCheck.function_scoped_fixture]
 # Hypothesis' caches (it keeps some even without a database) go to the temporary folder,
@@ -211,15 +212,15 @@ texts = st.one_of(
 
 #: CLI parser -> the property a value it accepts must have.
 PARSERS = {
-    cli._positive_int: lambda v: isinstance(v, int) and v > 0,
-    cli._fraction: lambda v: 0 <= v <= 1,
-    cli._quality: lambda v: 1 <= v <= 100,
-    cli._port: lambda v: 0 <= v <= 65535,
-    cli._positive_float: lambda v: v > 0 and math.isfinite(v),
-    cli._weight: lambda v: v >= 0 and math.isfinite(v),
-    cli._memory: lambda v: isinstance(v, int) and v > 0,
-    cli._pixels: lambda v: isinstance(v, int) and 0 < v <= HARD_MAX_PIXELS,
-    cli._seconds: lambda v: 0 < v <= 86400,
+    arguments.positive_int: lambda v: isinstance(v, int) and v > 0,
+    arguments.fraction: lambda v: 0 <= v <= 1,
+    arguments.quality: lambda v: 1 <= v <= 100,
+    arguments.port: lambda v: 0 <= v <= 65535,
+    arguments.positive_float: lambda v: v > 0 and math.isfinite(v),
+    arguments.weight: lambda v: v >= 0 and math.isfinite(v),
+    arguments.memory: lambda v: isinstance(v, int) and v > 0,
+    arguments.pixels: lambda v: isinstance(v, int) and 0 < v <= HARD_MAX_PIXELS,
+    arguments.seconds: lambda v: 0 < v <= 86400,
 }
 
 

@@ -7,7 +7,6 @@ tile every architecture twice, in float64 and float32, take a few).
 
 from __future__ import annotations
 
-import importlib
 from fractions import Fraction
 from typing import ClassVar
 
@@ -16,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from brushwork import hyper_parameters, tiling
+from brushwork import hierarchy, hyper_parameters, tiling
 from brushwork.api import load_model
 from brushwork.cli import main
 from brushwork.errors import BrushworkError
@@ -26,8 +25,6 @@ from brushwork.networks.blocks import Conv, ResidualBlock, ResizeConv, Run, add_
 from brushwork.networks.fused import fuse
 from brushwork.networks.multimodal import MTNet, RefineSubnet
 from tests.helpers import TINY, TINY_MT, make_photo, paints
-
-stylize_module = importlib.import_module("brushwork.stylize")  # the package exports a function
 
 
 class Opaque(nn.Module):
@@ -55,7 +52,7 @@ class RecordingRunner(tiling.TiledRunner):
 @pytest.fixture
 def runners(monkeypatch) -> list[tiling.TiledRunner]:
     RecordingRunner.made = []
-    monkeypatch.setattr(stylize_module, "TiledRunner", RecordingRunner)
+    monkeypatch.setattr(hierarchy, "TiledRunner", RecordingRunner)
     return RecordingRunner.made
 
 
@@ -95,8 +92,8 @@ def test_hierarchy_under_a_small_budget_equals_untiled(tiny_network, runners):
     full = torch.zeros(1, 3, 160, 224)
     budget = int(0.5 * tiling.estimated_peak(net, full))
     with torch.no_grad():
-        expected = stylize_module.stylize_tensor(net, photo, 200)
-        levels = stylize_module.stylize_tensor(net, photo, 200, max_memory=budget)
+        expected = hierarchy.stylize_tensor(net, photo, 200)
+        levels = hierarchy.stylize_tensor(net, photo, 200, max_memory=budget)
     (runner,) = runners
     assert runner.tilings and max(min(grid(t)) for t in runner.tilings) >= 2
     assert [level.shape[-2:] for level in levels] == [(38, 50), (75, 100), (150, 200)]
@@ -156,7 +153,7 @@ class SmallTiles(RecordingRunner):
 @pytest.fixture
 def small_tiles(monkeypatch) -> list[tiling.TiledRunner]:
     RecordingRunner.made = []
-    monkeypatch.setattr(stylize_module, "TiledRunner", SmallTiles)
+    monkeypatch.setattr(hierarchy, "TiledRunner", SmallTiles)
     return RecordingRunner.made
 
 
@@ -178,8 +175,8 @@ def assert_tiled_equals_untiled(net: nn.Module, made: list[tiling.TiledRunner],
         net.to(dtype)
         painter = fuse(net) if fused else net  # fused in the dtype it runs in, as loaded
         with torch.no_grad():
-            runs[dtype] = (stylize_module.stylize_tensor(net, photo.to(dtype), size),
-                           stylize_module.stylize_tensor(painter, photo.to(dtype), size,
+            runs[dtype] = (hierarchy.stylize_tensor(net, photo.to(dtype), size),
+                           hierarchy.stylize_tensor(painter, photo.to(dtype), size,
                                                          max_memory="1GB"))
     assert made and all(max(min(grid(t)) for t in runner.tilings) >= 2 for runner in made)
     (exact, tiled64), (untiled, tiled) = runs[torch.float64], runs[torch.float32]
@@ -282,8 +279,8 @@ def test_the_shipped_network_tiled_equals_untiled_at_full_size(size, runners):
     last = torch.zeros(1, 3, size * 3 // 4, size)
     budget = int(tiling.estimated_peak(net.refine, last) / 3)
     with torch.no_grad():
-        untiled = stylize_module.stylize_tensor(net, x, size)
-        tiled = stylize_module.stylize_tensor(net, x, size, max_memory=budget)
+        untiled = hierarchy.stylize_tensor(net, x, size)
+        tiled = hierarchy.stylize_tensor(net, x, size, max_memory=budget)
     (runner,) = runners
     assert len(runner.tilings) >= 3 and max(len(t) for t in runner.tilings) >= 4
     assert len(tiled) == len(untiled) == (3 if size == 1024 else 4)
@@ -351,8 +348,8 @@ def test_untiled_when_it_fits(tiny_network, runners):
     net.refine.register_forward_pre_hook(lambda _m, args: seen.append(args[0].shape))
     photo = torch.rand(1, 3, 150, 200, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        expected = stylize_module.stylize_tensor(net, photo, 200)
-        levels = stylize_module.stylize_tensor(net, photo, 200, max_memory="1GB")
+        expected = hierarchy.stylize_tensor(net, photo, 200)
+        levels = hierarchy.stylize_tensor(net, photo, 200, max_memory="1GB")
     assert seen[-1][-2:] == (152, 200)  # the refine subnet saw the whole (padded) image
     assert runners[0].tilings == []
     for level, reference in zip(levels, expected):
@@ -362,7 +359,7 @@ def test_untiled_when_it_fits(tiny_network, runners):
 def test_a_budget_too_small_says_so(tiny_network):
     photo = torch.rand(1, 3, 150, 200)
     with pytest.raises(BrushworkError, match=r"too small.*--max-memory"):
-        stylize_module.stylize_tensor(tiny_network.eval(), photo, 200, max_memory=20_000)
+        hierarchy.stylize_tensor(tiny_network.eval(), photo, 200, max_memory=20_000)
 
 
 @pytest.mark.parametrize(("text", "expected"), [

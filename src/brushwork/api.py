@@ -27,9 +27,11 @@ from torch import nn
 from .color import adjust, check_strength
 from .devices import mixed_precision_supported, resolve_device
 from .errors import BrushworkError
+from .hierarchy import paint_level, stylize_tensor
 from .hyper_parameters import COARSE_SIZE, FLOAT32_PARTS, NETWORK_WIDTHS
 from .images import to_image, to_tensor
 from .kernel_choice import choose, probe_image
+from .levels import check_coarse, check_size, level_long_sides, plan_levels
 from .mixing import (
     MIX_MODES,
     MixPart,
@@ -41,15 +43,6 @@ from .mixing import (
 )
 from .model_files import network_from_file, read_model_file
 from .networks.fused import fuse
-from .networks.multimodal import like_parameters, resize
-from .stylize import (
-    _pad,
-    check_coarse,
-    check_size,
-    level_long_sides,
-    scaled_size,
-    stylize_tensor,
-)
 from .tiling import memory_budget
 
 STYLES_DIR = Path(__file__).parent / "styles"
@@ -57,6 +50,8 @@ STYLES_DIR = Path(__file__).parent / "styles"
 #: as. STYLES_DIR holds the slim networks distilled from them (``NetworkConfig.slim``), a
 #: quarter of the arithmetic; a style not yet distilled has only its full-width file there.
 FULL_DIR = STYLES_DIR / "full"
+#: The built-in style painted when none is named (the command line, the web server).
+DEFAULT_STYLE = "starry-night"
 #: Long side of ``Stylizer.preview`` (ours): the first level of a 1024-px painting, cheap
 #: enough (about 1/16 of the work at 1024) to show while the full result is computed.
 PREVIEW_SIZE = 256
@@ -124,7 +119,7 @@ class Stylizer:
         return sum(p.numel() for p in self.network.parameters())
 
     def _level_modules(self, size: int, coarse: int = COARSE_SIZE) -> list[nn.Module]:
-        """The module that computes each level at ``size`` (``stylize.stylize_tensor``)."""
+        """The module that computes each level at ``size`` (``hierarchy.stylize_tensor``)."""
         net = self.inference
         if not hasattr(net, "level_subnets"):  # a single-level baseline
             return [net]
@@ -144,7 +139,7 @@ class Stylizer:
     ) -> list[Image.Image]:
         """Every level's output, coarse to fine: at 1024, 256, 512, 1024 on the long side
         (from 512 to 1024: 256, 512, size; below 512: size/4, size/2, size; beyond 1024, one
-        refine level per doubling: ``stylize.level_long_sides``).
+        refine level per doubling: ``levels.plan_levels``).
 
         ``max_memory`` bounds the tensors alive at once: bytes, a text like '1.5GB', or None
         for half the free memory, at most 2 GiB. What does not fit is computed in tiles, with
@@ -153,7 +148,7 @@ class Stylizer:
         level finishes, for progress reports (the last one once it is a picture).
 
         ``coarse`` is the long side at which the style subnet paints outputs from
-        ``2 * coarse`` (default 256, so from 512; ``stylize.level_long_sides``). Smaller
+        ``2 * coarse`` (default 256, so from 512; ``levels.plan_levels``). Smaller
         gives larger strokes relative to the picture; ``coarse`` = size / 4 runs the three
         levels at size/4, size/2, size, the naive schedule that
         docs/architecture.md ("Beyond 1024 px") compares with the default.
@@ -198,7 +193,7 @@ class Stylizer:
         """A quick look, long side ``size``: the style subnet alone.
 
         At the default 256 this is exactly the first level (y1) of every painting of 512 px
-        or more (the style subnet always paints at 256 there: ``stylize.level_long_sides``),
+        or more (the style subnet always paints at 256 there: ``levels.plan_levels``),
         for a fraction of the work (1/16 of the pixels at 1024). MT-Net's first level
         already carries the colours and coarse texture (paper 3.1), so it is a faithful
         preview. A single-level network has no cheaper part: it runs whole at ``size``.
@@ -209,12 +204,10 @@ class Stylizer:
             return self.stylize(image, size, preserve_color=preserve_color, strength=strength)
         first = self._level_modules(4 * COARSE_SIZE)[0]
         photo = self._photo_tensor(image)
-        vh, vw = scaled_size(*photo.shape[-2:], size)
+        # The first level of a painting four times larger whose style subnet paints at size.
+        visible = plan_levels(*photo.shape[-2:], 4 * size, coarse=size)[0]
         with torch.inference_mode():
-            x = _pad(resize(photo, (vh, vw)), getattr(first, "size_multiple", 1))
-            # The style subnet may run in another dtype than the rest (prepare_for_inference).
-            level = first(like_parameters(x, first))
-            level = level[..., :vh, :vw].float()
+            level = paint_level(first, photo, visible).float()
         return adjust(to_image(level), image, preserve_color=preserve_color, strength=strength)
 
 

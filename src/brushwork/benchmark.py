@@ -20,6 +20,9 @@ The CPU probe must not use ``getrusage().ru_maxrss``: Linux carries a process's 
 ``brushwork bench``, which had just timed all networks at 1024 px, reported the parent's ~1.2 GB
 peak, whatever it ran (docs/performance.md). ``tests/test_benchmark.py`` checks the probe with
 a known allocation in a child of a parent with a larger peak.
+
+Longer than 500 lines: the timing harness, the peak-memory child process and the tables
+of one command; the report formatting could move out, and has not yet.
 """
 
 from __future__ import annotations
@@ -38,9 +41,9 @@ import torch
 from torch import nn
 
 from .devices import keep_cpu_buffers_allocated, mixed_precision_supported, resolve_device
+from .hierarchy import stylize_tensor
 from .networks import build_network
 from .networks.fused import fuse
-from .stylize import stylize_tensor
 
 PRECISIONS = ("float32", "bfloat16")
 

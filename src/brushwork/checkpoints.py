@@ -8,9 +8,9 @@ crash in the middle of the rename dance) falls back to the one before.
 
 A process killed while writing (SIGKILL, a power cut) leaves the writer's temporary file
 behind, a full checkpoint's worth of bytes; the next save removes such leftovers (the crash
-test, tests/test_crash_resume.py, found them piling up, one per kill). Only the trainer, the
-one writer of a run folder, does this: a reader (``brushwork export`` during a run) must
-never delete a file that a live trainer is writing.
+test, tests/integration/test_crash_resume.py, found them piling up, one per kill). Only the
+trainer, the one writer of a run folder, does this: a reader (``brushwork export`` during a
+run) must never delete a file that a live trainer is writing.
 """
 
 from __future__ import annotations
@@ -30,6 +30,12 @@ from safetensors.torch import save as save_safetensors_bytes
 from .errors import BrushworkError
 from .images import atomic_write
 
+#: A checkpoint's tensor names: ``model.NAME`` the network's state, ``optim.I.NAME`` the
+#: optimiser's (``optimizer_tensors``), ``rng.torch`` PyTorch's generator, ``rng.NAME`` the
+#: photo stream's generators and ``rng.rankR.NAME`` those of data-parallel rank R > 0.
+MODEL_PREFIX = "model."
+TORCH_RNG = "rng.torch"
+
 LATEST = "checkpoint.safetensors"
 PREVIOUS = "checkpoint.prev.safetensors"
 #: The complete new checkpoint, between its write and its rename to ``LATEST``.
@@ -44,6 +50,33 @@ def _digest(tensors: dict[str, torch.Tensor]) -> str:
         sha.update(str(tensor.dtype).encode())
         sha.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return sha.hexdigest()
+
+
+def model_tensors(network: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The network's state dict under checkpoint names."""
+    return {f"{MODEL_PREFIX}{k}": v for k, v in network.state_dict().items()}
+
+
+def network_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The network's state dict back from a checkpoint's tensors (``model_tensors``)."""
+    return {k[len(MODEL_PREFIX):]: v for k, v in tensors.items() if k.startswith(MODEL_PREFIX)}
+
+
+def _stream_prefix(rank: int) -> str:
+    return "rng." if rank == 0 else f"rng.rank{rank}."
+
+
+def stream_tensors(generators: dict[str, torch.Tensor], rank: int = 0) -> dict[str, torch.Tensor]:
+    """A photo stream's generator states (``PhotoStream.state``) under checkpoint names."""
+    prefix = _stream_prefix(rank)
+    return {f"{prefix}{k}": v for k, v in generators.items()}
+
+
+def stream_state(tensors: dict[str, torch.Tensor], rank: int = 0) -> dict[str, torch.Tensor]:
+    """Rank ``rank``'s photo stream generators back from a checkpoint (``stream_tensors``)."""
+    prefix = _stream_prefix(rank)
+    return {k[len(prefix):]: v for k, v in tensors.items()
+            if k.startswith(prefix) and k != TORCH_RNG and "." not in k[len(prefix):]}
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:

@@ -46,9 +46,8 @@ import torch
 from PIL import Image
 
 from .errors import BrushworkError
-
-#: BT.601 luma weights (as the L-Block uses; ``networks.multimodal.luminance``).
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+from .hyper_parameters import LUMA_WEIGHTS
+from .losses.colour import colour_statistics, recolour_batch
 
 
 def check_strength(strength: float) -> float:
@@ -78,7 +77,7 @@ def _image(array: np.ndarray) -> Image.Image:
 
 def luminance(array: np.ndarray) -> np.ndarray:
     """BT.601 luma of an (H, W, 3) float array in [0, 1], as (H, W, 1)."""
-    return (array @ LUMA)[..., None]
+    return (array @ np.asarray(LUMA_WEIGHTS, dtype=np.float32))[..., None]
 
 
 def _luminance_transfer(painting: np.ndarray, photo: np.ndarray) -> np.ndarray:
@@ -90,30 +89,6 @@ def _luminance_transfer(painting: np.ndarray, photo: np.ndarray) -> np.ndarray:
                         np.where(chroma < 0, -luma / chroma, np.inf))
     scale = np.clip(room.min(axis=-1, keepdims=True), 0.0, 1.0)
     return luma + scale * chroma
-
-
-def colour_statistics(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean ``(..., 3)`` and covariance ``(..., 3, 3)`` of ``(..., P, 3)`` RGB pixels, in
-    float64 (the 3x3 roots below need it for near-flat colour channels)."""
-    pixels = pixels.double()
-    mean = pixels.mean(dim=-2)
-    centred = pixels - mean.unsqueeze(-2)
-    cov = centred.transpose(-1, -2) @ centred / max(pixels.shape[-2] - 1, 1)
-    return mean, cov
-
-
-def _symmetric_power(matrix: torch.Tensor, power: float) -> torch.Tensor:
-    """``matrix ** power`` of symmetric positive semi-definite 3x3 matrices (by their
-    eigenbasis; eigenvalues are floored so that a flat colour channel does not divide by
-    zero)."""
-    values, vectors = torch.linalg.eigh(matrix)
-    return (vectors * values.clamp_min(1e-6) ** power) @ vectors.transpose(-1, -2)
-
-
-def colour_transform(source_cov: torch.Tensor, reference_cov: torch.Tensor) -> torch.Tensor:
-    """``A = C_ref^(1/2) C^(-1/2)``: the symmetric linear map that gives colours of
-    covariance ``source_cov`` the covariance ``reference_cov`` (batched over leading dims)."""
-    return _symmetric_power(reference_cov, 0.5) @ _symmetric_power(source_cov, -0.5)
 
 
 def match_colours(image: Image.Image, reference: Image.Image) -> Image.Image:
@@ -130,25 +105,6 @@ def match_colours(image: Image.Image, reference: Image.Image) -> Image.Image:
         torch.from_numpy(_array(reference).reshape(-1, 3)))
     matched = recolour_batch(source, reference_mean, reference_cov)
     return _image(matched[0].permute(1, 2, 0).numpy())
-
-
-def recolour_batch(images: torch.Tensor, reference_mean: torch.Tensor,
-                   reference_cov: torch.Tensor) -> torch.Tensor:
-    """``match_colours`` for a batch of ``(N, 3, H, W)`` tensors in [0, 1], each image by its
-    own statistics, towards one reference's (``colour_statistics``); not clipped."""
-    n, _, h, w = images.shape
-    pixels = images.detach().double().flatten(2).transpose(1, 2)  # (N, P, 3)
-    mean, cov = colour_statistics(pixels)
-    transform = colour_transform(cov, reference_cov.to(cov))
-    matched = (pixels - mean.unsqueeze(1)) @ transform.transpose(-1, -2) + reference_mean.to(cov)
-    return matched.transpose(1, 2).reshape(n, 3, h, w).to(images.dtype)
-
-
-def chroma(images: torch.Tensor) -> torch.Tensor:
-    """BT.601 chroma (Cb, Cr), ``(N, 2, H, W)``, of ``(N, 3, H, W)`` RGB tensors in [0, 1]."""
-    r, g, b = images[:, 0], images[:, 1], images[:, 2]
-    y = 0.299 * r + 0.587 * g + 0.114 * b
-    return torch.stack([0.564 * (b - y), 0.713 * (r - y)], dim=1)
 
 
 def adjust(

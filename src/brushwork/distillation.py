@@ -25,7 +25,17 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .checkpoints import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
+from .checkpoints import (
+    TORCH_RNG,
+    load_checkpoint,
+    load_optimizer,
+    model_tensors,
+    network_state,
+    optimizer_tensors,
+    save_checkpoint,
+    stream_state,
+    stream_tensors,
+)
 from .data import PhotoStream, list_images
 from .devices import processor_name
 from .errors import BrushworkError
@@ -66,22 +76,21 @@ def _batch(photos: PhotoStream, size: int) -> torch.Tensor:
 
 def _capture(student: MTNet, optimizer: torch.optim.Optimizer,
              photos: PhotoStream) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    tensors = {f"model.{k}": v for k, v in student.state_dict().items()}
+    tensors = model_tensors(student)
     tensors.update(optimizer_tensors(optimizer))
     data_state, data_tensors = photos.state()
-    tensors.update({f"rng.{k}": v for k, v in data_tensors.items()})
-    tensors["rng.torch"] = torch.get_rng_state()
+    tensors.update(stream_tensors(data_tensors))
+    tensors[TORCH_RNG] = torch.get_rng_state()
     return tensors, {"data_state": data_state,
                      "optimizer_groups": optimizer.state_dict()["param_groups"]}
 
 
 def _restore(student: MTNet, optimizer: torch.optim.Optimizer, photos: PhotoStream,
              tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
-    student.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    student.load_state_dict(network_state(tensors))
     load_optimizer(optimizer, tensors, state["optimizer_groups"])
-    photos.restore(state["data_state"], {k[4:]: v for k, v in tensors.items()
-                                         if k in ("rng.order_rng", "rng.augment_rng")})
-    torch.set_rng_state(tensors["rng.torch"])
+    photos.restore(state["data_state"], stream_state(tensors))
+    torch.set_rng_state(tensors[TORCH_RNG])
 
 
 def load_mtnet(path: str | Path) -> tuple[MTNet, dict[str, Any]]:

@@ -31,7 +31,7 @@ TEXTURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 
 #: Long side at which the style subnet paints (paper 3.1: the photo "is first resized into
 #: 256"). Outputs from 2x this keep the style subnet here (ours: 512 to 1024 px run 256, 512,
-#: size; beyond, refine passes are added; ``stylize.level_long_sides``); smaller outputs
+#: size; beyond, refine passes are added; ``levels.plan_levels``); smaller outputs
 #: follow the paper's size/4, size/2, size.
 COARSE_SIZE = 256
 
@@ -258,7 +258,7 @@ class LossConfig(_Config):
     #: Weight of a "colour layout" term (ours; 0, the default, is the paper's Eq. 6): every
     #: level's chroma (BT.601 Cb, Cr), averaged over a grid of COLOUR_LAYOUT_CELLS cells along
     #: the long side, is compared with the photo's recoloured to the coarse painting's colour mean
-    #: and covariance (``color.recolour_batch``, the map of ``match_colours``), relative to
+    #: and covariance (``losses.colour.recolour_batch``, the map of ``match_colours``), relative to
     #: the painting's chroma variance, times RELATIVE_TEXTURE_UNIT and this weight, and added
     #: to the level's texture term. The Gram terms say how much of each colour a painting
     #: has, not where: a style paints a rare colour (Kandinsky's orange, a Van Gogh teal) as

@@ -19,6 +19,8 @@ The metadata is untrusted too (issue 18): its nesting is bounded (a deeply neste
 a ``RecursionError``, i.e. a 500 from the server), and ``network_from_file`` checks the
 architecture it asks for against ``networks``' bounds and the tensors' names and shapes
 against a plan of the network before the network itself is built (``networks.plan_network``).
+
+``export_model`` writes a model file from a training run's latest checkpoint.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 
+from . import __version__
+from .checkpoints import load_checkpoint, network_state
 from .errors import BrushworkError, quoted
 from .images import atomic_write
 from .networks import build_network, plan_network
@@ -270,3 +274,37 @@ def load_state_into(network: nn.Module, tensors: dict[str, torch.Tensor], source
         if not torch.isfinite(tensor).all():
             raise BrushworkError(f"{source}: tensor {name} holds NaN or infinite values")
     network.load_state_dict(tensors)
+
+
+def export_model(run_dir: str | Path, output: str | Path) -> Path:
+    """Write a model file from the latest checkpoint of a run (also mid-run)."""
+    run_dir = Path(run_dir)
+    tensors, state, _ = load_checkpoint(run_dir)
+    arch = state.get("arch", "mtnet")
+    net = build_network(arch, state["network"])
+    net.load_state_dict(network_state(tensors))
+    metadata = {
+        "architecture": arch,
+        "network": state["network"],
+        "loss": state["loss"],
+        "train": state["train"],
+        "styles": state["style_images"],
+        "record": {
+            "iterations": state["iteration"],
+            "wall_seconds": round(state.get("wall_seconds", 0.0), 1),
+            "device": state.get("device", "cpu"),
+            # The machine of the run's last stretch (older checkpoints do not say).
+            "processor": state.get("processor", ""),
+            "bf16": state.get("bf16", False),
+            "data": Path(state.get("data", "")).name,
+            "init_from": state.get("init_from"),
+            "recipe": state.get("recipe"),
+            # Data-parallel processes (torchrun): each iteration averaged this many photos.
+            "processes": state.get("world_size", 1),
+        },
+        "brushwork_version": __version__,
+    }
+    if (state.get("init_from") or {}).get("lineage"):
+        metadata["lineage"] = state["init_from"]["lineage"]
+    save_model(output, net, metadata)
+    return Path(output)

@@ -14,7 +14,6 @@ one-line error that says what to install.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,11 +26,9 @@ from .color import adjust, check_strength
 from .errors import BrushworkError
 from .hyper_parameters import COARSE_SIZE
 from .images import to_image, to_tensor
+from .levels import check_coarse, check_size
+from .mixing import parse_mix
 from .onnx_export import LEVELS, PAINTING, PHOTO, SIZE, export_onnx
-from .stylize import check_coarse, check_size
-
-#: A style mix as ``--style`` spells it ("a:0.6,b:0.4"): PyTorch-only.
-_MIX = re.compile(r",|:\d*\.?\d+$")
 
 
 @dataclass
@@ -107,7 +104,7 @@ def load_onnx_model(
 
     Same arguments as ``api.load_model``; the precision is float32 (``auto`` means that)."""
     text = str(name_or_path)
-    if _MIX.search(text):
+    if parse_mix(text) is not None:  # a mix of styles is PyTorch-only
         raise BrushworkError("--backend onnx paints one style: mixes need --backend torch")
     if precision not in ("auto", "float32"):
         raise BrushworkError("--backend onnx computes in float32: drop --precision or use "

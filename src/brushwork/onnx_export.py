@@ -1,7 +1,7 @@
 """The whole MT-Net hierarchy as one ONNX model that paints at any size.
 
 Apps that embed a style want one runtime-neutral file, so the exported graph is the whole of
-``stylize.stylize_tensor``, not three subnets to chain by hand:
+``hierarchy.stylize_tensor``, not three subnets to chain by hand:
 
     inputs   photo     float32 (N, 3, H, W), RGB in [0, 1], any H and W
              size      int64 scalar: the long side of the painting, in pixels
@@ -9,13 +9,15 @@ Apps that embed a style want one runtime-neutral file, so the exported graph is 
              level1    the style subnet's output (size/4 below 512; 256 from 512)
              level2    the enhance subnet's output (size/2 below 512; 512 from 512)
 
-Inside the graph, as in PyTorch: each level's size is computed from the photo's shape and
-``size`` (the same float64 arithmetic and round-half-to-even as ``stylize.level_sizes``),
-the photo or the previous level is resized bilinearly (antialiased when shrinking, opset 18's
-``Resize``), reflect-padded to its subnet's multiple (``stylize._pad``), painted, and cropped
-back. The refine subnet runs in an ONNX ``Loop``: once up to 1024, once per doubling beyond
-(``stylize.level_long_sides``), every pass after the first shifted back to its input's mean
-colour (``stylize._keep_colour``).
+Inside the graph, as in PyTorch: each level's size is ``levels.plan_levels``, computed from
+the photo's shape and ``size`` with the same float64 arithmetic and round-half-to-even (the
+graph cannot call Python at run time, so it writes that arithmetic as graph operations, from
+the same constants; tests/test_levels.py holds the graph's level shapes to ``plan_levels``).
+The photo or the previous level is resized bilinearly (antialiased when shrinking, opset 18's
+``Resize``), reflect-padded to its subnet's multiple (``hierarchy.pad_to_multiple``), painted,
+and cropped back (``hierarchy.paint_level``). The refine subnet runs in an ONNX ``Loop``: once
+up to 1024, once per doubling beyond, every pass after the first shifted back to its input's
+mean colour (``hierarchy._keep_colour``).
 
 How it is built: each subnet is exported by PyTorch's TorchScript-based exporter with
 dynamic height and width (convolutions, instance norm, reflection padding and the nearest x2
@@ -42,7 +44,7 @@ from . import __version__
 from .errors import BrushworkError
 from .hyper_parameters import COARSE_SIZE, LEVEL_SCALES
 from .images import atomic_write
-from .stylize import TRAINED_LEVELS
+from .levels import TRAINED_LEVELS
 
 #: ONNX opset of the exported model: 18 is the first whose ``Resize`` antialiases.
 OPSET = 18
@@ -117,7 +119,7 @@ class _Level:
         self, g: _Builder, source: str, side: str, graph: Any, multiple: int, antialias: int,
     ) -> tuple[str, str]:
         """Returns the names of (the cropped output, the resized input) of the level."""
-        # stylize.scaled_size: scale = side / max(h, w); round(h * scale), in float64.
+        # levels.scaled_size: scale = side / max(h, w); round(h * scale), in float64.
         scale = g.op("Div", g.to_double(side), self.shape["m"])
         vh = g.rounded(g.op("Mul", self.shape["h"], scale))
         vw = g.rounded(g.op("Mul", self.shape["w"], scale))
@@ -175,8 +177,8 @@ class _Level:
 
     @staticmethod
     def _pad(g: _Builder, image: str, vh: str, vw: str, multiple: int) -> str:
-        """stylize._pad: bottom/right to a multiple, at least max(2 * multiple, 8); reflect,
-        or replicate where the image is too small to reflect."""
+        """hierarchy.pad_to_multiple: bottom/right to a multiple, at least max(2 * multiple,
+        8); reflect, or replicate where the image is too small to reflect."""
         m = g.const(multiple, TensorProto.INT64)
         smallest = g.const(max(2 * multiple, 8), TensorProto.INT64)
 
@@ -217,7 +219,7 @@ def hierarchy_graph(network: nn.Module, coarse: int = COARSE_SIZE) -> Any:
     w = g.op("Gather", shape_of, g.const(3, int64))
     shape = {"h": g.to_double(h), "w": g.to_double(w), "m": g.to_double(g.op("Max", h, w))}
     size_d = g.to_double(SIZE)
-    # stylize.level_long_sides: size/4, size/2, size below 2 * coarse; coarse, 2 * coarse,
+    # levels.level_long_sides: size/4, size/2, size below 2 * coarse; coarse, 2 * coarse,
     # size up to 4 * coarse; beyond, coarse, 2 * coarse, then one refine pass per doubling.
     small = g.op("LessOrEqual", SIZE, g.const(4 * coarse, int64))
     below = g.op("Less", SIZE, g.const(2 * coarse, int64))
@@ -242,7 +244,7 @@ def hierarchy_graph(network: nn.Module, coarse: int = COARSE_SIZE) -> Any:
     side = body.op("Where", small, SIZE, grown)
     out, source = level.write(body, previous, side, graphs["refine"], multiples["refine"],
                               antialias=0)
-    # stylize._keep_colour for every pass beyond the trained three levels.
+    # hierarchy._keep_colour for every pass beyond the trained three levels.
     axes = body.const([2, 3], int64)
     shift = body.op("Sub", body.op("ReduceMean", out, axes, keepdims=1),
                     body.op("ReduceMean", source, axes, keepdims=1))
@@ -286,7 +288,7 @@ def export_onnx(source: str | Path, output: str | Path | None = None,
 
     with tempfile.TemporaryDirectory() as folder:
         if Path(source).is_dir():  # a run: its latest checkpoint, as 'brushwork export'
-            from .training import export_model
+            from .model_files import export_model
 
             source = export_model(source, Path(folder) / "model.safetensors")
         stylizer = load_model(source, device="cpu", precision="float32", width=width)

@@ -51,6 +51,10 @@ The budget covers tensors: the photo, the levels already computed, the whole-ima
 activations kept between layers and the working memory of one tile. The Python interpreter,
 PyTorch's libraries and the weights (~0.25 GB resident on CPU, plus ~0.1 GB of oneDNN
 scratch) come on top.
+
+Longer than 500 lines: the memory probe, the tile planner and the tiled runner are one
+algorithm (the runner plans with the probe's numbers and the planner's reach), explained above
+as a whole.
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ atomic checkpoints and an exact resume.
 
 The library never prints: progress goes to the ``callback`` as ``TrainingEvent`` objects,
 which the command line turns into a progress bar.
+
+Longer than 500 lines: ``train`` keeps a run's whole state (resume, data-parallel ranks,
+the time budget, previews, snapshots) in one function, with its helpers beside it;
+``training_step`` is the loop's core on one screen.
 """
 
 from __future__ import annotations
@@ -31,7 +35,17 @@ from PIL import Image
 from torch.nn.parallel import DistributedDataParallel
 
 from . import __version__, distributed
-from .checkpoints import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
+from .checkpoints import (
+    TORCH_RNG,
+    load_checkpoint,
+    load_optimizer,
+    model_tensors,
+    network_state,
+    optimizer_tensors,
+    save_checkpoint,
+    stream_state,
+    stream_tensors,
+)
 from .color import match_colours
 from .data import BUNDLED_PHOTOS, PhotoStream, centre_crops, list_images
 from .devices import (
@@ -42,14 +56,14 @@ from .devices import (
     resolve_device,
 )
 from .errors import BrushworkError
+from .hierarchy import stylize_tensor
 from .hyper_parameters import CONTENT_LAYER, TEXTURE_LAYERS, LossConfig, TrainConfig
 from .images import atomic_write, load_image, save_image, to_image, to_tensor
 from .losses.perceptual import HierarchicalLoss, content_targets
 from .losses.vgg import build_vgg
-from .model_files import lineage, load_state_into, read_model_file, save_model
+from .model_files import export_model, lineage, load_state_into, read_model_file
 from .networks import ARCHITECTURES, build_network
 from .plateau import PLATEAU_PHOTOS, Plateau
-from .stylize import stylize_tensor
 
 
 @dataclass
@@ -144,6 +158,14 @@ class _StopFlag:
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+
+
+def default_loss(arch: str) -> LossConfig:
+    """The loss ``arch`` trains with unless told otherwise: the paper's three levels for
+    MT-Net, one stylisation loss for the single-level baselines (``LossConfig.single_level``)."""
+    network_class, _ = ARCHITECTURES[arch]
+    levels = len(network_class.training_sizes(TrainConfig().crop_size))
+    return LossConfig() if levels == 3 else LossConfig.single_level()
 
 
 # Under torchrun the whole run is one job of N processes: NCCL between GPUs, gloo on the CPU.
@@ -250,7 +272,7 @@ def train(
         network = config_class.from_dict(network)
     sizes = network_class.training_sizes(config.crop_size)
     if loss is None:
-        loss = LossConfig() if len(sizes) == 3 else LossConfig.single_level()
+        loss = default_loss(arch)
     try:
         loss.check(len(sizes))
     except ValueError as error:
@@ -337,7 +359,7 @@ def train(
         if data_states is not None and len(data_states) > 1:
             extra["data_states"] = [json_state for json_state, _ in data_states[1:]]
             for rank, (_, rng) in enumerate(data_states[1:], start=1):
-                tensors.update({f"rng.rank{rank}.{k}": v for k, v in rng.items()})
+                tensors.update(stream_tensors(rng, rank))
         save_checkpoint(run_dir, tensors, {
             "iteration": iteration, "arch": arch, "network": network.to_dict(),
             "loss": loss.to_dict(),
@@ -551,11 +573,11 @@ def training_step(
 
 
 def _capture(net, optimizer, scheduler, photos) -> tuple[dict[str, torch.Tensor], dict]:
-    tensors = {f"model.{k}": v for k, v in net.state_dict().items()}
+    tensors = model_tensors(net)
     tensors.update(optimizer_tensors(optimizer))
     data_state, data_tensors = photos.state()
-    tensors.update({f"rng.{k}": v for k, v in data_tensors.items()})
-    tensors["rng.torch"] = torch.get_rng_state()
+    tensors.update(stream_tensors(data_tensors))
+    tensors[TORCH_RNG] = torch.get_rng_state()
     extra = {
         "optimizer_groups": optimizer.state_dict()["param_groups"],
         "scheduler": scheduler.state_dict(),
@@ -569,19 +591,17 @@ def _restore(net, optimizer, scheduler, photos, tensors, state,
     """Put a checkpoint's state back; False when the photo stream could not be (another
     number of processes wrote it), which the caller reseeds."""
     context = context or distributed.Context()
-    net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    net.load_state_dict(network_state(tensors))
     load_optimizer(optimizer, tensors, state["optimizer_groups"])
     scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(tensors["rng.torch"])
+    torch.set_rng_state(tensors[TORCH_RNG])
     if state.get("world_size", 1) != context.world_size:
         return False
     if context.rank == 0:
-        photos.restore(state["data_state"], {k[4:]: v for k, v in tensors.items()
-                                             if k in ("rng.order_rng", "rng.augment_rng")})
+        photos.restore(state["data_state"], stream_state(tensors))
     else:
-        prefix = f"rng.rank{context.rank}."
         photos.restore(state["data_states"][context.rank - 1],
-                       {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+                       stream_state(tensors, context.rank))
     return True
 
 
@@ -620,37 +640,3 @@ def _write_preview(
     path = folder / f"iter-{iteration:06d}.jpg"
     save_image(strip, path, quality=90)
     return path
-
-
-def export_model(run_dir: str | Path, output: str | Path) -> Path:
-    """Write a model file from the latest checkpoint of a run (also mid-run)."""
-    run_dir = Path(run_dir)
-    tensors, state, _ = load_checkpoint(run_dir)
-    arch = state.get("arch", "mtnet")
-    net = build_network(arch, state["network"])
-    net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    metadata = {
-        "architecture": arch,
-        "network": state["network"],
-        "loss": state["loss"],
-        "train": state["train"],
-        "styles": state["style_images"],
-        "record": {
-            "iterations": state["iteration"],
-            "wall_seconds": round(state.get("wall_seconds", 0.0), 1),
-            "device": state.get("device", "cpu"),
-            # The machine of the run's last stretch (older checkpoints do not say).
-            "processor": state.get("processor", ""),
-            "bf16": state.get("bf16", False),
-            "data": Path(state.get("data", "")).name,
-            "init_from": state.get("init_from"),
-            "recipe": state.get("recipe"),
-            # Data-parallel processes (torchrun): each iteration averaged this many photos.
-            "processes": state.get("world_size", 1),
-        },
-        "brushwork_version": __version__,
-    }
-    if (state.get("init_from") or {}).get("lineage"):
-        metadata["lineage"] = state["init_from"]["lineage"]
-    save_model(output, net, metadata)
-    return Path(output)

@@ -22,12 +22,13 @@ from PIL import Image
 
 from brushwork.checkpoints import load_checkpoint
 from brushwork.distributed import Context, shard
+from brushwork.evaluation import psnr
 from brushwork.hyper_parameters import LossConfig, TrainConfig
 from brushwork.images import to_tensor
 from brushwork.model_files import read_model_file
 from brushwork.training import train
 from tests.helpers import TINY_MT as TINY
-from tests.helpers import drawn_image, make_photo, psnr, vivid_model
+from tests.helpers import drawn_image, make_photo, vivid_model
 
 #: Seconds a launch may take on a busy 2-core machine (two interpreters importing torch).
 LAUNCH_TIMEOUT = 240

@@ -18,8 +18,9 @@ from PIL import Image
 
 from brushwork.api import load_model
 from brushwork.cli import main
+from brushwork.evaluation import psnr
 from brushwork.images import to_tensor
-from tests.helpers import make_photo, psnr, vivid_model
+from tests.helpers import make_photo, vivid_model
 
 pytest.importorskip("onnx", reason="ONNX export needs the onnx extra: pip install '.[onnx]'")
 pytest.importorskip("onnxruntime", reason="needs onnxruntime: pip install '.[onnx]'")

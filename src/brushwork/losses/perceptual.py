@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..color import chroma, colour_statistics, recolour_batch
 from ..hyper_parameters import (
     COLOUR_LAYOUT_CELLS,
     CONTENT_LAYER,
@@ -27,6 +26,7 @@ from ..hyper_parameters import (
     TEXTURE_LAYERS,
     LossConfig,
 )
+from .colour import chroma, colour_statistics, recolour_batch
 from .vgg import VGG19Features
 
 

@@ -1,8 +1,9 @@
 """The paper's baseline generators (section 4): singular transfer networks.
 
 A singular transfer network is trained with one stylisation loss on one output (paper 4).
-Each class here still returns a list, ``[y]``, and has the ``training_sizes`` / ``test_sizes``
-of MT-Net with a single level at the full size, so the code that drives MT-Net drives these:
+Each class here still returns a list, ``[y]``, and has the ``training_sizes`` of MT-Net with
+a single level at the full size (``forward``'s default: the input's own size), so the code that
+drives MT-Net drives these:
 
 * ``JohnsonNet``: Johnson et al. 2016's transformer network, the paper's "Johnson Net"
   (Fig. 5, Table 1);
@@ -50,11 +51,6 @@ class SingleLevelNet(nn.Module):
         """One level: the network runs at the crop size."""
         return [(crop, crop)]
 
-    @staticmethod
-    def test_sizes(height: int, width: int) -> list[Size]:
-        """One level: the network runs at the full output size."""
-        return [(height, width)]
-
     def stages(self) -> tuple[nn.Module, ...] | None:
         """The modules ``generate`` applies one after the other, or None where it does more
         than a chain (a subclass then overrides ``generate``)."""
@@ -71,7 +67,7 @@ class SingleLevelNet(nn.Module):
     def forward(self, x: torch.Tensor, sizes: list[Size] | None = None) -> list[torch.Tensor]:
         """Resize ``x`` to ``sizes[0]`` (default: its own size) and return ``[output]``."""
         if sizes is None:
-            sizes = self.test_sizes(*x.shape[-2:])
+            sizes = [(x.shape[-2], x.shape[-1])]
         if len(sizes) != 1:
             raise ValueError(f"{type(self).__name__} has one level, not {len(sizes)}")
         height, width = sizes[0]

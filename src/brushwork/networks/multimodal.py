@@ -27,9 +27,9 @@ from ..hyper_parameters import (
     LUMA_WEIGHTS,
     PAINTER_START_VALUE,
     RESIDUAL_START_VALUE,
-    SIZE_MULTIPLE,
     NetworkConfig,
 )
+from ..levels import plan_levels
 from .blocks import (
     Composite,
     Run,
@@ -151,24 +151,33 @@ class MTNet(nn.Module):
         """Level sizes during training: style at crop/2, enhance and refine at crop (3.3)."""
         return [(crop // 2, crop // 2), (crop, crop), (crop, crop)]
 
-    @staticmethod
-    def test_sizes(height: int, width: int) -> list[Size]:
-        """Level sizes at test time for a full-size (H, W): H/4, H/2, H (paper 3.1)."""
-        multiple = 4 * SIZE_MULTIPLE
-        if height % multiple or width % multiple:
-            raise ValueError(f"test-time sizes must be multiples of {multiple}")
-        return [(height // 4, width // 4), (height // 2, width // 2), (height, width)]
-
     def forward(self, x: torch.Tensor, sizes: list[Size] | None = None) -> list[torch.Tensor]:
-        """Run the hierarchy; ``sizes`` gives each level's spatial size (default: test sizes)."""
+        """Run the three subnets; ``sizes`` gives each level's spatial size.
+
+        Default: the test-time schedule at the input's own size (``levels.plan_levels``),
+        whose sides must then halve exactly in every subnet. Painting any size, with padding,
+        tiling and the refine passes beyond ``4 * COARSE_SIZE``, is ``hierarchy.stylize_tensor``.
+        """
         if sizes is None:
-            sizes = self.test_sizes(*x.shape[-2:])
+            sizes = self._own_size_levels(*x.shape[-2:])
         outputs = []
         current = x
         for subnet, size in zip(self.subnets, sizes):
             current = subnet(resize(current, size))
             outputs.append(current)
         return outputs
+
+    def _own_size_levels(self, height: int, width: int) -> list[Size]:
+        sizes = plan_levels(height, width, max(height, width))
+        if len(sizes) != len(self.subnets):
+            raise ValueError(f"{height}x{width} has {len(sizes)} levels; forward runs "
+                             f"{len(self.subnets)}: paint it with hierarchy.stylize_tensor")
+        for subnet, (h, w) in zip(self.subnets, sizes):
+            if h % subnet.size_multiple or w % subnet.size_multiple:
+                raise ValueError(
+                    f"level sizes {sizes} of a {height}x{width} input are not multiples of "
+                    "what the subnets halve by; pad the input, or use hierarchy.stylize_tensor")
+        return sizes
 
 
 def parameter_count(module: nn.Module) -> int:

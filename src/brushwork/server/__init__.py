@@ -9,7 +9,22 @@ other web pages out, and ``connections`` the uvicorn protocol that cuts off stal
 (issue 18).
 """
 
-from .app import create_app
-from .work import ServerSettings
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["ServerSettings", "create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    """Imported on first use, so that ``server.work`` (``ServerSettings``, whose defaults the
+    command line reads) loads without FastAPI, which only ``app`` needs."""
+    if name == "create_app":
+        from .app import create_app
+
+        return create_app
+    if name == "ServerSettings":
+        from .work import ServerSettings
+
+        return ServerSettings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

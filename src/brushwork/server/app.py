@@ -75,7 +75,7 @@ from ..images import (
     read_image,
     readable_formats_text,
 )
-from ..stylize import MAX_SIZE
+from ..levels import MAX_SIZE
 from ..tiling import format_memory
 from .guard import NO_FRAMING, HostPolicy, LocalGuard
 from .trainer import (

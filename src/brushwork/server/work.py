@@ -33,7 +33,7 @@ from typing import Any
 from PIL import Image
 
 from .. import api, mixing
-from ..api import PREVIEW_SIZE, Stylizer
+from ..api import DEFAULT_STYLE, PREVIEW_SIZE, Stylizer
 from ..errors import BrushworkError, quoted
 from ..images import MIME_TYPES, encode_image, load_image, output_format_named
 
@@ -64,7 +64,7 @@ class UnknownJob(BrushworkError):
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """Everything ``brushwork serve`` can set; the defaults are the command line's."""
+    """Everything ``brushwork serve`` can set; the command line reads its defaults here."""
 
     models: list[Path] = field(default_factory=list)
     max_size: int = 4096
@@ -194,9 +194,7 @@ class Styles:
             return [*builtins, *self._files.values(), *reversed(self._uploads.values())]
 
     def default(self) -> str | None:
-        """The style a request without one gets: the CLI's default, else the first."""
-        from ..cli import DEFAULT_STYLE
-
+        """The style a request without one gets: the library's default, else the first."""
         ids = [s.id for s in self.all()]
         if DEFAULT_STYLE in ids:
             return DEFAULT_STYLE

@@ -34,7 +34,7 @@ from PIL import Image
 from ..errors import BrushworkError
 from ..hyper_parameters import VIDEO_DEFAULTS, VideoConfig
 from ..images import atomic_output, default_max_pixels
-from ..stylize import check_size, scaled_size
+from ..levels import check_size, scaled_size
 
 if TYPE_CHECKING:
     from ..api import Stylizer

@@ -1,0 +1,60 @@
+"""``brushwork distil``: a slim network taught a trained style."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import BrushworkError
+from ..hyper_parameters import DistilConfig
+from .arguments import positive_int
+
+
+def _distil(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..api import resolve_model_path
+    from ..distillation import distil
+
+    if Path(args.output).suffix != ".safetensors":
+        raise BrushworkError("the slim model is written as a .safetensors file")
+    teacher = resolve_model_path(args.model, "full")
+    run_dir = Path(args.run_dir or Path("runs") / f"distil-{teacher.stem}")
+    bar = tqdm(total=args.iterations, unit="step", file=sys.stderr, dynamic_ncols=True,
+               disable=args.quiet)
+
+    def progress(event: dict[str, Any]) -> None:
+        bar.total = event["iterations"]
+        bar.n = event["iteration"]
+        bar.set_postfix(L1=f"{event['levels'][-1]:.4f}")  # y3's distance to the teacher
+
+    try:
+        path = distil(teacher, args.data, run_dir, args.output,
+                      DistilConfig(iterations=args.iterations), on_progress=progress)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"brushwork: stopped; run the same command again to resume from {run_dir}",
+              file=sys.stderr)
+        return 130
+    bar.close()
+    print(f"slim model written to {path}")
+    return 0
+
+
+def add_parser(commands: Any) -> None:
+    d = commands.add_parser(
+        "distil", help="teach a slim network (a quarter of the arithmetic) a trained style",
+        description="MODEL (a model file or a built-in style's full-width network) teaches "
+                    "the slim MT-Net its style on a folder of photos; resumable: run it "
+                    "again with the same --run-dir.")
+    d.add_argument("model", help="an MT-Net model file, or a built-in style name")
+    d.add_argument("--data", required=True, help="folder of training photos")
+    d.add_argument("-o", "--output", required=True, help="the slim model file (.safetensors)")
+    d.add_argument("--run-dir", help="checkpoints (default: runs/distil-MODEL)")
+    d.add_argument("--iterations", type=positive_int, default=DistilConfig.iterations,
+                   help=f"steps of {DistilConfig.batch_size} crops "
+                        f"(default {DistilConfig.iterations})")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.set_defaults(run=_distil)
