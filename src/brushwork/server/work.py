@@ -105,9 +105,9 @@ class ServerSettings:
     #: as everything else here; a shared server that should only paint turns it off).
     training: bool = True
     #: A training's time budget in minutes (None: the library's, ``TrainConfig.minutes``,
-    #: 25: the recipe's 300 iterations take 6-7 minutes on a 2-core AVX-512 BF16 CPU and ~10
-    #: on AVX2, so the budget only cuts a much slower machine's run short, which still ends
-    #: with a model; 0: no budget).
+    #: 25: the recipe's at most 375 iterations take 6-9 minutes on a 2-core AVX-512 BF16 CPU
+    #: and ~11 on AVX2 (docs/styles/own-painting.md), so the budget only cuts a much slower
+    #: machine's run short, which still ends with a model; 0: no budget).
     train_minutes: float | None = None
     #: ``TrainConfig`` fields laid over the recipe's (empty: the recipe as ``brushwork
     #: train`` runs it; tests give tiny crops and a few iterations).
