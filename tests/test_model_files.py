@@ -679,3 +679,34 @@ def test_the_cli_refuses_the_issues_file_in_one_line(tmp_path, capsys, sample_ph
     err = capsys.readouterr().err
     assert code == [1] and len(err.splitlines()) == 1 and "1536" in err, err
     assert growth < HOSTILE_RSS_BOUND
+
+
+def test_a_model_paints_at_the_coarse_size_its_file_records(tmp_path, painting_network,
+                                                            tiny_metadata):
+    """A file's ``train.coarse_size`` (the recipe records its training scale) is the schedule
+    it paints with unless told otherwise; files without one paint at the paper's 256."""
+    from brushwork.hyper_parameters import COARSE_SIZE
+    from tests.helpers import make_photo
+
+    default, own = tmp_path / "default.safetensors", tmp_path / "own.safetensors"
+    save_model(default, painting_network, tiny_metadata)
+    save_model(own, painting_network, {**tiny_metadata, "train": {"coarse_size": 96}})
+    plain = load_model(default, device="cpu", precision="float32")
+    recorded = load_model(own, device="cpu", precision="float32")
+    assert (plain.coarse, recorded.coarse) == (COARSE_SIZE, 96)
+    photo = make_photo((300, 200))
+    # At 256: the file's 96, 192, 256 instead of the paper's 64, 128, 256.
+    assert [im.size[0] for im in recorded.stylize_levels(photo, 256)] == [96, 192, 256]
+    assert recorded.stylize(photo, 256).tobytes() == plain.stylize(photo, 256, coarse=96).tobytes()
+    assert recorded.stylize(photo, 256).tobytes() != plain.stylize(photo, 256).tobytes()
+    assert recorded.stylize(photo, 256, coarse=COARSE_SIZE).tobytes() == plain.stylize(
+        photo, 256).tobytes()
+
+
+@pytest.mark.parametrize("coarse", [0, -5, "256", 1.5, True])
+def test_a_bad_recorded_coarse_size_is_refused_at_loading(tmp_path, tiny_network,
+                                                          tiny_metadata, coarse):
+    path = tmp_path / "bad.safetensors"
+    save_model(path, tiny_network, {**tiny_metadata, "train": {"coarse_size": coarse}})
+    with pytest.raises(BrushworkError, match="coarse must be a positive number of pixels"):
+        load_model(path, device="cpu")

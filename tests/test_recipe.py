@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from brushwork import recipe
-from brushwork.api import STYLES_DIR
+from brushwork.api import STYLES_DIR, load_model
 from brushwork.cli import main
 from brushwork.hyper_parameters import TEXTURE_LAYERS, NetworkConfig
 from brushwork.images import load_image, to_image, to_tensor
@@ -74,6 +74,9 @@ def test_train_by_default_fine_tunes_the_nearest_slim_style(tmp_path, capsys):
     assert metadata["record"]["recipe"].startswith("the zoo's recipe: fine-tuned from great-wave")
     assert list(metadata["loss"]["centred_layers"]) == ["relu1_1"]
     assert metadata["loss"]["colour_layout"] == recipe.COLOUR_LAYOUT
+    # It paints at the recipe's coarse size from then on, wherever it is loaded.
+    assert metadata["train"]["coarse_size"] == recipe.COARSE
+    assert load_model(output, device="cpu").coarse == recipe.COARSE
     start = read_model_file(STYLES_DIR / "great-wave.safetensors")[1]
     assert can_mix_weights([metadata, start])
     # The quality report: the sample photos painted and scored, a sheet beside the model.
@@ -168,6 +171,7 @@ def test_train_own_style_is_the_default_command_from_python(tmp_path):
     metadata = read_model_file(output)[1]
     assert metadata["record"]["recipe"].startswith("the zoo's recipe: fine-tuned from great-wave")
     assert metadata["train"]["plateau_every"] == recipe.PLATEAU_EVERY
+    assert metadata["train"]["coarse_size"] == recipe.COARSE
     assert {"iteration", "preview"} <= {e.kind for e in events}
     with pytest.raises(TrainingInterrupted):
         recipe.train_own_style(painting, tmp_path / "b.safetensors", minutes=0,

@@ -113,10 +113,20 @@ class Stylizer:
     def __post_init__(self) -> None:
         if self.inference is None:
             self.inference = fuse(self.network)
+        _ = self.coarse  # a file's bad coarse size fails at loading, not at painting
 
     @property
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.network.parameters())
+
+    @property
+    def coarse(self) -> int:
+        """The long side at which this model's style subnet paints by default: the one its
+        training recorded (``TrainConfig.coarse_size``; the recipe's models paint at their
+        training scale), the paper's 256 for files that record none."""
+        value = (self.metadata.get("train") or {}).get("coarse_size", COARSE_SIZE)
+        check_coarse(value)
+        return value
 
     def _level_modules(self, size: int, coarse: int = COARSE_SIZE) -> list[nn.Module]:
         """The module that computes each level at ``size`` (``hierarchy.stylize_tensor``)."""
@@ -135,7 +145,7 @@ class Stylizer:
     def stylize_levels(
         self, image: Image.Image, size: int = 1024, max_memory: int | str | None = None, *,
         preserve_color: bool = False, strength: float = 1.0,
-        on_level: LevelCallback | None = None, coarse: int = COARSE_SIZE,
+        on_level: LevelCallback | None = None, coarse: int | None = None,
     ) -> list[Image.Image]:
         """Every level's output, coarse to fine: at 1024, 256, 512, 1024 on the long side
         (from 512 to 1024: 256, 512, size; below 512: size/4, size/2, size; beyond 1024, one
@@ -148,12 +158,14 @@ class Stylizer:
         level finishes, for progress reports (the last one once it is a picture).
 
         ``coarse`` is the long side at which the style subnet paints outputs from
-        ``2 * coarse`` (default 256, so from 512; ``levels.plan_levels``). Smaller
+        ``2 * coarse`` (default: the model's own, ``Stylizer.coarse``, 256 for the built-in
+        styles, so from 512; ``levels.plan_levels``). Smaller
         gives larger strokes relative to the picture; ``coarse`` = size / 4 runs the three
         levels at size/4, size/2, size, the naive schedule that
         docs/architecture.md ("Beyond 1024 px") compares with the default.
         """
         check_size(size)
+        coarse = self.coarse if coarse is None else coarse
         check_coarse(coarse)
         strength = check_strength(strength)
         budget = memory_budget(max_memory, self.device)
@@ -173,7 +185,7 @@ class Stylizer:
     def stylize(
         self, image: Image.Image, size: int = 1024, max_memory: int | str | None = None, *,
         preserve_color: bool = False, strength: float = 1.0,
-        on_level: LevelCallback | None = None, coarse: int = COARSE_SIZE,
+        on_level: LevelCallback | None = None, coarse: int | None = None,
     ) -> Image.Image:
         """The final, full-size painting of ``image`` with long side ``size``.
 
@@ -357,7 +369,7 @@ class BlendedStylizer(Stylizer):
     def stylize_levels(
         self, image: Image.Image, size: int = 1024, max_memory: int | str | None = None, *,
         preserve_color: bool = False, strength: float = 1.0,
-        on_level: LevelCallback | None = None, coarse: int = COARSE_SIZE,
+        on_level: LevelCallback | None = None, coarse: int | None = None,
     ) -> list[Image.Image]:
         strength = check_strength(strength)
         runs = []

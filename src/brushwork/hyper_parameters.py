@@ -364,6 +364,12 @@ class TrainConfig(_Config):
     plateau_every: int = 0
     plateau_patience: int = 3
     plateau_tolerance: float = 0.01
+    #: Long side at which the trained model's style subnet paints outputs of 512-1024 px
+    #: (``levels.plan_levels``' ``coarse``), recorded in the model file, so every way of
+    #: painting with it (``api.Stylizer``, the server, clips, the ONNX export) uses it unless
+    #: told otherwise. Training itself does not read it. The paper's 256 (``COARSE_SIZE``)
+    #: by default; ``brushwork.recipe`` sets the training scale (``recipe.COARSE``, why there).
+    coarse_size: int = COARSE_SIZE
 
     #: Runs before session 3 had no warm-up; before issue 14 the photo was scaled to the crop.
     LEGACY: ClassVar[dict[str, Any]] = {"texture_warmup": 0, "photo_size": 0, "minutes": 0.0}

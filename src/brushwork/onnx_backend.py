@@ -44,11 +44,12 @@ class OnnxStylizer:
     def stylize_levels(
         self, image: Image.Image, size: int = 1024, max_memory: int | str | None = None, *,
         preserve_color: bool = False, strength: float = 1.0, on_level: Any = None,
-        coarse: int = COARSE_SIZE,
+        coarse: int | None = None,
     ) -> list[Image.Image]:
         """level1, level2 and the painting (beyond 1024 the intermediate refine passes stay
         inside the graph). ``max_memory`` is ignored: the graph runs whole."""
         check_size(size)
+        coarse = self.coarse if coarse is None else coarse
         check_coarse(coarse)
         strength = check_strength(strength)
         if coarse != self.coarse:

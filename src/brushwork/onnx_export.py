@@ -279,9 +279,10 @@ def hierarchy_graph(network: nn.Module, coarse: int = COARSE_SIZE) -> Any:
 
 
 def export_onnx(source: str | Path, output: str | Path | None = None,
-                coarse: int = COARSE_SIZE, width: str = "slim") -> bytes:
+                coarse: int | None = None, width: str = "slim") -> bytes:
     """The ONNX model of ``source`` (a built-in style, a model file, or a training run's
     folder, from its latest checkpoint); written atomically to ``output`` if given.
+    ``coarse``: the style subnet's long side (default: the model's own, ``Stylizer.coarse``).
     ``width``: a built-in style's slim or full-width network (``api.load_model``)."""
     _require_onnx()
     from .api import load_model
@@ -292,6 +293,7 @@ def export_onnx(source: str | Path, output: str | Path | None = None,
 
             source = export_model(source, Path(folder) / "model.safetensors")
         stylizer = load_model(source, device="cpu", precision="float32", width=width)
+    coarse = stylizer.coarse if coarse is None else coarse
     model = hierarchy_graph(stylizer.network, coarse)
     onnx.checker.check_model(model)
     described = {"brushwork_version": __version__, "source": Path(str(source)).name,

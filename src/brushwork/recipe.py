@@ -83,6 +83,16 @@ PLATEAU_PATIENCE = 4
 #: -5.6%, style at 512 still 12% under the peer's. 2 sits inside Boating's window
 #: (docs/styles/own-painting.md, session 16).
 CONTENT_WEIGHT = 2.0
+#: Long side at which a recipe model's style subnet paints 512-1024 px outputs (ours;
+#: ``TrainConfig.coarse_size``, recorded in the model file). Its training scale: the recipe
+#: trains on 256 px crops of photos scaled to a 512 px short side, the style subnet on those
+#: crops halved, so it learns on photos with a 256 px short side; at the paper's 256 px long
+#: side a 3:2 photo's short side is 171 px and every stroke 1.5x the trained size against the
+#: picture. At 384 (that photo's short side 256) the same four models kept the photo's
+#: shapes clearly better than at 256 (content distance 12-16% lower on the report photos)
+#: and stayed nearer the painting at 512 and 1024 px than the peer; 512 lost Seurat's style
+#: at 512 px (docs/styles/own-painting.md, "The coarse size").
+COARSE = 384
 #: The palette term's layers and the colour layout weight of the zoo's recipe
 #: (``LossConfig.centred_layers``, ``LossConfig.colour_layout``; docs/styles/palette.md and
 #: docs/styles/zoo.md, session 12).
@@ -106,6 +116,7 @@ class Recipe:
     plateau_every: int = PLATEAU_EVERY
     plateau_patience: int = PLATEAU_PATIENCE
     content_weight: float = CONTENT_WEIGHT
+    coarse_size: int = COARSE
 
     def settings(self) -> dict[str, dict[str, Any]]:
         """The configuration fields this recipe sets, by group ("network", "loss", "train"):
@@ -119,7 +130,8 @@ class Recipe:
             # No texture warm-up: the starting network already gives back the photo.
             "train": {"iterations": self.iterations, "preview_every": self.preview_every,
                       "plateau_every": self.plateau_every,
-                      "plateau_patience": self.plateau_patience, "texture_warmup": 0},
+                      "plateau_patience": self.plateau_patience, "texture_warmup": 0,
+                      "coarse_size": self.coarse_size},
         }
 
     def configs(self) -> tuple[NetworkConfig, LossConfig, TrainConfig]:
@@ -135,7 +147,8 @@ class Recipe:
                 f"nearest by Gram distance), texture weights {w} ({TEXTURE_RULE:g} x texture "
                 f"strength {self.texture_strength:.2f}), content weight "
                 f"{self.content_weight:g}, palette term at "
-                f"{', '.join(self.centred_layers)}, colour layout {self.colour_layout:g}")
+                f"{', '.join(self.centred_layers)}, colour layout {self.colour_layout:g}, "
+                f"painting at coarse size {self.coarse_size}")
 
 
 def _gram_rms(features: dict[str, torch.Tensor]) -> list[float]:

@@ -87,6 +87,30 @@ def test_the_recursive_schedule_beyond_4x_coarse_runs_inside_the_graph(tmp_path)
         16, 32, 48]
 
 
+def test_the_export_paints_at_the_coarse_size_the_model_file_records(tmp_path):
+    """A recipe model records its coarse size; its ONNX export (no ``coarse`` given) and
+    the session built from that export paint with it, as PyTorch does."""
+    from brushwork.hyper_parameters import NetworkConfig
+    from brushwork.model_files import read_model_file, save_model
+    from brushwork.networks.multimodal import MTNet
+
+    tensors_file = vivid_model(tmp_path / "vivid.safetensors")
+    reference = load_model(tensors_file, device="cpu", precision="float32")
+    metadata = {**read_model_file(tensors_file)[1], "train": {"coarse_size": 24}}
+    network = MTNet(NetworkConfig.from_dict(metadata["network"]))
+    network.load_state_dict(reference.network.state_dict())
+    model = tmp_path / "coarse24.safetensors"
+    save_model(model, network, {k: metadata[k] for k in ("architecture", "network", "train")})
+    onnx_file = tmp_path / "coarse24.onnx"
+    export_onnx(model, onnx_file)
+    runtime = load_onnx_model(onnx_file)
+    photo = make_photo((300, 200))
+    assert runtime.coarse == 24
+    assert [max(level.size) for level in runtime.stylize_levels(photo, 64)] == [24, 48, 64]
+    assert min(level_psnrs(load_model(model, device="cpu", precision="float32"), runtime,
+                           photo, 64, coarse=24)) >= 40
+
+
 def test_export_and_paint_from_the_command_line(capsys, tmp_path, exported, sample_photo):
     model, _ = exported
     onnx_file = tmp_path / "cli.onnx"
