@@ -17,9 +17,11 @@ is never imported, here or there). It prints the size that will travel.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -57,7 +59,8 @@ def tracked_bytes() -> int:
     return sum((ROOT / f).stat().st_size for f in files if f and (ROOT / f).is_file())
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     if OUT.exists():
         shutil.rmtree(OUT)
     held_out = held_out_names(HELD_OUT)

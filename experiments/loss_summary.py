@@ -8,8 +8,9 @@ whether every level's loss falls (issue 3, acceptance 2) and which term moved.
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -30,5 +31,13 @@ def summarise(log: Path, window: int = 50) -> str:
     return "\n".join(lines)
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("log", type=Path, help="a run's loss.jsonl")
+    args = parser.parse_args(argv)
+    print(summarise(args.log))
+    return 0
+
+
 if __name__ == "__main__":
-    print(summarise(Path(sys.argv[1])))
+    raise SystemExit(main())

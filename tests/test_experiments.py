@@ -371,6 +371,26 @@ def test_scripts_run_as_commands_and_state_their_defaults(tmp_path):
     assert "not run yet: `python -m experiments.fig6_scale`" in index
 
 
+@pytest.mark.parametrize("name", ["gpu_prepare", "loss_summary"])
+def test_helper_scripts_print_their_help(name, capsys):
+    """``--help`` prints help and does nothing else (gpu_prepare would rebuild data/gpu/)."""
+    module = importlib.import_module(f"experiments.{name}")
+    with pytest.raises(SystemExit) as stop:
+        module.main(["--help"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: {Path(sys.argv[0]).name}")
+
+
+def test_loss_summary_reads_a_log(tmp_path, capsys):
+    log = tmp_path / "loss.jsonl"
+    log.write_text("".join(
+        json.dumps({"iteration": i, "level": [4.0 / i], "content": [1.0], "texture": [3.0 / i],
+                    "seconds": 2.0}) + "\n" for i in (1, 2)))
+    assert importlib.import_module("experiments.loss_summary").main([str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "iterations 1..2 (2 logged)" in out and "median s/iteration 2.00" in out
+
+
 def test_contact_sheet_wraps_many_styles_into_rows_that_fit_a_phone(scripts, tmp_path):
     sheet = scripts["peer_compare"].contact_sheet
     thumb = scripts["peer_compare"].THUMB

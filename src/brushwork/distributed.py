@@ -178,7 +178,7 @@ def gather_to_main(value: T) -> list[T] | None:
     """Every rank's ``value`` (JSON-like objects) on rank 0, in rank order; None elsewhere."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return [value]
-    gathered: list[T] | None = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+    gathered: list[Any] | None = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
     dist.gather_object(value, gathered, dst=0)
     return gathered
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 
@@ -71,7 +72,8 @@ class Evaluator:
     def style_distance_tensor(self, image: torch.Tensor, scale: int) -> torch.Tensor:
         """The style distance as a differentiable tensor (for optimisation and tests)."""
         grams = self._grams(resize_long_side(image, scale))
-        return sum(torch.mean((a - b) ** 2) for a, b in zip(grams, self.style_grams[scale]))
+        return cast(torch.Tensor, sum(torch.mean((a - b) ** 2)
+                                      for a, b in zip(grams, self.style_grams[scale])))
 
     @torch.no_grad()
     def style_distance(self, image: torch.Tensor, scale: int) -> float:

@@ -14,6 +14,7 @@ view), and the tiled result equals the untiled one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +22,7 @@ from torch import nn
 
 from .hyper_parameters import COARSE_SIZE, SIZE_MULTIPLE
 from .levels import TRAINED_LEVELS, check_coarse, check_size, plan_levels, scaled_size
-from .networks.multimodal import like_parameters, resize
+from .networks.multimodal import MTNet, like_parameters, resize
 from .tiling import TiledRunner, memory_budget
 
 #: Sides of a network without a declared ``size_multiple`` are padded to a multiple of this.
@@ -66,7 +67,8 @@ def stylize_tensor(
     h, w = photo.shape[-2:]
     hierarchical = hasattr(net, "level_subnets")
     visible = plan_levels(h, w, size, coarse) if hierarchical else [scaled_size(h, w, size)]
-    modules = net.level_subnets(len(visible)) if hierarchical else [_LastLevel(net)]
+    modules = (cast(MTNet, net).level_subnets(len(visible)) if hierarchical
+               else [_LastLevel(net)])
     runner = None
     if max_memory is not None:
         runner = TiledRunner(memory_budget(max_memory, photo.device))

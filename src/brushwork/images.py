@@ -192,8 +192,8 @@ def _decode(
                                                                   False) else 1
                 image.load()
                 exif = _exif_bytes(image)
-                image = ImageOps.exif_transpose(image)
-                rgb = _to_rgb(_to_srgb(image))
+                upright = ImageOps.exif_transpose(image)
+                rgb = _to_rgb(_to_srgb(upright))
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(f"{name}: image too large: over Pillow's decompression-bomb limit "
                             f"of {HARD_MAX_PIXELS:,} pixels") from error
@@ -335,7 +335,7 @@ def _fsync_folder(folder: Path) -> None:
             os.close(descriptor)
 
 
-def atomic_write(path: str | Path, write: Callable[[IO], None]) -> None:
+def atomic_write(path: str | Path, write: Callable[[IO], object]) -> None:
     with atomic_output(path) as file:
         write(file)
 

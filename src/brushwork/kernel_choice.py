@@ -55,7 +55,7 @@ def cache_file() -> Path:
 @functools.cache
 def cpu_features() -> dict[str, object]:
     """The CPU's model name and the instruction sets that decide PyTorch's kernels."""
-    name, flags = "", set()
+    name, flags = "", set[str]()
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name") and not name:

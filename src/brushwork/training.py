@@ -388,7 +388,7 @@ def train(
             scale = texture_scale(iteration, config.texture_warmup)
             total, levels = training_step(model, criterion, optimizer, photo, sizes, use_bf16,
                                           scale)
-            lr = scheduler.get_last_lr()[0]
+            lr = float(scheduler.get_last_lr()[0])
             scheduler.step()
             seconds = time.perf_counter() - began
             # Every rank logs and decides (budget, NaN, stop) on the same averaged numbers.

@@ -18,7 +18,7 @@ def _eval(args: argparse.Namespace) -> int:
     style = to_tensor(load_image(args.style))
     photo = to_tensor(load_image(args.photo)) if args.photo else None
     evaluator = Evaluator(style, args.scales)
-    rows = []
+    rows: list[dict[str, Any]] = []
     named = [(str(p), to_tensor(load_image(p))) for p in args.outputs]
     if photo is not None:
         named.insert(0, (f"{args.photo} (unstylised photo)", photo))

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -157,15 +157,18 @@ def _stylize(args: argparse.Namespace) -> int:
     from ..images import default_max_pixels
     from ..levels import check_size
 
+    loader: Callable[..., Any] = load_model
     if args.backend == "onnx":  # the same loader signature, painting through onnxruntime
-        from ..onnx_backend import load_onnx_model as load_model
+        from ..onnx_backend import load_onnx_model
+
+        loader = load_onnx_model
 
     check_size(args.size)
     check_strength(args.strength)
     if args.max_pixels is None:
         default_max_pixels()  # a bad BRUSHWORK_MAX_PIXELS is an error before any work
     if any(_is_clip(photo) for photo in args.photos):
-        return _stylize_clip(args, load_model)
+        return _stylize_clip(args, loader)
     photos, many = _expand_photos(args.photos)
     targets = _targets(args, photos, many)
     context = distributed.launched()
@@ -181,8 +184,8 @@ def _stylize(args: argparse.Namespace) -> int:
         kernel_choice.on_first_measurement = lambda cache: print(
             "brushwork: timing which kernels are fastest on this CPU (once; the answers are "
             f"kept in {cache})", file=sys.stderr)
-    model = load_model(args.model or args.style or DEFAULT_STYLE, device=args.device,
-                       precision=args.precision, mix=args.mix, width=args.width)
+    model = loader(args.model or args.style or DEFAULT_STYLE, device=args.device,
+                   precision=args.precision, mix=args.mix, width=args.width)
     if args.output.endswith(("/", os.sep)):
         Path(args.output).mkdir(exist_ok=True)
     failures = 0

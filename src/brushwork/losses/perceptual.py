@@ -163,7 +163,7 @@ class HierarchicalLoss(nn.Module):
         self.palette_chroma_var = max(float(chroma(styles[0][:1].float()).flatten(2)
                                             .var(dim=2).sum()), 1e-6)
 
-    def to(self, *args, **kwargs):  # type: ignore[override]
+    def to(self, *args, **kwargs):
         module = super().to(*args, **kwargs)
         device = next(self.vgg.parameters()).device
         self.target_grams = [[g.to(device) for g in level] for level in self.target_grams]
@@ -252,7 +252,7 @@ class HierarchicalLoss(nn.Module):
     def _batched_features(self, outputs: Sequence[torch.Tensor]) -> list[dict]:
         """VGG features of every output, running same-sized outputs as one batch."""
         results: list[dict | None] = [None] * len(outputs)
-        groups: dict[tuple[int, int], list[int]] = {}
+        groups: dict[tuple[int, ...], list[int]] = {}
         for k, out in enumerate(outputs):
             groups.setdefault(tuple(out.shape[-2:]), []).append(k)
         for members in groups.values():
@@ -274,7 +274,7 @@ def coarse_cells(image: torch.Tensor, cells: int = COLOUR_LAYOUT_CELLS,
         h, w = image.shape[-2:]
         scale = cells / max(h, w)
         grid = (max(1, round(h * scale)), max(1, round(w * scale)))
-    return F.adaptive_avg_pool2d(image, tuple(grid))
+    return F.adaptive_avg_pool2d(image, (grid[0], grid[1]))
 
 
 def content_targets(

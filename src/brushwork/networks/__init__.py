@@ -23,7 +23,9 @@ from .multimodal import MTNet
 #: Architecture name -> (class, config class). Model files name one of these. The paper's
 #: baselines (section 4) are here too; Fig. 6's singular network with MT-Net's parameter
 #: count is "singular" with ``SingularConfig.matching_mtnet()``, not a name of its own.
-ARCHITECTURES: dict[str, tuple[type[nn.Module], type]] = {
+#: Typed ``type[Any]``: callers use what every entry has and no shared base declares
+#: (the networks' static ``training_sizes``, the configs' ``from_dict``).
+ARCHITECTURES: dict[str, tuple[type[Any], type[Any]]] = {
     "mtnet": (MTNet, NetworkConfig),
     "johnson": (JohnsonNet, JohnsonConfig),
     "texture-net": (TextureNet, TextureNetConfig),

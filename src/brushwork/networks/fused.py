@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import TypeGuard, cast
 
 import torch
 import torch.nn.functional as F
@@ -50,6 +51,7 @@ from torch import nn
 
 from .. import hyper_parameters
 from ..kernel_choice import choose, probe_image
+from ..levels import Size
 from .blocks import Conv, ResizeConv, memory_layout
 
 
@@ -84,10 +86,11 @@ def rebuilt(module: nn.Module, replace: Callable[[nn.Module], nn.Module | None])
 def _fused_layer(module: nn.Module) -> nn.Module | None:
     """The inference form of a block of networks/blocks.py, or None (look inside it)."""
     if type(module) is ResizeConv:
-        upsample, (pad, conv, *rest) = module
+        upsample, block = module
+        pad, conv, *rest = cast(Conv, block)  # as ResizeConv builds it
         if (isinstance(upsample, nn.Upsample) and upsample.mode == "nearest"
-                and upsample.scale_factor in (2, 2.0) and conv.kernel_size == (3, 3)
-                and _plain(conv) and conv.stride == (1, 1)
+                and upsample.scale_factor in (2, 2.0) and _plain(conv)
+                and conv.kernel_size == (3, 3) and conv.stride == (1, 1)
                 and isinstance(pad, nn.ReflectionPad2d) and tuple(pad.padding) == (1,) * 4):
             return nn.Sequential(UpsamplingConv2d.sharing(conv), *map(_fused_norm, rest))
     if type(module) is Conv:
@@ -103,7 +106,7 @@ def _fused_layer(module: nn.Module) -> nn.Module | None:
     return None
 
 
-def _plain(conv: nn.Conv2d) -> bool:
+def _plain(conv: nn.Module) -> TypeGuard[nn.Conv2d]:
     return (type(conv) is nn.Conv2d and conv.padding == (0, 0) and conv.dilation == (1, 1)
             and conv.groups == 1)
 
@@ -123,12 +126,15 @@ class ReflectConv2d(nn.Conv2d):
     """A reflection-padded convolution (PyTorch's ``padding_mode="reflect"``), computed by
     ``reflect_conv``: strips or a padded copy, whichever this machine runs faster."""
 
+    padding: tuple[int, ...]  # always numbers here, never "same" or "valid"
+
     @classmethod
     def sharing(cls, conv: nn.Conv2d, pad: int) -> ReflectConv2d:
         """``ReflectionPad2d(pad)`` then ``conv``, as one layer with ``conv``'s parameters."""
         with torch.device("meta"):  # the parameters are conv's: allocate none
-            layer = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                        padding=pad, bias=conv.bias is not None, padding_mode="reflect")
+            kernel, stride = cast(Size, conv.kernel_size), cast(Size, conv.stride)
+            layer = cls(conv.in_channels, conv.out_channels, kernel, stride, padding=pad,
+                        bias=conv.bias is not None, padding_mode="reflect")
         _sharing_parameters(layer, conv)
         return layer
 
@@ -143,6 +149,7 @@ class UpsamplingConv2d(nn.Conv2d):
 
     #: The upsampling before the convolution (the tiler reads it).
     scale_factor = 2
+    transposed_weight: torch.Tensor
 
     @classmethod
     def sharing(cls, conv: nn.Conv2d) -> UpsamplingConv2d:
@@ -171,7 +178,9 @@ class InPlaceInstanceNorm2d(nn.InstanceNorm2d):
     @classmethod
     def sharing(cls, norm: nn.InstanceNorm2d) -> InPlaceInstanceNorm2d:
         with torch.device("meta"):
-            layer = cls(norm.num_features, norm.eps, norm.momentum, affine=True)
+            # torch annotates momentum as float, but takes the None it may hold
+            layer = cls(norm.num_features, norm.eps, norm.momentum,  # type: ignore[arg-type]
+                        affine=True)
         _sharing_parameters(layer, norm)
         return layer.train(norm.training)
 

@@ -136,10 +136,10 @@ class MTNet(nn.Module):
     SUBNET_NAMES = ("style", "enhance", "refine")
 
     @property
-    def subnets(self) -> tuple[nn.Module, ...]:
+    def subnets(self) -> tuple[MultimodalSubnet | RefineSubnet, ...]:
         return tuple(getattr(self, name) for name in self.SUBNET_NAMES)
 
-    def level_subnets(self, levels: int) -> list[nn.Module]:
+    def level_subnets(self, levels: int) -> list[MultimodalSubnet | RefineSubnet]:
         """The subnet of each level at test time: style, enhance, then refine once per level
         beyond the third (the paper: "the same concept can be extended recursively")."""
         if levels < 3:

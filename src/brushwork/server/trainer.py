@@ -44,8 +44,6 @@ from .work import QueueFull, ServerSettings, Worker
 #: asked between iterations (seconds each on a CPU), but the recipe's set-up or a report
 #: already begun cannot be interrupted; the thread is a daemon, so the process still exits.
 STOP_WAIT = 60.0
-#: The states a run goes through; the last three are final.
-STATES = ("queued", "running", "finished", "cancelled", "failed")
 
 
 class TrainingBusy(BrushworkError):
@@ -74,7 +72,7 @@ class TrainingJob:
     #: the biggest thing a run holds).
     upload: Image.Image | None = field(default=None, repr=False)
     id: str = field(default_factory=lambda: secrets.token_urlsafe(9))
-    state: str = "queued"  # STATES
+    state: str = "queued"  # queued | running | finished | cancelled | failed (the last 3 final)
     #: queued | preparing (the recipe: nearest built-in style, texture weights) | training
     #: | report | adding (loaded and offered as a style) | done | cancelled | failed
     stage: str = "queued"

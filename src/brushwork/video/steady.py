@@ -61,6 +61,8 @@ class Steadier:
         previous, previous_grey = self._previous_input, self._previous_grey
         out, step = painting, SteadyStep(cut=False, carried=0.0)
         if previous is not None and previous.shape == frame.shape:
+            # both are kept with the previous frame
+            assert previous_grey is not None and self._previous_histogram is not None
             step.cut = (histogram_distance(self._previous_histogram, histogram)
                         > self.config.cut_distance)
             if not step.cut:
@@ -92,11 +94,12 @@ class Steadier:
             keep = cv2.GaussianBlur(keep, (0, 0), self.config.steady_feather)
         h, w = painting.shape[:2]
         if backward.shape[:2] != (h, w):  # flow in pixels of the small frames -> full size
-            scale = np.float32([w / backward.shape[1], h / backward.shape[0]])
+            scale = np.array([w / backward.shape[1], h / backward.shape[0]], dtype=np.float32)
             backward = cv2.resize(backward, (w, h), interpolation=cv2.INTER_LINEAR) * scale
             keep = cv2.resize(keep, (w, h), interpolation=cv2.INTER_LINEAR)
         # Bicubic: a painting carried for many frames is resampled each time, and bilinear
         # blurs it a little more at every step.
+        assert self._previous_painting is not None  # kept with the previous frame
         carried = warp(self._previous_painting, backward, cubic=True).astype(np.float32)
         keep = keep[..., None]
         fresh = painting.astype(np.float32)
