@@ -80,8 +80,8 @@ from .networks.fused import UpsamplingConv2d, rebuilt
 
 GIB = 1024**3
 #: Cap of the automatic budget (ours): 4096x4096 output then stays under 3 GB resident on
-#: CPU, the target of the high-resolution issue, and anything up to 2048 runs untiled or
-#: nearly so.
+#: CPU, our target for high-resolution output (measured in docs/performance.md), and
+#: anything up to 2048 runs untiled or nearly so.
 DEFAULT_MAX_MEMORY = 2 * GIB
 #: Side of the probe image used to measure shapes and memory (ours: a multiple of MT-Net's
 #: 32 that keeps 16 px at the enhance subnet's deepest layer). Measured against peak RSS on

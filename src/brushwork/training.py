@@ -549,8 +549,8 @@ def adam_memory_ratio(optimizer: torch.optim.Optimizer) -> float | None:
 
     Adam divides each step by sqrt(v_hat), its running estimate of the gradient's size. When it
     matches today's gradient the ratio is ~1 and the step is ~the learning rate; a ratio of
-    ~1,000 means Adam still remembers a start-up spike and steps ~1,000x too short (the stall
-    of issue 14, docs/training-stall.md). Logged every iteration as ``adam_ratio``; None for
+    ~100 means Adam still remembers a start-up spike and steps ~100x too short (the stall
+    measured in docs/training-stall.md). Logged every iteration as ``adam_ratio``; None for
     other optimisers or before the first step.
     """
     ratios = []

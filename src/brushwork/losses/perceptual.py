@@ -33,9 +33,9 @@ from .vgg import VGG19Features
 def full_precision(tensor: torch.Tensor) -> contextlib.AbstractContextManager:
     """Autocast switched off on ``tensor``'s device, so what runs inside stays float32.
 
-    Under bf16 autocast ``torch.bmm`` re-casts its inputs to bf16 even after ``.float()``
-    (GUIDE 5): a Gram "in float32" was in fact summed in bf16, with up to 0.33% relative
-    error, which is the size of the differences the loss must resolve near its targets.
+    Under bf16 autocast ``torch.bmm`` re-casts its inputs to bf16 even after ``.float()``, so
+    a Gram "in float32" would be summed in bf16, with errors the size of the differences the
+    loss must resolve near its targets (measured in docs/architecture.md, "The loss").
     """
     return torch.autocast(device_type=tensor.device.type, enabled=False)
 
