@@ -6,6 +6,11 @@ leaves it open and the reason for our choice is given beside it.
 
 The dataclasses are frozen so that a configuration can be stored in a model file's metadata
 and rebuilt exactly (``to_dict`` / ``from_dict``).
+
+Why one module (over 500 lines): it is the ledger of every departure from the paper, and a
+ledger is read on one page; most of its length is the reason beside each value. Split by
+subsystem, a reader checking what the paper fixes and what we chose would have to visit
+every module, and tests/test_hyper_parameters.py pins the paper's values in one place too.
 """
 
 from __future__ import annotations

@@ -52,9 +52,9 @@ activations kept between layers and the working memory of one tile. The Python i
 PyTorch's libraries and the weights (~0.25 GB resident on CPU, plus ~0.1 GB of oneDNN
 scratch) come on top.
 
-Longer than 500 lines: the memory probe, the tile planner and the tiled runner are one
-algorithm (the runner plans with the probe's numbers and the planner's reach), explained above
-as a whole.
+Why one module (over 500 lines): the memory probe, the tile planner and the tiled runner are
+one algorithm (the runner plans with the probe's numbers and the planner's reach), explained
+above as a whole.
 """
 
 from __future__ import annotations
