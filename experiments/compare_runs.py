@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+from brushwork.losses.perceptual import EXTRA_TERMS
+
 
 def read_log(path: Path, iterations: int) -> list[dict]:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -42,7 +44,8 @@ def table(a: list[dict], b: list[dict], window: int, names: tuple[str, str],
         cells = []
         for k in range(levels):
             ma, mb = mean([r[key][k] for r in a[span]]), mean([r[key][k] for r in b[span]])
-            cells.append(f"{ma:.4g} | {mb:.4g} | {mb / ma:.3f}")
+            ratio = f"{mb / ma:.3f}" if ma else "-"  # a term off at this level: 0
+            cells.append(f"{ma:.4g} | {mb:.4g} | {ratio}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -54,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, required=True)
     parser.add_argument("--window", type=int, default=100)
     parser.add_argument("--names", nargs=2, default=("A", "B"))
-    parser.add_argument("--key", choices=("level", "content", "texture"), default="level")
+    parser.add_argument("--key", choices=("level", "content", "texture", *EXTRA_TERMS),
+                        default="level",
+                        help="which logged term to compare (texture: the paper's Eq. 4; logs "
+                             "written before the extra terms had names of their own counted "
+                             "them in texture)")
     args = parser.parse_args(argv)
     a, b = read_log(args.a, args.iterations), read_log(args.b, args.iterations)
     print(table(a, b, args.window, tuple(args.names), args.key))

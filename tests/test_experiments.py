@@ -425,3 +425,20 @@ def test_colour_layout_measure_tells_a_recolouring_from_blobs(scripts):
     assert clean["explained"] > 0.99
     assert blotched["explained"] < clean["explained"] - 0.2
     assert blotched["unexplained"] > 10 * clean["unexplained"]
+
+
+def test_loss_readers_show_every_logged_term(tmp_path):
+    """loss_summary and compare_runs read every term a loss log names, and a term that is
+    off at a level (0 there: the agreement at level 1) gets no ratio, not a division by 0."""
+    from experiments.compare_runs import table
+    from experiments.loss_summary import summarise
+
+    rows = [{"iteration": i, "total": 10.0, "content": [1.0, 2.0], "texture": [3.0, 4.0],
+             "palette": [0.5, 0.5], "agreement": [0.0, 1.0], "level": [4.5, 7.5],
+             "seconds": 1.0} for i in range(1, 5)]
+    log = tmp_path / "loss.jsonl"
+    log.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    summary = summarise(log, window=2)
+    assert "level 2 palette" in summary and "level 1 agreement" in summary
+    assert "colour_layout" not in summary
+    assert "| - |" in table(rows, rows, 2, ("A", "B"), key="agreement")

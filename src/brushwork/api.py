@@ -139,9 +139,9 @@ class Stylizer:
 
     def _photo_tensor(self, image: Image.Image) -> torch.Tensor:
         """The photo in float32 whatever the network's precision: only the first level reads
-        it, in float32, and its branches amplify rounding. Rounded to bfloat16 (as before
-        issue 16), starry-night's 1024 px painting of 4 of the 20 held-back photos was
-        31.9-39.9 dB from float32's; kept in float32, 51.6-54.7 dB (docs/performance.md)."""
+        it, in float32, and its branches amplify rounding. Rounded to bfloat16, 4 of the 20
+        held-back photos painted below the 40 dB bar against float32 (measured in
+        docs/performance.md, "Picture")."""
         return to_tensor(image).to(self.device, torch.float32)
 
     def stylize_levels(
@@ -288,9 +288,9 @@ def load_model(
     """Load a built-in style by name or a model file by path; never unpickles anything.
 
     ``precision="auto"`` runs mostly in bfloat16 where the device computes it natively
-    (AVX-512 BF16 / AMX CPUs, recent GPUs; see ``prepare_for_inference``): on a 2-core CPU
-    about 2.7x faster than float32 at 1024 px, 52.0-55.7 dB PSNR against it on the 20
-    held-back photos (issue 16). Elsewhere, and with "float32", it runs in float32.
+    (AVX-512 BF16 / AMX CPUs, recent GPUs; see ``prepare_for_inference``): faster than
+    float32, and above 50 dB PSNR against it on the 20 held-back photos (both measured in
+    docs/performance.md). Elsewhere, and with "float32", it runs in float32.
 
     A mix of styles, ``"starry-night:0.6,mine.safetensors:0.4"``, loads as one model (``load_mix``;
     ``mix`` says how it is blended: ``mixing.MIX_MODES``).

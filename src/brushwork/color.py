@@ -36,7 +36,7 @@ training a two-artwork style (paper Fig. 7; ``LossConfig.fine_colours``): the fi
 recoloured to the coarse artwork's colour statistics, so the refine level learns the fine
 painting's brushwork without repainting the coarse painting's colours (without it, a style with
 The Great Wave at levels 1-2 and Morisot at level 3 came out in Morisot's colours at every scale:
-docs/styles/zoo.md, session 7).
+docs/styles/zoo.md).
 """
 
 from __future__ import annotations

@@ -48,7 +48,8 @@ class PhotoStream:
     ``photo_size`` fixes the pixel scale the network learns its texture at, ``crop_size``
     only how much of the photo one iteration sees: a 256 px crop of a photo scaled to 512
     trains the texture scale of the paper's 512 px crops at a quarter of the cost. 0 (or
-    anything below the crop size) means the crop size, the behaviour before issue 14.
+    anything below the crop size) means the crop size, as runs made before ``photo_size``
+    existed did (``TrainConfig.LEGACY``).
     """
 
     def __init__(

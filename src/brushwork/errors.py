@@ -18,7 +18,8 @@ def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
     """``repr(value)`` for an error message, cut to ``limit`` characters with its length said.
 
     Messages quote what a client sent (a style id, a file name, a Host header); quoting it
-    whole would let a client make the server echo any amount of text back (issue 18).
+    whole would let a client make the server echo any amount of text back
+    (docs/reliability.md, "Defects found and fixed").
     """
     text = repr(value) if isinstance(value, str) else repr(str(value))
     if len(text) <= limit:

@@ -1,6 +1,6 @@
 """Objective scores for stylised images: a multi-scale style distance and a content distance.
 
-The paper argues with pictures; these numbers let a reader check its claims (GitHub issue 5).
+The paper argues with pictures; these numbers let a reader check its claims.
 
 * **Style distance at scale s**: resize the stylised output and the artwork so that their long
   side is s pixels (bilinear, antialiased), take the Gram matrices of VGG-19 relu1_1, relu2_1,
@@ -14,9 +14,10 @@ The paper argues with pictures; these numbers let a reader check its claims (Git
 * **Structure** (ours): the correlation of the output's and the photo's luminance, both
   resized to long side ``STRUCTURE_SIZE`` (antialiased, so strokes average out and the
   picture's layout of light and dark remains). 1 keeps the photo's layout, ~0 paints
-  something unrelated (a flat image, or the blobs of issue 14's first built-in model). The
-  relu4_2 content distance does not separate these well under strong stylisation (a grey
-  image scores 3e5-6e5 and a painting that keeps the photo ~4e5).
+  something unrelated (a flat image, or a texture field of blobs, as runs without the texture
+  warm-up painted: docs/styles/calibration.md). The relu4_2 content distance does not
+  separate these well under strong stylisation (a grey image scores 3e5-6e5 and a painting
+  that keeps the photo ~4e5).
 
 Lower is better for the distances, higher for structure. Distances are raw (no weights), so
 the numbers do not depend on the texture weights a model was trained with.
@@ -130,7 +131,7 @@ def orientation_energy(image: torch.Tensor) -> tuple[float, float]:
     fur is a region, not the whole picture). Straight vertical things in a photo (trees,
     columns) and a painting's own strokes (Manet's horizontal ripples) score too, so compare
     a painted photo with its photo and its painting, axis by axis (``quality_report``): the
-    streaks of issue 29's report were vertical lines that neither had.
+    streaks docs/styles/own-painting.md shows were vertical lines that neither had.
     """
     lum = resize_long_side(luminance(image.float()), STREAK_SIZE)[0, 0]
     ex = (lum[:, 1:] - lum[:, :-1])[:-1, :].pow(2)

@@ -6,6 +6,11 @@ leaves it open and the reason for our choice is given beside it.
 
 The dataclasses are frozen so that a configuration can be stored in a model file's metadata
 and rebuilt exactly (``to_dict`` / ``from_dict``).
+
+Why one module (over 500 lines): it is the ledger of every departure from the paper, and a
+ledger is read on one page; most of its length is the reason beside each value. Split by
+subsystem, a reader checking what the paper fixes and what we chose would have to visit
+every module, and tests/test_hyper_parameters.py pins the paper's values in one place too.
 """
 
 from __future__ import annotations
@@ -56,12 +61,12 @@ RELATIVE_TEXTURE_UNIT = 1e5
 #: see a blob (the shipped styles' blobs are 1/10-1/5 of the picture).
 COLOUR_LAYOUT_CELLS = 8
 
-#: Parts of MT-Net kept in float32 when it runs in bfloat16 (ours, issue 16;
+#: Parts of MT-Net kept in float32 when it runs in bfloat16 (ours;
 #: ``api.prepare_for_inference``): the style subnet's RGB- and L-Blocks, whose rounding errors
-#: every later level amplifies (starry-night at 1024 px on a held-back photo with a flat
-#: background: 27.3 dB PSNR against float32 with them in bf16). The rest, the style subnet's
-#: Conv-Block included (two thirds of its work), runs in bf16 at 52.0-55.7 dB on all 20
-#: held-back photos (docs/performance.md).
+#: every later level amplifies (in bf16 they put a held-back photo with a flat background far
+#: below the 40 dB bar against float32). The rest, the style subnet's Conv-Block included (two
+#: thirds of its work), runs in bf16 above 50 dB on all 20 held-back photos (both measured in
+#: docs/performance.md, "Picture").
 FLOAT32_PARTS = ("style.rgb_block", "style.l_block")
 
 #: Input pixels from which the fused inference forward recomputes a reflection-padded
@@ -71,12 +76,13 @@ FLOAT32_PARTS = ("style.rgb_block", "style.l_block")
 #: convolutions cost as much as the copy or more: 64 channels 22.9 vs 22.4 ms).
 STRIPS_FROM = 512 * 512
 
-#: Start-up of every generator's RGB output convolution (ours, issue 14; measured in
-#: docs/training-stall.md). Its weights are multiplied by this gain and its bias set to the
-#: subnet's starting value below, so a new network paints a nearly constant picture instead of
-#: high-contrast noise; the noise made the first gradients ~1,000x larger than later ones and
-#: Adam's second moment then kept every step far below the learning rate for thousands of
-#: iterations. Applied at construction only: trained model files load unchanged.
+#: Start-up of every generator's RGB output convolution (ours; measured in
+#: docs/training-stall.md, section 1). Its weights are multiplied by this gain and its bias set
+#: to the subnet's starting value below, so a new network paints a nearly constant picture
+#: instead of high-contrast noise; the noise made the first gradients orders of magnitude
+#: larger than later ones and Adam's second moment then kept every step far below the learning
+#: rate for thousands of iterations. Applied at construction only: trained model files load
+#: unchanged.
 OUTPUT_INIT_GAIN = 0.01
 #: Starting output of a subnet that paints a new picture (style, enhance and the baselines):
 #: mid-grey, the centre of [0, 1] (ours, with OUTPUT_INIT_GAIN).
@@ -116,14 +122,14 @@ class NetworkConfig(_Config):
     Johnson et al.'s 32-64-128 (paper 3.3.1: "part of our style subnet is designed based on
     [13]"). The enhance subnet has one more stride-2 conv and one more resize-conv (paper
     3.3.2); its widths stop at 128 because a 256-wide Conv-Block doubles the parameter count
-    past the paper's ~35 MB (GUIDE 1: 17.9M vs 8.2M parameters). The refine subnet is "much
-    shallower" (paper 3.3.2): at 16-32-64 it costs 62 GFLOP at 1024 instead of 231 for
-    32-64-128, and refine is the only subnet that runs at full resolution.
+    past the paper's ~35 MB. The refine subnet is "much shallower" (paper 3.3.2): 16-32-64
+    costs about a quarter of 32-64-128's arithmetic, and refine is the only subnet that runs
+    at full resolution (both measured in docs/architecture.md, "The network").
     """
 
     style_rgb: tuple[int, ...] = (32, 64, 128)  # ours (Johnson et al.'s widths)
     style_l: tuple[int, ...] = (16, 32, 64)  # ours ("depth of convolution is different")
-    enhance_rgb: tuple[int, ...] = (32, 64, 128, 128)  # ours (paper size, GUIDE 1)
+    enhance_rgb: tuple[int, ...] = (32, 64, 128, 128)  # ours (the paper's model size)
     enhance_l: tuple[int, ...] = (16, 32, 64, 64)  # ours
     refine: tuple[int, ...] = (16, 32, 64)  # ours (speed at full resolution)
     residual_blocks: int = 3  # paper 3.3.1: three residual blocks per block
@@ -192,13 +198,13 @@ class LossConfig(_Config):
     #: Texture weight beta per level (paper 4: "depended on different styles"). Ours, for
     #: the relative texture loss (``texture_normalisation``, RELATIVE_TEXTURE_UNIT): by
     #: optimisation on held-back photos, 3 keeps the photo with the painting's palette and
-    #: strokes and 10 still keeps it (docs/training-stall.md). At 3, 6, 3 a 25-minute run
-    #: (563-750 iterations) tied the peer's content distance (3.437e5 / 3.432e5 vs 3.430e5)
-    #: with a 35% lead in style distance at 512: 2, 4, 2 moves that spare style into keeping
-    #: the photo, so the default run clears the bar (docs/training-stall.md, section 6).
-    #: The enhance level is highest because the paper trains it "with a large texture
-    #: weight" (3.3.2). With the raw sum ("none", before issue 14) the calibrated weights
-    #: were 1.5, 3, 1.5 (docs/styles/calibration.md). Each built-in style records its own.
+    #: strokes and 10 still keeps it (docs/training-stall.md). At 3, 6, 3 a 25-minute run only
+    #: tied the peer's content distance, with a wide lead in style distance at 512: 2, 4, 2
+    #: moves that spare style into keeping the photo, so the default run clears the bar
+    #: (measured in docs/training-stall.md, section 6). The enhance level is highest because
+    #: the paper trains it "with a large texture weight" (3.3.2). With the raw sum ("none",
+    #: the paper's) the calibrated weights were 1.5, 3, 1.5 (docs/styles/calibration.md).
+    #: Each built-in style records its own.
     texture_weights: tuple[float, ...] = (2.0, 4.0, 2.0)
     #: lambda_k (paper 4: 1 : 0.5 : 0.25).
     level_weights: tuple[float, ...] = (1.0, 0.5, 0.25)
@@ -218,57 +224,56 @@ class LossConfig(_Config):
     #: on held-back photos it matches the painting's mean colour and keeps the photo with
     #: half the content distance (docs/training-stall.md, "The missing palette").
     texture_normalisation: str = "relative"
-    #: Texture layers whose Gram is also taken about the feature mean (a covariance) and
-    #: added to the texture term, relative to the painting's like the others (ours, the
-    #: "palette term"). The plain Gram of relu1_1 is mostly the mean colour squared: on
-    #: held-back photos the shipped starry-night's relu1_1 error was 0.012 of the painting's
-    #: Gram and its output recoloured to the painting's palette 0.004, a gain 20x smaller
-    #: than the relu3_1/relu4_1 errors (0.13-0.23), so nothing pushed the network past a
-    #: two-tone ramp. Centred, the same gap is 0.11 vs 0.04 (docs/styles/palette.md).
+    #: Texture layers whose Gram is also taken about the feature mean (a covariance),
+    #: relative to the painting's like the others and weighted like the texture term (ours,
+    #: the "palette term", logged as ``palette``). The plain Gram of relu1_1 is mostly the
+    #: mean colour squared: relative to the painting's, a starry-night that painted in two
+    #: tones was already "99% right" there, an error 10-15x smaller than at the deeper layers,
+    #: so nothing pushed the network past a two-tone ramp; centred, the same output is as far
+    #: off as at relu2_1 (measured in docs/styles/palette.md).
     centred_layers: tuple[str, ...] = ()
     #: Colours of a finer level's artwork when it differs from the coarsest level's (a
     #: two-artwork style, paper Fig. 7): "coarse" (ours, the default) recolours it to the
     #: coarsest artwork's colour mean and covariance before training (``color.match_colours``),
-    #: so the style's palette and coarse texture come from one painting and only the
-    #: brushwork from the other; "own" keeps them, and the refine level repaints the whole
-    #: picture in the fine painting's colours (session 7's wave-and-bougival, docs/styles/zoo.md).
+    #: so the style's palette and coarse texture come from one painting and only the brushwork
+    #: from the other; "own" keeps them, and the refine level repaints the whole picture in the
+    #: fine painting's colours (as a first wave-and-bougival did: docs/styles/zoo.md).
     fine_colours: str = "coarse"
     #: Whether a level's artwork may be scaled up to its style size (ours; False: a level whose
-    #: size exceeds the artwork file's long side takes the artwork at its own size). The
-    #: shared paintings are ~600 px, so the paper's 1024 px target was a blurred upscale, and
-    #: the refine subnet learned to paint that blur: on village-street-auvers it smoothed the
-    #: enhance subnet's strokes (style distance at 512 px 1.0e5 before refine, 3.3e5 after).
+    #: size exceeds the artwork file's long side takes the artwork at its own size). The shared
+    #: paintings are ~600 px, so the paper's 1024 px target was a blurred upscale, and the
+    #: refine subnet learned to paint that blur: it smoothed the enhance subnet's strokes.
     #: Trained alike but with the artwork at its own 600 px, every measure improved on the 20
-    #: held-back photos: style distance at 512 3.33e5 -> 2.44e5, at 1024 9.9e4 -> 5.9e4,
-    #: content 3.61e5 -> 3.56e5 (docs/styles/zoo.md, session 9).
+    #: held-back photos (measured in docs/styles/zoo.md, "The refine subnet smooths the
+    #: strokes").
     style_upscale: bool = False
     #: Weight of a "coarse agreement" term (ours; 0, the default, is the paper's Eq. 6): each
     #: finer level's output, downscaled to every coarser level's size, is scored against that
-    #: level's style target, weighted by this times that level's texture weight, and counted
-    #: in the finer level's texture loss. In Eq. 6 nothing asks y3 to keep, at 512 px, the
-    #: texture y2 was taught there, and the refine subnet repaints every scale: the two-artwork
-    #: style (paper Fig. 7) drifted from the coarse painting at 256 and 512 px even with the
-    #: coarse subnets frozen (docs/styles/zoo.md, session 9). At 1 it held wave-and-bougival
-    #: to the wave (style distance at 512 px 3.61e5 -> 1.66e5, the peer's 2.63e5; at 256 px
-    #: 3.57e5 -> 2.07e5), but hid the fine painting's brushwork; the shipped style uses 0.3
-    #: (1.87e5 at 512, Morisot's dabs visible). On a single-artwork style it changed nothing
-    #: (starry-night: 1.59e5 -> 1.60e5 at 512) and costs ~50% more time per iteration, so it
-    #: stays off by default.
+    #: level's style target, weighted by this times that level's texture weight, and added to
+    #: the finer level's loss (logged as ``agreement``). In Eq. 6 nothing asks y3 to keep, at
+    #: 512 px, the texture y2 was taught there, and the refine subnet repaints every scale: the
+    #: two-artwork style (paper Fig. 7) drifted from the coarse painting at 256 and 512 px even
+    #: with the coarse subnets frozen. At 1 it held wave-and-bougival to the wave, well past the
+    #: peer, but hid the fine painting's brushwork; the shipped style uses 0.3 (Morisot's dabs
+    #: visible). On a single-artwork style it changed nothing and costs ~50% more time per
+    #: iteration, so it stays off by default (all measured in docs/styles/zoo.md, "The coarse
+    #: agreement term").
     coarse_agreement: float = 0.0
     #: Weight of a "colour layout" term (ours; 0, the default, is the paper's Eq. 6): every
     #: level's chroma (BT.601 Cb, Cr), averaged over a grid of COLOUR_LAYOUT_CELLS cells along
-    #: the long side, is compared with the photo's recoloured to the coarse painting's colour mean
-    #: and covariance (``losses.colour.recolour_batch``, the map of ``match_colours``), relative to
-    #: the painting's chroma variance, times RELATIVE_TEXTURE_UNIT and this weight, and added
-    #: to the level's texture term. The Gram terms say how much of each colour a painting
-    #: has, not where: a style paints a rare colour (Kandinsky's orange, a Van Gogh teal) as
-    #: blobs wherever they cost the content term least, in flat sky or across a face. The
-    #: term places the painting's colours where the photo's corresponding colours are, at
-    #: the scale of the cells only, so strokes and fine colour stay free.
+    #: the long side, is compared with the photo's recoloured to the coarse painting's colour
+    #: mean and covariance (``losses.colour.recolour_batch``, the map of ``match_colours``),
+    #: relative to the painting's chroma variance, times RELATIVE_TEXTURE_UNIT and this weight,
+    #: and added to the level's loss (logged as ``colour_layout``). The Gram terms say how much
+    #: of each colour a painting has, not where: a style paints a rare colour (Kandinsky's
+    #: orange, a Van Gogh teal) as blobs wherever they cost the content term least, in flat sky
+    #: or across a face. The term places the painting's colours where the photo's corresponding
+    #: colours are, at the scale of the cells only, so strokes and fine colour stay free.
     colour_layout: float = 0.0
 
-    #: Before session 3 the default was the paper's reading, "input" (and files of session 1
-    #: do not record it); before issue 14 the texture layers were summed raw.
+    #: What files written before each setting existed did: the paper's content targets
+    #: ("input"; the earliest files do not record it), the raw texture sum of Eq. 4, no centred
+    #: Grams, a finer artwork in its own colours, every artwork scaled up to its style size.
     LEGACY: ClassVar[dict[str, Any]] = {"content_target": "input",
                                         "texture_normalisation": "none",
                                         "centred_layers": (),
@@ -320,8 +325,8 @@ class TrainConfig(_Config):
     crop_size: int = 256
     #: Short side the photo is scaled to before the crop is cut (ours): 512, the paper's pixel
     #: scale, whatever the crop size, so cheap 256 px crops teach the strokes at the size the
-    #: paper's 512 px crops do. 0 means "the crop size" (before issue 14 the photo's short side
-    #: was always scaled to the crop, so 256 px runs learned strokes twice too large).
+    #: paper's 512 px crops do. 0 means "the crop size" (what runs made before this setting
+    #: existed did, so their 256 px runs learned strokes twice too large).
     photo_size: int = 512
     learning_rate: float = 1e-3  # paper 4
     lr_decay: float = 0.8  # paper 4: "reduced by a factor 0.8 ..."
@@ -351,7 +356,7 @@ class TrainConfig(_Config):
     #: MT-Net subnets ("style", "enhance", "refine") whose weights stay as the starting model
     #: file had them (ours; fine-tuning only). The paper trains every subnet on the sum of the
     #: levels' losses (Eq. 8), so a refine level given a second artwork (Fig. 7) also pulls
-    #: the style and enhance subnets toward it: session 8's wave-and-bougival lost the wave's
+    #: the style and enhance subnets toward it: a first wave-and-bougival lost the wave's
     #: coarse texture that way (docs/styles/zoo.md). Freezing the coarse subnets keeps the
     #: starting style's coarse texture exactly and teaches the refine subnet the brushwork.
     frozen_subnets: tuple[str, ...] = ()
@@ -371,7 +376,8 @@ class TrainConfig(_Config):
     #: by default; ``brushwork.recipe`` sets the training scale (``recipe.COARSE``, why there).
     coarse_size: int = COARSE_SIZE
 
-    #: Runs before session 3 had no warm-up; before issue 14 the photo was scaled to the crop.
+    #: What runs made before each setting existed did: no warm-up, the photo scaled to the
+    #: crop, no time budget.
     LEGACY: ClassVar[dict[str, Any]] = {"texture_warmup": 0, "photo_size": 0, "minutes": 0.0}
 
     @classmethod
@@ -487,10 +493,10 @@ class VideoConfig(_Config):
     steady_feather: float = 1.5
     #: DIS optical flow preset of the steady mode (ours: OpenCV's "fast", cheap beside painting).
     steady_flow_preset: str = "fast"
-    #: Long side, pixels, of the frames the steady mode computes flow and reliability on
-    #: (ours: at full size these cost 40-45% of painting a 720p or 1080p frame on a 2-core
-    #: CPU, beyond the issue's 20% budget; the flow found at 480 px is scaled up to the
-    #: painting's size; docs/video.md measures the result at this setting).
+    #: Long side, pixels, of the frames the steady mode computes flow and reliability on (ours:
+    #: at full size they cost far more than the 20% of painting time we allow steady mode,
+    #: measured in docs/video.md; the flow found at 480 px is scaled up to the painting's size,
+    #: and docs/video.md measures the result at this setting).
     steady_flow_size: int = 480
     #: DIS preset of the stability measure (ours: "medium", slower and more accurate than the
     #: steady mode's, at full size, so that the measure does not merely reward agreement with

@@ -9,16 +9,17 @@ the architecture before the weights are used, and the SHA-256 of the tensor byte
 the metadata (``data_sha256``), is verified: a damaged download or a flipped bit on disk is
 refused instead of painting garbage (files written before the checksum existed load without).
 
-Built-in styles are stored compactly (issue 15: nine styles must fit one wheel under PyPI's
-100 MB): each convolution's weights as int8 with one float32 scale per output channel
-(``<name>::scale``), everything else float16, dequantised to float32 on load. At 1024 px the
-compact starry-night paints at PSNR 54.6 dB from the float16 model (the bar is 40 dB;
-``experiments/compact_models.py``).
+Built-in styles are stored compactly, so that all of them fit one wheel under PyPI's 100 MB
+limit: each convolution's weights as int8 with one float32 scale per output channel
+(``<name>::scale``), everything else float16, dequantised to float32 on load. Their paintings
+stay far above the 40 dB PSNR bar against the float16 model's (``experiments/compact_models.py``;
+measured in README.md, "Built-in styles").
 
-The metadata is untrusted too (issue 18): its nesting is bounded (a deeply nested header was
-a ``RecursionError``, i.e. a 500 from the server), and ``network_from_file`` checks the
-architecture it asks for against ``networks``' bounds and the tensors' names and shapes
-against a plan of the network before the network itself is built (``networks.plan_network``).
+The metadata is untrusted too: its nesting is bounded (a deeply nested header was a
+``RecursionError``, i.e. a 500 from the server: docs/reliability.md), and
+``network_from_file`` checks the architecture it asks for against ``networks``' bounds and the
+tensors' names and shapes against a plan of the network before the network itself is built
+(``networks.plan_network``).
 
 ``export_model`` writes a model file from a training run's latest checkpoint.
 """

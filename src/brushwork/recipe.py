@@ -55,10 +55,10 @@ REFERENCE_PHOTOS = 8
 #: Their mean Gram RMS per texture layer at COMPARE_SIZE (``reference_gram_rms()``, stored so
 #: a training run does not compute it; a test holds the two equal).
 REFERENCE_GRAM_RMS = (19.549, 150.785, 73.3189, 476.19)
-#: Iterations of a fine-tuning (ours). The zoo's FINE_TUNE_ITERATIONS is 300; the content
-#: distance on held-back photos was still falling there (Gauguin, session 16), and 375 fit
-#: both time goals with the report: ~1.35 s an iteration on a 2-core AVX-512 BF16 CPU
-#: (8.5 minutes), ~2.3 s held to AVX2 in float32 (14.5 minutes).
+#: Iterations of a fine-tuning (ours): more than the zoo's FINE_TUNE_ITERATIONS (300), where
+#: the content distance on held-back photos was still falling, and within both time goals
+#: with the quality report, on a bf16 CPU and on an AVX2 one in float32 (measured in
+#: docs/styles/own-painting.md, "The recipe").
 ITERATIONS = 375
 #: A preview every this many iterations (ours: six looks at the style as it forms, ~1 minute
 #: apart on a 2-core AVX-512 BF16 CPU; the library's 250 would show one).
@@ -67,21 +67,18 @@ PREVIEW_EVERY = 50
 #: flattened (``TrainConfig.plateau_every``; ours: 12 checks in ITERATIONS, so the
 #: library's patience of 3 checks is a quarter of the run).
 PLATEAU_EVERY = 25
-#: Checks in a row without a 1% gain before the run stops (ours; the library's 3 stopped
-#: every held-out run of session 15 at 150-275 iterations on the fixed crops' noise while the
-#: content distance on held-back photos was still falling: Gauguin at content weight 2.5
-#: stopped at 175 with 2.14e5, at weight 2 run to 300 it reached 1.96e5. Four checks, 100
-#: iterations, ask for a flat stretch longer than the noise's ups and downs;
-#: docs/styles/own-painting.md).
+#: Checks in a row without a 1% gain before the run stops (ours): the library's 3 stopped
+#: held-out runs on the fixed crops' noise while their content distance on held-back photos
+#: was still falling; four checks, 100 iterations, ask for a flat stretch longer than the
+#: noise's ups and downs (measured in docs/styles/own-painting.md, "The plateau stop cut runs
+#: where content was still falling").
 PLATEAU_PATIENCE = 4
 #: Content weight alpha at every level (ours; the paper's and the zoo's is 1). A fine-tuned
 #: start keeps the photo little better than the start network does, and the nearest start is
-#: usually garden-at-bougival, whose content distance on the report photos (2.05e5) is above
-#: the peer's for a low-texture painting (Gauguin: 1.88e5). On 10 held-back photos, Manet's
-#: Boating: weight 1 missed the peer's content by 4% (style at 512 22% under the peer's), 2.5
-#: beat it by 3.6% but lost the style margin (+0.6%); Gauguin at 2 (300 iterations): content
-#: -5.6%, style at 512 still 12% under the peer's. 2 sits inside Boating's window
-#: (docs/styles/own-painting.md, session 16).
+#: usually garden-at-bougival, which keeps the photo less well than the peer does for a
+#: low-texture painting. More content weight buys content at a steep price in style; 2 lies
+#: inside the narrow window where both hold for Manet's Boating (by interpolation) and is the
+#: best Gauguin got (measured in docs/styles/own-painting.md, "Content weight buys content").
 CONTENT_WEIGHT = 2.0
 #: Long side at which a recipe model's style subnet paints 512-1024 px outputs (ours;
 #: ``TrainConfig.coarse_size``, recorded in the model file). Its training scale: the recipe
@@ -95,7 +92,7 @@ CONTENT_WEIGHT = 2.0
 COARSE = 384
 #: The palette term's layers and the colour layout weight of the zoo's recipe
 #: (``LossConfig.centred_layers``, ``LossConfig.colour_layout``; docs/styles/palette.md and
-#: docs/styles/zoo.md, session 12).
+#: docs/styles/zoo.md).
 PALETTE_LAYERS = ("relu1_1",)
 COLOUR_LAYOUT = 1.0
 

@@ -52,9 +52,9 @@ activations kept between layers and the working memory of one tile. The Python i
 PyTorch's libraries and the weights (~0.25 GB resident on CPU, plus ~0.1 GB of oneDNN
 scratch) come on top.
 
-Longer than 500 lines: the memory probe, the tile planner and the tiled runner are one
-algorithm (the runner plans with the probe's numbers and the planner's reach), explained above
-as a whole.
+Why one module (over 500 lines): the memory probe, the tile planner and the tiled runner are
+one algorithm (the runner plans with the probe's numbers and the planner's reach), explained
+above as a whole.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ from .networks.fused import UpsamplingConv2d, rebuilt
 
 GIB = 1024**3
 #: Cap of the automatic budget (ours): 4096x4096 output then stays under 3 GB resident on
-#: CPU, the target of the high-resolution issue, and anything up to 2048 runs untiled or
-#: nearly so.
+#: CPU, our target for high-resolution output (measured in docs/performance.md), and
+#: anything up to 2048 runs untiled or nearly so.
 DEFAULT_MAX_MEMORY = 2 * GIB
 #: Side of the probe image used to measure shapes and memory (ours: a multiple of MT-Net's
 #: 32 that keeps 16 px at the enhance subnet's deepest layer). Measured against peak RSS on

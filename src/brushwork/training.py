@@ -10,9 +10,11 @@ atomic checkpoints and an exact resume.
 The library never prints: progress goes to the ``callback`` as ``TrainingEvent`` objects,
 which the command line turns into a progress bar.
 
-Longer than 500 lines: ``train`` keeps a run's whole state (resume, data-parallel ranks,
-the time budget, previews, snapshots) in one function, with its helpers beside it;
-``training_step`` is the loop's core on one screen.
+Why one module (over 500 lines): ``train`` keeps a run's whole state (resume, data-parallel
+ranks, the time budget, previews, snapshots) in one function, with its helpers beside it;
+``training_step`` is the loop's core on one screen. The loss log and preview helpers are the
+obvious seam, but they are a few dozen lines whose only caller is ``train``: split off, they
+would leave it over 500 lines and add an import for nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -59,7 +60,7 @@ from .errors import BrushworkError
 from .hierarchy import stylize_tensor
 from .hyper_parameters import CONTENT_LAYER, TEXTURE_LAYERS, LossConfig, TrainConfig
 from .images import atomic_write, load_image, save_image, to_image, to_tensor
-from .losses.perceptual import HierarchicalLoss, content_targets
+from .losses.perceptual import EXTRA_TERMS, HierarchicalLoss, LevelLoss, content_targets
 from .losses.vgg import build_vgg
 from .model_files import export_model, lineage, load_state_into, read_model_file
 from .networks import ARCHITECTURES, build_network
@@ -74,6 +75,7 @@ class TrainingEvent:
     iteration: int
     iterations: int
     message: str = ""
+    #: The iteration's loss-log record (``_log_record``): every term per level under its name.
     losses: dict[str, Any] = field(default_factory=dict)
     learning_rate: float = 0.0
     seconds: float = 0.0
@@ -110,16 +112,30 @@ def style_images(styles: Sequence[str | Path], levels: int,
     return tensors * levels if len(tensors) == 1 else tensors
 
 
-def _log_record(iteration: int, lr: float, total: float, levels: list, seconds: float) -> dict:
-    return {
+def _log_record(iteration: int, lr: float, total: float, levels: list[LevelLoss],
+                seconds: float) -> dict:
+    """One line of the loss log: per level, the content term (Eq. 2), the texture term
+    (Eq. 4 alone), each of our extra terms that is on (``EXTRA_TERMS``, 0 at a level it does
+    not reach) and the level's total, which they add up to."""
+    record: dict[str, Any] = {
         "iteration": iteration,
         "lr": lr,
         "total": total,
         "content": [float(level.content.detach()) for level in levels],
         "texture": [float(level.texture.detach()) for level in levels],
-        "level": [float(level.total.detach()) for level in levels],
-        "seconds": round(seconds, 4),
     }
+    for name in _extra_terms(levels):
+        record[name] = [float(term.detach()) if (term := getattr(level, name)) is not None
+                        else 0.0 for level in levels]
+    record["level"] = [float(level.total.detach()) for level in levels]
+    record["seconds"] = round(seconds, 4)
+    return record
+
+
+def _extra_terms(levels: list[LevelLoss]) -> list[str]:
+    """The names of ``EXTRA_TERMS`` on at any level, in that order."""
+    return [name for name in EXTRA_TERMS if any(getattr(level, name) is not None
+                                                for level in levels)]
 
 
 def _truncate_log(log_path: Path, iteration: int) -> None:
@@ -504,26 +520,29 @@ RANK_SEED_STRIDE = 1_000_003
 
 
 def _agree(
-    total: torch.Tensor, levels: list, seconds: float, stop: bool
-) -> tuple[torch.Tensor, list, float, bool]:
+    total: torch.Tensor, levels: list[LevelLoss], seconds: float, stop: bool
+) -> tuple[torch.Tensor, list[LevelLoss], float, bool]:
     """The iteration's losses and time averaged over the ranks, and whether any rank must stop.
 
     In one process it returns its arguments. Under torchrun one all-reduce makes every rank
     log the same numbers and take the same decisions (a NaN, the time budget, SIGTERM on one
     node), which keeps the ranks in step: a rank that stopped alone would hang the others.
+    Every rank runs the same loss configuration, so the same terms are on everywhere.
     """
     if not distributed.launched().distributed:
         return total, levels, seconds, stop
+    names = ["content", "texture", "total", *_extra_terms(levels)]
+    zero = total.detach().new_zeros(())
     values = [total.detach().float()]
     for level in levels:
-        values += [level.content.detach().float(), level.texture.detach().float(),
-                   level.total.detach().float()]
+        values += [(term if (term := getattr(level, name)) is not None else zero)
+                   .detach().float() for name in names]
     vector = torch.stack([v.reshape(()) for v in values]).cpu()
     vector = torch.cat([vector, torch.tensor([seconds, float(stop)])])
     device = total.device if total.device.type == "cuda" else torch.device("cpu")
     mean = distributed.mean_over_ranks(vector.to(device)).cpu()
-    averaged = [SimpleNamespace(content=mean[1 + 3 * k], texture=mean[2 + 3 * k],
-                                total=mean[3 + 3 * k]) for k in range(len(levels))]
+    averaged = [LevelLoss(**{name: mean[1 + len(names) * k + i]
+                             for i, name in enumerate(names)}) for k in range(len(levels))]
     return mean[0], averaged, float(mean[-2]), bool(mean[-1] > 0)
 
 
@@ -532,8 +551,8 @@ def adam_memory_ratio(optimizer: torch.optim.Optimizer) -> float | None:
 
     Adam divides each step by sqrt(v_hat), its running estimate of the gradient's size. When it
     matches today's gradient the ratio is ~1 and the step is ~the learning rate; a ratio of
-    ~1,000 means Adam still remembers a start-up spike and steps ~1,000x too short (the stall
-    of issue 14, docs/training-stall.md). Logged every iteration as ``adam_ratio``; None for
+    ~100 means Adam still remembers a start-up spike and steps ~100x too short (the stall
+    measured in docs/training-stall.md). Logged every iteration as ``adam_ratio``; None for
     other optimisers or before the first step.
     """
     ratios = []

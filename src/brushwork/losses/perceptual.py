@@ -33,9 +33,9 @@ from .vgg import VGG19Features
 def full_precision(tensor: torch.Tensor) -> contextlib.AbstractContextManager:
     """Autocast switched off on ``tensor``'s device, so what runs inside stays float32.
 
-    Under bf16 autocast ``torch.bmm`` re-casts its inputs to bf16 even after ``.float()``
-    (GUIDE 5): a Gram "in float32" was in fact summed in bf16, with up to 0.33% relative
-    error, which is the size of the differences the loss must resolve near its targets.
+    Under bf16 autocast ``torch.bmm`` re-casts its inputs to bf16 even after ``.float()``, so
+    a Gram "in float32" would be summed in bf16, with errors the size of the differences the
+    loss must resolve near its targets (measured in docs/architecture.md, "The loss").
     """
     return torch.autocast(device_type=tensor.device.type, enabled=False)
 
@@ -77,11 +77,26 @@ def texture_loss(
     Each layer's term is multiplied by its ``layer_scales`` entry when given (see
     ``relative_layer_scales``). Target Grams have batch size 1 and broadcast over the batch.
     """
-    total = output_grams[0].new_zeros((), dtype=torch.float32)
+    return summed(texture_terms(output_grams, target_grams, layer_scales), output_grams[0])
+
+
+def texture_terms(
+    output_grams: Sequence[torch.Tensor], target_grams: Sequence[torch.Tensor],
+    layer_scales: Sequence[float] | None = None,
+) -> list[torch.Tensor]:
+    """The terms ``texture_loss`` adds up, one per Gram, in order, each in float32."""
     scales = layer_scales or [1.0] * len(target_grams)
-    with full_precision(total):
-        for out, target, scale in zip(output_grams, target_grams, scales):
-            total = total + scale * F.mse_loss(out.float(), target.float().expand_as(out))
+    with full_precision(output_grams[0]):
+        return [scale * F.mse_loss(out.float(), target.float().expand_as(out))
+                for out, target, scale in zip(output_grams, target_grams, scales)]
+
+
+def summed(terms: Sequence[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+    """A float32 scalar on ``like``'s device: 0 plus each term in turn (float addition is not
+    associative: the optimised loss is always summed in this one order)."""
+    total = like.new_zeros((), dtype=torch.float32)
+    for term in terms:
+        total = total + term
     return total
 
 
@@ -99,16 +114,33 @@ def relative_layer_scales(target_grams: Sequence[torch.Tensor]) -> list[float]:
             for g in target_grams]
 
 
+#: Our terms beside the paper's Eq. 6, each logged under its own name when switched on: the
+#: centred Grams of ``LossConfig.centred_layers``, ``LossConfig.coarse_agreement`` and
+#: ``LossConfig.colour_layout``. Each is weighted like the texture term (beta_k, the warm-up).
+EXTRA_TERMS = ("palette", "agreement", "colour_layout")
+
+
 @dataclass
 class LevelLoss:
-    """One level's terms, already weighted by alpha / beta (not by lambda)."""
+    """One level's terms, already weighted by alpha / beta and the warm-up (not by lambda).
+
+    ``content`` is the paper's Eq. 2 and ``texture`` its Eq. 4 over ``TEXTURE_LAYERS`` alone;
+    each of ``EXTRA_TERMS`` is None where it is off. ``total`` is what the level adds to L_H
+    (before lambda_k): all of them, summed as the loss has always been optimised, so it equals
+    the sum of the terms up to float rounding, not always to the last bit.
+    """
 
     content: torch.Tensor
     texture: torch.Tensor
+    total: torch.Tensor
+    palette: torch.Tensor | None = None
+    agreement: torch.Tensor | None = None
+    colour_layout: torch.Tensor | None = None
 
-    @property
-    def total(self) -> torch.Tensor:
-        return self.content + self.texture
+    def extra_terms(self) -> dict[str, torch.Tensor]:
+        """The terms of ``EXTRA_TERMS`` that are on at this level, by name."""
+        return {name: term for name in EXTRA_TERMS
+                if (term := getattr(self, name)) is not None}
 
 
 def resize_long_side(image: torch.Tensor, long_side: int) -> torch.Tensor:
@@ -203,14 +235,28 @@ class HierarchicalLoss(nn.Module):
                 target_features = computed[id(target)]
             content = cfg.content_weights[k] * content_loss(features[CONTENT_LAYER],
                                                             target_features)
-            grams = self._grams(features)
-            texture = (texture_scale * cfg.texture_weights[k]
-                       * texture_loss(grams, self.target_grams[k], self.layer_scales[k]))
-            if cfg.coarse_agreement and outputs[k].requires_grad:
-                texture = texture + texture_scale * self._agreement(outputs, k)
+            # What is optimised is summed in one fixed order, the one every model so far was
+            # trained with (a resumed run goes on bit for bit): Eq. 4's Grams and the
+            # palette's centred Grams in one sum, then the agreement, then the colour layout.
+            # Each term is also summed on its own, for the log.
+            terms = texture_terms(self._grams(features), self.target_grams[k],
+                                  self.layer_scales[k])
+            weight = texture_scale * cfg.texture_weights[k]
+            stylisation = weight * summed(terms, features[CONTENT_LAYER])
+            plain = len(TEXTURE_LAYERS)
+            texture, palette = stylisation, None
+            if cfg.centred_layers:
+                texture = weight * summed(terms[:plain], stylisation)
+                palette = weight * summed(terms[plain:], stylisation)
+            agreement = colour_layout = None
+            if cfg.coarse_agreement and k > 0 and outputs[k].requires_grad:
+                agreement = texture_scale * self._agreement(outputs, k)
+                stylisation = stylisation + agreement
             if layout is not None:
-                texture = texture + texture_scale * self._colour_layout(outputs[k], layout)
-            level = LevelLoss(content, texture)
+                colour_layout = texture_scale * self._colour_layout(outputs[k], layout)
+                stylisation = stylisation + colour_layout
+            level = LevelLoss(content, texture, content + stylisation, palette, agreement,
+                              colour_layout)
             levels.append(level)
             total = total + cfg.level_weights[k] * level.total
         return total, levels

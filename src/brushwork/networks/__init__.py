@@ -1,10 +1,11 @@
 """Generator networks. ``build_network`` rebuilds one from the name and config in a model file.
 
 A model file's configuration is untrusted: a header of a few hundred bytes could ask for a
-network of any size (issue 18: ``style_rgb: [32, 64, 1536]`` took 1 GB, and the cost grows with
-the square of the width). So every architecture field is checked against the bounds below,
-then the network is planned on PyTorch's "meta" device (shapes without storage), counted, and
-refused if it is over ``MAX_PARAMETERS``: all of that before any tensor is allocated.
+network of any size, and the cost grows with the square of the width (one such file took a
+gigabyte: docs/reliability.md, "Defects found and fixed"). So every architecture field is
+checked against the bounds below, then the network is planned on PyTorch's "meta" device (shapes
+without storage), counted, and refused if it is over ``MAX_PARAMETERS``: all of that before any
+tensor is allocated.
 """
 
 from __future__ import annotations

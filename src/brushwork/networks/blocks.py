@@ -1,7 +1,7 @@
 """Building blocks shared by every generator network (paper 3.3.1).
 
 All convolutions use reflection padding: zero padding makes the network see a dark frame
-around every image and paints visible borders (GUIDE 5). Every non-residual convolution is
+around every image and paints visible borders. Every non-residual convolution is
 followed by instance normalisation (Ulyanov et al. 2016) and ReLU, except the output layer.
 
 Modules whose forward is more than a chain of layers (the residual block, MT-Net's subnets)
@@ -157,10 +157,10 @@ def start_output_layer(layer: nn.Module, bias: float) -> None:
     """Make an output layer start from an almost constant picture (``bias`` everywhere).
 
     With PyTorch's default initialisation the RGB output conv paints high-contrast noise at
-    iteration 1 (std ~0.4, values -1.7..2.7); VGG scores that as enormously far from every
-    target, the first gradients are ~1,000x the later ones, and Adam's second moment
+    iteration 1; VGG scores that as enormously far from every target, the first gradients
+    are orders of magnitude larger than the later ones, and Adam's second moment
     (beta2 = 0.999) remembers them for thousands of iterations, so every later step is a
-    small fraction of the learning rate (issue 14, docs/training-stall.md). Shrinking the
+    small fraction of the learning rate (measured in docs/training-stall.md). Shrinking the
     weights by ``OUTPUT_INIT_GAIN`` and starting from a constant removes the spike; the
     layer still receives full gradients, so it learns at once.
     """

@@ -1,4 +1,4 @@
-"""Painting clips (issue 30): reading and writing with PyAV, steady brushwork, its measure.
+"""Painting clips: reading and writing with PyAV, steady brushwork, its measure.
 
 ``stylize_clip`` paints a clip file into another, sound copied (``probe_clip`` reads its
 header first, for limits); ``Steadier`` blends each painted frame with the previous one
