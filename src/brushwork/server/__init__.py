@@ -24,7 +24,7 @@ def __getattr__(name: str) -> Any:
 
         return create_app
     if name == "ServerSettings":
-        from .work import ServerSettings
+        from .settings import ServerSettings
 
         return ServerSettings
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

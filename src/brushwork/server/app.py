@@ -78,6 +78,8 @@ from ..images import (
 from ..levels import MAX_SIZE
 from ..tiling import format_memory
 from .guard import NO_FRAMING, HostPolicy, LocalGuard
+from .settings import ServerSettings
+from .styles import UnknownStyle
 from .trainer import (
     Trainer,
     TrainingBusy,
@@ -88,16 +90,7 @@ from .trainer import (
 )
 from .video_jobs import VideoPainter
 from .video_routes import VIDEOS_PATH, video_router
-from .work import (
-    STATIC_DIR,
-    Job,
-    OutOfMemory,
-    QueueFull,
-    ServerSettings,
-    UnknownJob,
-    UnknownStyle,
-    Worker,
-)
+from .work import STATIC_DIR, Job, OutOfMemory, QueueFull, UnknownJob, Worker
 from .work import Request as JobRequest
 
 #: Seconds a client told "queue full" should wait before trying again (ours).

@@ -31,8 +31,9 @@ from ..errors import BrushworkError
 from ..hyper_parameters import TrainConfig
 from ..images import save_image
 from ..training import TrainingEvent, TrainingInterrupted
+from .settings import ServerSettings
 from .single_job import JobBusy, JobsOff, SingleJob, SingleJobRunner, Stopped, UnknownJobId
-from .work import QueueFull, ServerSettings, Worker
+from .work import QueueFull, Worker
 
 
 class TrainingBusy(JobBusy):

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import api
 from ..errors import BrushworkError
+from .settings import ServerSettings
 from .single_job import JobBusy, JobsOff, SingleJob, SingleJobRunner, Stopped, UnknownJobId
-from .work import ServerSettings, Style
+from .styles import Style
 
 #: Audio codecs the MP4 muxer takes as they are (PyAV's FFmpeg 8, tried one by one); a clip
 #: with any other sound (Vorbis, say) is written as Matroska, which holds anything.
@@ -220,14 +220,6 @@ class VideoPainter(SingleJobRunner[VideoJob]):
 
     # ------------------------------------------------------------------------ the run
 
-    def _load(self, style: Style) -> api.Stylizer:
-        settings = self.settings
-        if style.parts:
-            return api.load_mix(style.parts, device=settings.device,
-                                precision=settings.precision)
-        return api.load_model(style.source, device=settings.device,
-                              precision=settings.precision)
-
     def _work(self, job: VideoJob) -> None:
         from ..video import ClipCancelled, FrameProgress, stylize_clip
 
@@ -238,7 +230,7 @@ class VideoPainter(SingleJobRunner[VideoJob]):
 
         self.check_stop(job)
         settings = self.settings
-        model = self._load(job.style)
+        model = job.style.load(settings)
         job.device = str(model.device)
         job.stage = "painting"
         try:

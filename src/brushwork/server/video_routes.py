@@ -29,6 +29,8 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import BrushworkError
+from .settings import ServerSettings
+from .styles import Styles, UnknownStyle
 from .video_jobs import (
     ClipTooLarge,
     UnknownVideo,
@@ -38,7 +40,6 @@ from .video_jobs import (
     VideoPainter,
     check_clip,
 )
-from .work import ServerSettings, Styles, UnknownStyle
 
 VIDEOS_PATH = "/v1/videos"
 #: Seconds a client told "busy" should wait before asking again (as the app's).
