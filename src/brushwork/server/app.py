@@ -55,7 +55,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -101,14 +101,6 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_DETAIL = 1000
 #: Where the offline API documentation's assets are served.
 DOCS_ASSETS = "/docs-assets"
-
-
-class ApiError(Exception):
-    """An error answered as ``{"detail": message}`` with ``status``."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None,
@@ -253,18 +245,18 @@ async def _read_photo(file: UploadFile, max_pixels: int, decoders: asyncio.Semap
     data = await file.read()
     name = _SAFE_NAME.sub("-", Path(file.filename or "upload").name)[:80] or "upload"
     if not data:
-        raise ApiError(422, f"{name}: the file is empty; send a {what} in the 'file' field")
+        raise HTTPException(422, f"{name}: the file is empty; send a {what} in the 'file' field")
     try:
         async with decoders:
             return await run_in_threadpool(read_image, data, name, max_pixels)
     except ImageTooLarge as error:
-        raise ApiError(413, f"{error} (this server's limit: brushwork serve "
+        raise HTTPException(413, f"{error} (this server's limit: brushwork serve "
                             "--max-pixels)") from None
     except BrushworkError as error:
         message = str(error)
         if "it reads" not in message:
             message += f" (send a {readable_formats_text()} {what})"
-        raise ApiError(415, message) from None
+        raise HTTPException(415, message) from None
 
 
 class StylizeForm:
@@ -361,10 +353,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     # ------------------------------------------------------------------------- errors
 
-    @app.exception_handler(ApiError)
-    async def api_error(_: Request, error: ApiError) -> JSONResponse:
-        return _error(error.status, error.message, error.headers)
-
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         problems = []
@@ -392,43 +380,43 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         try:
             worker.submit(job)
         except UnknownStyle as error:
-            raise ApiError(422, str(error)) from None
+            raise HTTPException(422, str(error)) from None
         except QueueFull as error:
             raise busy(error) from None
 
-    def busy(error: BrushworkError) -> ApiError:
-        return ApiError(503, str(error), {"Retry-After": str(RETRY_AFTER)})
+    def busy(error: BrushworkError) -> HTTPException:
+        return HTTPException(503, str(error), {"Retry-After": str(RETRY_AFTER)})
 
     async def upload_model(file: UploadFile) -> dict[str, Any]:
         data = await file.read()
         if not data:
-            raise ApiError(422, "the model file is empty")
+            raise HTTPException(422, "the model file is empty")
         try:
             style, model = await wait(worker.add_model(data, file.filename or "model"))
         except QueueFull as error:
             raise busy(error) from None
         except BrushworkError as error:
-            raise ApiError(422, str(error)) from None
+            raise HTTPException(422, str(error)) from None
         return {**style.to_dict(), "architecture": model.metadata.get("architecture"),
                 "parameters": model.parameter_count}
 
     async def job_from(form: StylizeForm, preview: bool) -> Job:
         request = form.request
         if request.size > settings.max_size:
-            raise ApiError(422, f"size {request.size} is over this server's limit of "
+            raise HTTPException(422, f"size {request.size} is over this server's limit of "
                                 f"{settings.max_size} px (brushwork serve --max-size)")
         if form.model is not None and form.model.filename:
             request.style = (await upload_model(form.model))["id"]
         if not request.style:
             default = worker.styles.default()
             if default is None:
-                raise ApiError(422, "no style is installed: upload a model file (POST "
+                raise HTTPException(422, "no style is installed: upload a model file (POST "
                                     "/v1/models, or the 'model' field)")
             request.style = default
         try:  # the cheap checks first: an unknown style costs no decoding
             worker.styles.get(request.style)
         except UnknownStyle as error:
-            raise ApiError(422, str(error)) from None
+            raise HTTPException(422, str(error)) from None
         request.preview = preview
         if not worker.has_room():  # say so before the photo is decoded, not after
             raise busy(QueueFull(f"{settings.queue} photos are already waiting (the limit): "
@@ -439,9 +427,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     def image_response(job: Job, download: bool = False) -> Response:
         if job.state == "error":
-            raise ApiError(409, f"the job failed: {job.error}")
+            raise HTTPException(409, f"the job failed: {job.error}")
         if job.result is None:
-            raise ApiError(409, f"the job is not finished yet ({job.stage}); poll "
+            raise HTTPException(409, f"the job is not finished yet ({job.stage}); poll "
                                 f"/v1/jobs/{job.id}")
         r = job.request
         disposition = "attachment" if download else "inline"
@@ -460,7 +448,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         try:
             return worker.job(job_id)
         except UnknownJob as error:
-            raise ApiError(404, str(error)) from None
+            raise HTTPException(404, str(error)) from None
 
     image_responses: dict[int | str, dict[str, Any]] = {
         200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}},
@@ -509,7 +497,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         try:
             data, media = await wait(worker.thumbnail(style_id))
         except UnknownStyle as error:
-            raise ApiError(404, str(error)) from None
+            raise HTTPException(404, str(error)) from None
         except QueueFull as error:
             raise busy(error) from None
         return Response(data, media_type=media, headers={"Cache-Control": "max-age=3600"})
@@ -533,9 +521,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         try:
             await wait(job.future)
         except OutOfMemory as error:
-            raise ApiError(503, str(error), {"Retry-After": str(RETRY_AFTER)}) from None
+            raise HTTPException(503, str(error), {"Retry-After": str(RETRY_AFTER)}) from None
         except BrushworkError as error:
-            raise ApiError(422, str(error)) from None
+            raise HTTPException(422, str(error)) from None
         return image_response(job)
 
     @app.post("/v1/jobs", status_code=202, tags=["jobs"])
@@ -560,7 +548,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         """The first level alone, 256 px on the long side (PNG)."""
         job = find_job(job_id)
         if job.preview_png is None:
-            raise ApiError(409, f"no preview yet ({job.stage})")
+            raise HTTPException(409, f"no preview yet ({job.stage})")
         return Response(job.preview_png, media_type="image/png")
 
     @app.get("/v1/jobs/{job_id}/result", tags=["jobs"], response_class=Response,
@@ -579,7 +567,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         a before/after comparison in any browser (HEIC included)."""
         job = find_job(job_id)
         if job.original_jpeg is None:
-            raise ApiError(409, f"not ready ({job.stage})")
+            raise HTTPException(409, f"not ready ({job.stage})")
         return Response(job.original_jpeg, media_type="image/jpeg")
 
     # -------------------------------------------------------------------- trainings
@@ -588,20 +576,20 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         try:
             return trainer.job(training_id)
         except UnknownTraining as error:
-            raise ApiError(404, str(error)) from None
+            raise HTTPException(404, str(error)) from None
 
-    def training_refused(error: BrushworkError) -> ApiError:
+    def training_refused(error: BrushworkError) -> HTTPException:
         if isinstance(error, TrainingOff):
-            return ApiError(403, str(error))
+            return HTTPException(403, str(error))
         if isinstance(error, TrainingBusy):
-            return ApiError(409, str(error), {"Retry-After": str(RETRY_AFTER)})
+            return HTTPException(409, str(error), {"Retry-After": str(RETRY_AFTER)})
         return busy(error)  # shutting down
 
     def finished_training(training_id: str) -> TrainingJob:
         job = find_training(training_id)
         if job.state != "finished":
             why = job.error or job.stage
-            raise ApiError(409, f"training {job.id} has no model ({job.state}: {why})"
+            raise HTTPException(409, f"training {job.id} has no model ({job.state}: {why})"
                                 + (f"; poll /v1/trainings/{job.id}" if job.active else ""))
         return job
 
@@ -645,9 +633,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         try:
             return trainer.cancel(training_id).to_dict()
         except UnknownTraining as error:
-            raise ApiError(404, str(error)) from None
+            raise HTTPException(404, str(error)) from None
         except TrainingBusy as error:
-            raise ApiError(409, str(error)) from None
+            raise HTTPException(409, str(error)) from None
 
     @app.get("/v1/trainings/{training_id}/preview", tags=["training"],
              responses={200: {"content": {"image/jpeg": {}}}})
@@ -656,7 +644,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         job = find_training(training_id)
         preview = job.preview_jpeg
         if preview is None:
-            raise ApiError(409, f"no preview yet ({job.stage})")
+            raise HTTPException(409, f"no preview yet ({job.stage})")
         return Response(preview, media_type="image/jpeg", headers={
             "Cache-Control": "no-store", "X-Brushwork-Iteration": str(job.preview_iteration)})
 
@@ -676,7 +664,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         paintings of them (the scores are in the training's ``report``)."""
         job = finished_training(training_id)
         if job.report is None or not job.sheet.is_file():
-            raise ApiError(409, "this training has no quality report (the server skips it: "
+            raise HTTPException(409, "this training has no quality report (the server skips it: "
                                 "ServerSettings.train_report)")
         return FileResponse(job.sheet, media_type="image/jpeg")
 
