@@ -120,7 +120,8 @@ async def _read_photo(file: UploadFile, max_pixels: int, decoders: asyncio.Semap
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
-    """The web page and HTTP API over one worker (see ``work``); models load on first use.
+    """The web page and HTTP API over one worker (``work``), one trainer and one clip painter
+    (``single_job``); models load on first use.
 
     Raises ``BrushworkError`` for settings that cannot work (a missing --model file, CUDA
     without a GPU) so that ``brushwork serve`` fails before it takes the port.
