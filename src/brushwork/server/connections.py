@@ -1,8 +1,8 @@
-"""Connection timeouts: a client that stalls is cut off, not waited for forever (issue 18).
+"""Connection timeouts: a client that stalls is cut off, not waited for forever.
 
 uvicorn times out one thing only: a keep-alive connection idle after a response
 (``timeout_keep_alive``, 5 s). A connection that sends half a request head, or half a body,
-and then nothing, is kept open for ever (found with 5 such sockets, all open after 32 s); each
+and then nothing, is kept open for ever (docs/reliability.md, "Stalled connections"); each
 one holds a file descriptor and a slot, and enough of them starve the server ("slowloris").
 ``TimedH11Protocol`` is uvicorn's own HTTP/1.1 protocol with two deadlines added:
 
@@ -14,7 +14,7 @@ one holds a file descriptor and a slot, and enough of them starve the server ("s
 
 A client cut off mid-request gets ``408 Request Timeout`` (JSON) when no answer has started,
 then the connection is closed. Waiting for the server (a painting in the queue) is not the
-client's stall and is bounded by ``--timeout`` instead (``app.RequestTimeout``).
+client's stall and is bounded by ``--timeout`` instead (``limits.RequestTimeout``).
 ``uvicorn_options`` gives what ``uvicorn.run`` / ``uvicorn.Config`` need for all of this.
 """
 

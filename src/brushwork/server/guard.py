@@ -1,4 +1,4 @@
-"""Who may use the server: the Host and Origin checks that keep other web pages out (issue 18).
+"""Who may use the server: the Host and Origin checks that keep other web pages out.
 
 Binding to 127.0.0.1 keeps other machines out, not other web sites: the user's own browser is
 on this machine, and any page it shows can send requests to ``http://127.0.0.1:8000``. Two
@@ -23,6 +23,7 @@ attacks follow, and one check answers each:
   browsers under another site's control, so they pass.
 
 Jupyter makes the same two checks (a local ``Host`` by default, an XSRF check on writes).
+The probes that hold these checks: docs/reliability.md, "A hostile web page".
 """
 
 from __future__ import annotations

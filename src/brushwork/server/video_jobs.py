@@ -5,12 +5,10 @@ runs (sound copied, timestamps kept, steady brushwork, painted upright), with it
 ``on_frame`` hook feeding the job's progress (frames done, frames per second, time left) and
 its ``should_stop`` hook answering a cancel between frames.
 
-Why its own thread and not the painting worker's queue: a clip takes minutes, and photos must
-still be painted meanwhile (side by side they both run slower, but they run). Why one clip at
-a time: a second one on the same cores would only halve the speed of both while doubling the
-disk and memory held, so it is refused at once (``VideoBusy``, HTTP 409) rather than queued
-for minutes, as a second training is. Why the job loads its own copy of the style's model
-rather than the worker's cached one: the two threads then never run one network at once.
+One clip at a time, in its own thread, as ``single_job`` runs every long job: a second clip
+is refused at once (``VideoBusy``, HTTP 409). Why the job loads its own copy of the style's
+model rather than the worker's cached one: the two threads then never run one network at
+once.
 
 Limits are checked in the cheapest order (``check_clip``): the body's size by the HTTP layer
 from Content-Length before the upload is read, then the clip's frame size, duration and frame
@@ -25,28 +23,18 @@ forgotten (``keep_videos`` newer ones) or the server stops.
 
 from __future__ import annotations
 
-import collections
 import importlib.util
 import os
 import re
-import secrets
-import shutil
-import tempfile
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import api
-from ..errors import BrushworkError, quoted
-from .work import QueueFull, ServerSettings, Style
+from ..errors import BrushworkError
+from .settings import ServerSettings
+from .single_job import JobBusy, JobsOff, SingleJob, SingleJobRunner, Stopped, UnknownJobId
+from .styles import Style
 
-#: Seconds ``close`` waits for a job to stop: it stops before the next frame (a fraction of
-#: a second to a few seconds each on a CPU); the thread is a daemon, so the process exits.
-STOP_WAIT = 60.0
-#: The states a job goes through; the last three are final.
-STATES = ("queued", "running", "finished", "cancelled", "failed")
 #: Audio codecs the MP4 muxer takes as they are (PyAV's FFmpeg 8, tried one by one); a clip
 #: with any other sound (Vorbis, say) is written as Matroska, which holds anything.
 MP4_AUDIO = frozenset({"aac", "mp3", "mp3float", "mp2", "ac3", "eac3", "opus", "flac",
@@ -55,16 +43,16 @@ MEDIA_TYPES = {".mp4": "video/mp4", ".mkv": "video/x-matroska"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class VideoBusy(BrushworkError):
+class VideoBusy(JobBusy):
     """A clip is already being painted: one at a time (HTTP 409)."""
 
 
-class VideoOff(BrushworkError):
+class VideoOff(JobsOff):
     """This server does not paint clips (``ServerSettings.video`` off, or no video extra;
     HTTP 403)."""
 
 
-class UnknownVideo(BrushworkError):
+class UnknownVideo(UnknownJobId):
     """No clip job has this id (never started, or forgotten after ``keep_videos``)."""
 
 
@@ -107,12 +95,12 @@ def output_suffix(audio_codecs: tuple[str, ...]) -> str:
     return ".mp4" if fits else ".mkv"
 
 
-@dataclass
-class VideoJob:
-    """One clip being painted, and what has come of it so far."""
+@dataclass(kw_only=True)
+class VideoJob(SingleJob):
+    """One clip being painted, and what has come of it so far. ``name`` is the clip's file
+    name without its suffix, for the download's name. Its stages: queued | loading |
+    painting | finished | cancelled | failed."""
 
-    name: str  # the clip's file name without its suffix, for the download's name
-    folder: Path
     input: Path
     style: Style
     size: int
@@ -121,9 +109,6 @@ class VideoJob:
     steady: bool = True
     #: What the header said: width, height, seconds, frames, audio codecs (``ClipInfo``).
     info: Any = None
-    id: str = field(default_factory=lambda: secrets.token_urlsafe(9))
-    state: str = "queued"  # STATES
-    stage: str = "queued"  # queued | loading | painting | finished | cancelled | failed
     frames_done: int = 0
     frames_total: int | None = None
     seconds: float = 0.0  # since painting began
@@ -132,10 +117,6 @@ class VideoJob:
     rotated: int = 0
     cuts: int = 0
     device: str = ""
-    error: str | None = None
-    created: float = field(default_factory=time.time)
-    finished_at: float | None = None
-    cancel: threading.Event = field(default_factory=threading.Event)
 
     @property
     def output(self) -> Path:
@@ -150,9 +131,12 @@ class VideoJob:
     def media_type(self) -> str:
         return MEDIA_TYPES[self.suffix]
 
-    @property
-    def active(self) -> bool:
-        return self.state in ("queued", "running")
+    def where(self) -> str:
+        return (f"frame {self.frames_done} of {self.frames_total or '?'}" if self.frames_done
+                else self.stage)
+
+    def cancelled_message(self) -> str:
+        return f"cancelled after {self.frames_done} frames"
 
     @property
     def fps(self) -> float | None:
@@ -198,172 +182,76 @@ class VideoJob:
         }
 
 
-class VideoPainter:
+class VideoPainter(SingleJobRunner[VideoJob]):
     """Paints at most one clip at a time, each in a new thread; remembers ended ones."""
+
+    noun, url, kept = "video", "/v1/videos", "ended"
+    busy_message = "a clip is already being painted"
+    out_of_memory = ("not enough memory for this clip now: try a smaller size, or again when "
+                     "the server is idle")
+    first_stage = "loading"
+    temporary_prefix, folder_prefix = "brushwork-videos-", "clip-"
+    busy_error, unknown_error = VideoBusy, UnknownVideo
 
     def __init__(self, settings: ServerSettings) -> None:
         for name in ("video_max_upload", "video_max_seconds", "video_max_fps",
                      "video_max_pixels", "video_max_size"):  # before the port is taken
             if not getattr(settings, name) > 0:
                 raise BrushworkError(f"{name} must be positive, not {getattr(settings, name)}")
+        super().__init__(settings.keep_videos)
         self.settings = settings
         self.missing = video_extra_missing()
-        self._temporary = tempfile.TemporaryDirectory(prefix="brushwork-videos-")
-        self._lock = threading.Lock()
-        self.jobs: collections.OrderedDict[str, VideoJob] = collections.OrderedDict()
-        self._active: VideoJob | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = False
 
     @property
     def available(self) -> bool:
         return self.settings.video and self.missing is None
 
-    @property
-    def folder(self) -> Path:
-        return Path(self._temporary.name)
-
-    def check_room(self) -> None:
-        """Raise unless a clip could start now: checked before an upload is examined."""
-        with self._lock:
-            self._check_room()
-
-    def _check_room(self) -> None:
+    def _refuse_if_off(self) -> None:
         if not self.settings.video:
             raise VideoOff("this server does not paint clips: paint them with 'brushwork "
                            "stylize clip.mp4 -o painted.mp4'")
         if self.missing is not None:
             raise VideoOff(f"this server cannot paint clips: {self.missing} is not installed "
                            "(pip install 'brushwork[video]')")
-        if self._stopping:
-            raise QueueFull("the server is shutting down")
-        job = self._active
-        if job is not None:
-            where = (f"frame {job.frames_done} of {job.frames_total or '?'}"
-                     if job.frames_done else job.stage)
-            raise VideoBusy(
-                f"a clip is already being painted (video {job.id}, {where}): one at a time. "
-                f"Wait for it to finish, or cancel it with DELETE /v1/videos/{job.id}")
-
-    def new_folder(self) -> Path:
-        """A fresh folder for one upload (the caller deletes it if no job is started)."""
-        return Path(tempfile.mkdtemp(prefix="clip-", dir=self._temporary.name))
 
     def start(self, job: VideoJob) -> VideoJob:
-        """Start painting ``job`` (its upload checked, in its folder)."""
-        with self._lock:
-            self._check_room()
-            self._active = job
-            self._remember(job)
-            self._thread = threading.Thread(target=self._run, args=(job,),
-                                            name=f"brushwork-video-{job.id}", daemon=True)
-            self._thread.start()
-        return job
-
-    def _remember(self, job: VideoJob) -> None:
-        self.jobs[job.id] = job
-        ended = [j for j in self.jobs.values() if not j.active]
-        for old in ended[: max(0, len(ended) - self.settings.keep_videos)]:
-            del self.jobs[old.id]
-            shutil.rmtree(old.folder, ignore_errors=True)
-
-    def job(self, job_id: str) -> VideoJob:
-        with self._lock:
-            job = self.jobs.get(job_id)
-        if job is None:
-            raise UnknownVideo(f"no video {quoted(job_id)} (ended ones are kept for the last "
-                               f"{self.settings.keep_videos})")
-        return job
-
-    def cancel(self, job_id: str) -> VideoJob:
-        """Ask a job to stop: it stops before its next frame and keeps no painted clip."""
-        job = self.job(job_id)
-        if not job.active:
-            raise VideoBusy(f"video {job.id} has already ended ({job.state}): nothing to "
-                            "cancel")
-        job.cancel.set()
-        return job
-
-    def active(self) -> str | None:
-        """The id of the job under way, if any (the web page resumes showing it)."""
-        with self._lock:
-            return self._active.id if self._active is not None else None
-
-    def close(self) -> None:
-        """Stop a job under way (as a cancel) and wait for it, then delete every file."""
-        with self._lock:
-            self._stopping = True
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout=STOP_WAIT)
-        shutil.rmtree(self._temporary.name, ignore_errors=True)
-        self._temporary.cleanup()
+        """Start painting ``job`` (its upload checked, in a folder from ``new_folder``)."""
+        return self._launch(lambda: job)
 
     # ------------------------------------------------------------------------ the run
 
-    def _should_stop(self, job: VideoJob) -> bool:
-        return job.cancel.is_set() or self._stopping
-
-    def _load(self, style: Style) -> api.Stylizer:
-        settings = self.settings
-        if style.parts:
-            return api.load_mix(style.parts, device=settings.device,
-                                precision=settings.precision)
-        return api.load_model(style.source, device=settings.device,
-                              precision=settings.precision)
-
-    def _run(self, job: VideoJob) -> None:
-        """Paint, then publish the outcome: the upload deleted first and the slot freed with
-        it, so a client that sees a final state may start the next clip at once."""
+    def _work(self, job: VideoJob) -> None:
         from ..video import ClipCancelled, FrameProgress, stylize_clip
-
-        job.state, job.stage = "running", "loading"
-        state, error = "finished", None
 
         def on_frame(event: FrameProgress) -> None:
             job.frames_done, job.seconds = event.done, event.seconds
             if event.total:
                 job.frames_total = max(event.total, event.done)
 
+        self.check_stop(job)
+        settings = self.settings
+        model = job.style.load(settings)
+        job.device = str(model.device)
+        job.stage = "painting"
         try:
-            if self._should_stop(job):
-                raise ClipCancelled("stopped before it began")
-            model = self._load(job.style)
-            job.device = str(model.device)
-            job.stage = "painting"
             record = stylize_clip(
                 model, job.input, job.output, job.size, preserve_color=job.preserve_color,
-                strength=job.strength, steady=job.steady,
-                max_memory=self.settings.max_memory,
-                max_pixels=self.settings.video_max_pixels,
-                max_frames=self.settings.video_max_frames, on_frame=on_frame,
-                should_stop=lambda: self._should_stop(job))
-            job.width, job.height = record.size
-            job.rotated, job.cuts = record.rotated, record.cuts
-            job.frames_done = job.frames_total = record.frames
-            job.seconds = record.seconds
-        except ClipCancelled:
-            state = "cancelled"
-            error = ("the server is shutting down" if self._stopping and not
-                     job.cancel.is_set() else f"cancelled after {job.frames_done} frames")
-        except BrushworkError as failure:  # the server's paths are not the client's business
-            state = "failed"
-            error = (str(failure).replace(str(job.input), job.name)
-                     .replace(str(job.folder) + os.sep, ""))
-        except Exception as failure:  # a bug, or the machine's memory: said, never raised
-            state = "failed"
-            if isinstance(failure, MemoryError) or "memory" in str(failure).lower():
-                error = ("not enough memory for this clip now: try a smaller size, or again "
-                         "when the server is idle")
-            else:
-                error = (f"internal error: {type(failure).__name__}: {failure} (please "
-                         "report it)")
+                strength=job.strength, steady=job.steady, max_memory=settings.max_memory,
+                max_pixels=settings.video_max_pixels, max_frames=settings.video_max_frames,
+                on_frame=on_frame, should_stop=lambda: self.should_stop(job))
+        except ClipCancelled as stop:
+            raise Stopped from stop
+        job.width, job.height = record.size
+        job.rotated, job.cuts = record.rotated, record.cuts
+        job.frames_done = job.frames_total = record.frames
+        job.seconds = record.seconds
+
+    def _failure(self, job: VideoJob, failure: BrushworkError) -> str:
+        """The message without the server's paths: they are not the client's business."""
+        return (str(failure).replace(str(job.input), job.name)
+                .replace(str(job.folder) + os.sep, ""))
+
+    def _clean_up(self, job: VideoJob, finished: bool) -> None:
         job.input.unlink(missing_ok=True)
-        if state != "finished":
+        if not finished:
             job.output.unlink(missing_ok=True)
-        with self._lock:
-            job.finished_at = time.time()
-            job.error = error
-            job.state = job.stage = state
-            self._active = None
-            self._remember(job)

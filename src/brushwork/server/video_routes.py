@@ -3,7 +3,7 @@
 * ``POST /v1/videos``: multipart clip + style, size, strength, preserve_color, steady; answers
   202 with the job at once. Refused in the cheapest order: 403 where clips are off, 409
   while another clip is painted, 413 for a body over ``--video-max-upload`` (from its
-  Content-Length, before it is read: ``app.BodyLimit``), 422 for a bad size or style, 415
+  Content-Length, before it is read: ``limits.BodyLimit``), 422 for a bad size or style, 415
   for a file FFmpeg does not read as a clip, 413 for frames, a duration or a frame count over
   the limits as the header gives them (before any frame is painted). Nothing of a refused
   upload is kept.
@@ -13,13 +13,12 @@
   cannot hold), with its sound; ``?download=true`` as an attachment. Range requests work
   (Starlette's ``FileResponse``), so a ``<video>`` element can seek in it.
 
-The jobs themselves are ``video_jobs``; errors are raised as Starlette ``HTTPException``s,
-which the app answers as JSON ``{"detail": ...}`` like every other error.
+The jobs themselves are ``video_jobs``; errors are raised as ``HTTPException``s, which the
+app answers as JSON ``{"detail": ...}`` like every other error (``responses``).
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,37 +28,15 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import BrushworkError
-from .video_jobs import (
-    ClipTooLarge,
-    UnknownVideo,
-    VideoBusy,
-    VideoJob,
-    VideoOff,
-    VideoPainter,
-    check_clip,
-)
-from .work import ServerSettings, Styles, UnknownStyle
+from .responses import cancel, find, finished, refused, safe_stem
+from .settings import ServerSettings
+from .styles import Styles, UnknownStyle
+from .video_jobs import ClipTooLarge, VideoJob, VideoPainter, check_clip
 
 VIDEOS_PATH = "/v1/videos"
-#: Seconds a client told "busy" should wait before asking again (as the app's).
-RETRY_AFTER = 5
 #: The painted long side a request without one gets (ours: the size docs/video.md measures
-#: at; a 2-core CPU paints ~4 frames a second there, 1080p ~1.5).
+#: at, and where its frames-per-second figures are).
 DEFAULT_SIZE = 720
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def _stem(filename: str | None) -> str:
-    stem = _SAFE_NAME.sub("-", Path(filename or "clip").stem).strip("-.")[:60]
-    return stem or "clip"
-
-
-def _refused(error: BrushworkError) -> HTTPException:
-    if isinstance(error, VideoOff):
-        return HTTPException(403, str(error))
-    if isinstance(error, VideoBusy):
-        return HTTPException(409, str(error), {"Retry-After": str(RETRY_AFTER)})
-    return HTTPException(503, str(error), {"Retry-After": str(RETRY_AFTER)})  # shutting down
 
 
 def _save(upload: UploadFile, path: Path) -> int:
@@ -78,12 +55,6 @@ def video_router(settings: ServerSettings, painter: VideoPainter, styles: Styles
 
     router = APIRouter(tags=["video"])
     max_size = min(settings.video_max_size, settings.max_size)
-
-    def find(video_id: str) -> VideoJob:
-        try:
-            return painter.job(video_id)
-        except UnknownVideo as error:
-            raise HTTPException(404, str(error)) from None
 
     @router.post(VIDEOS_PATH, status_code=202, responses={
         403: {"description": "this server does not paint clips"},
@@ -114,7 +85,7 @@ def video_router(settings: ServerSettings, painter: VideoPainter, styles: Styles
         try:  # before the upload is looked at: a refusal costs no more than sending it
             painter.check_room()
         except BrushworkError as error:
-            raise _refused(error) from None
+            raise refused(error) from None
         if size > max_size:
             raise HTTPException(422, f"size {size} is over this server's limit of {max_size} "
                                      "px for clips")
@@ -122,7 +93,7 @@ def video_router(settings: ServerSettings, painter: VideoPainter, styles: Styles
             chosen = styles.get(style or styles.default() or "")
         except UnknownStyle as error:
             raise HTTPException(422, str(error)) from None
-        name = _stem(file.filename)
+        name = safe_stem(file.filename, "clip")
         suffix = Path(file.filename or "").suffix.lower()
         folder = painter.new_folder()
         started = False
@@ -149,7 +120,7 @@ def video_router(settings: ServerSettings, painter: VideoPainter, styles: Styles
             try:  # another clip may have started while this one was examined
                 painter.start(job)
             except BrushworkError as error:
-                raise _refused(error) from None
+                raise refused(error) from None
             started = True
         finally:
             if not started:
@@ -161,18 +132,13 @@ def video_router(settings: ServerSettings, painter: VideoPainter, styles: Styles
         """State (queued, running, finished, cancelled, failed), stage, frames done of
         frames in all, frames per second, seconds elapsed and left, the painted clip's URL
         once finished, the error if any."""
-        return find(video_id).to_dict()
+        return find(painter, video_id).to_dict()
 
     @router.delete(VIDEOS_PATH + "/{video_id}", status_code=202)
     async def cancel_video(video_id: str) -> dict[str, Any]:
         """Cancel a clip: it stops before its next frame and keeps no painted clip (poll
         until its state is ``cancelled``). 409 if it has already ended."""
-        try:
-            return painter.cancel(video_id).to_dict()
-        except UnknownVideo as error:
-            raise HTTPException(404, str(error)) from None
-        except VideoBusy as error:
-            raise HTTPException(409, str(error)) from None
+        return cancel(painter, video_id).to_dict()
 
     @router.get(VIDEOS_PATH + "/{video_id}/result", response_class=FileResponse,
                 responses={200: {"content": {"video/mp4": {}, "video/x-matroska": {}}}})
@@ -182,11 +148,7 @@ def video_router(settings: ServerSettings, painter: VideoPainter, styles: Styles
     ) -> FileResponse:
         """The painted clip with the input's sound (MP4; Matroska when the sound track does
         not fit in MP4). Range requests are answered, so players can seek."""
-        job = find(video_id)
-        if job.state != "finished":
-            why = job.error or job.stage
-            raise HTTPException(409, f"video {job.id} has no painted clip ({job.state}: {why})"
-                                + (f"; poll /v1/videos/{job.id}" if job.active else ""))
+        job = finished(painter, video_id, "painted clip")
         if not job.output.is_file():  # forgotten between the two lines above
             raise HTTPException(404, f"video {job.id}'s painted clip is gone")
         return FileResponse(job.output, media_type=job.media_type, filename=job.output.name,

@@ -1,25 +1,17 @@
-"""What the server computes, and in which order: styles, cached models, a bounded job queue.
+"""What the server computes, and in which order: a bounded queue of photos for one worker thread.
 
-One worker thread runs everything that uses the network (jobs and style thumbnails), one
-task at a time: on a CPU a second concurrent forward pass only halves the speed of both, and on
-a GPU it doubles the memory. A request waits in a bounded queue instead; when the queue is
-full the server says so at once (HTTP 503 with Retry-After) rather than letting requests pile
-up. Thumbnails go
-to the front of the queue, since a page is waiting on them and they take a fraction of a
-second.
-
-Models are loaded once per style and kept (a small LRU cache), because reading and building the
-network costs more than painting a small photo. Uploaded model files live in a temporary
-folder owned by the server, named by their SHA-256, so uploading the same file twice gives
-the same style id.
+One worker thread runs everything that uses the network (jobs, style thumbnails and loading
+uploaded models), one task at a time: on a CPU a second concurrent forward pass only halves the
+speed of both, and on a GPU it doubles the memory. A request waits in a bounded queue instead;
+when the queue is full the server says so at once (HTTP 503 with Retry-After) rather than
+letting requests pile up. Thumbnails go to the front of the queue, since a page is waiting on
+them and they take a fraction of a second. The styles and their loaded models are ``styles``'s.
 """
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures
-import hashlib
-import itertools
 import secrets
 import shutil
 import tempfile
@@ -32,10 +24,12 @@ from typing import Any
 
 from PIL import Image
 
-from .. import api, mixing
-from ..api import DEFAULT_STYLE, PREVIEW_SIZE, Stylizer
+from .. import api
+from ..api import PREVIEW_SIZE, Stylizer
 from ..errors import BrushworkError, quoted
 from ..images import MIME_TYPES, encode_image, load_image, output_format_named
+from .settings import ServerSettings
+from .styles import ModelCache, Style, Styles
 
 STATIC_DIR = Path(__file__).parent / "static"
 #: The photo every style's thumbnail paints (the README's giraffe, CC0, 384 px).
@@ -50,245 +44,12 @@ class QueueFull(BrushworkError):
     """Too many jobs are waiting; the client should retry later (HTTP 503, Retry-After)."""
 
 
-class UnknownStyle(BrushworkError):
-    """No built-in style, --model file or upload has this id."""
-
-
 class OutOfMemory(BrushworkError):
     """The device ran out of memory: the server's limit, not the client's fault (HTTP 503)."""
 
 
 class UnknownJob(BrushworkError):
     """No job has this id (never made, or forgotten after ``keep_jobs`` newer ones)."""
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    """Everything ``brushwork serve`` can set; the command line reads its defaults here."""
-
-    models: list[Path] = field(default_factory=list)
-    max_size: int = 4096
-    max_upload: int = 64 * 1024**2
-    queue: int = 8
-    device: str = "auto"
-    precision: str = "auto"
-    max_memory: int | None = None
-    #: Largest photo accepted, width x height (None: ``images.default_max_pixels()``, i.e.
-    #: $BRUSHWORK_MAX_PIXELS or Pillow's default); checked from the header, before decoding.
-    max_pixels: int | None = None
-    #: Seconds a request may take, queueing included; then 503 (ours: a 4096-px painting
-    #: behind a full queue on a 2-core CPU fits, a stuck client does not hold a slot forever).
-    request_timeout: float = 300.0
-    #: Photos decoded at once (ours): decoding a 64 MB upload can take ~1 GB for a moment, so
-    #: a burst of uploads waits its turn here instead of multiplying that.
-    decoders: int = 2
-    #: Finished jobs whose results stay in memory (ours: a session's worth; a 4096-px PNG is
-    #: ~30 MB, so this bounds the server's memory at a few hundred MB).
-    keep_jobs: int = 16
-    #: Uploaded models kept; the oldest is forgotten first.
-    max_uploads: int = 8
-    #: Models kept loaded at once; the least recently used is dropped first.
-    cached_models: int = 4
-    #: The address the server is bound to: a request's Host must name it (or, for a loopback
-    #: address, localhost), so that a web page cannot reach it by DNS rebinding (``guard``).
-    host: str = "127.0.0.1"
-    #: More names to answer to (--allowed-host): a proxy's public name; "*" turns the Host
-    #: check off. Pages from these names may also write (upload, paint).
-    allowed_hosts: tuple[str, ...] = ()
-    #: Seconds a client may take to send a request head (ours: a browser sends it in one
-    #: packet; 10 s is room for a slow link, and a stalled client is cut off; ``connections``).
-    header_timeout: float = 10.0
-    #: Seconds a request body may stall without a byte (ours: a mobile upload that pauses for
-    #: this long has failed; a slow but steady one is never cut off).
-    idle_timeout: float = 30.0
-    #: Whether users may train a style on their own painting (POST /v1/trainings; ours: on,
-    #: as everything else here; a shared server that should only paint turns it off).
-    training: bool = True
-    #: A training's time budget in minutes (None: the library's, ``TrainConfig.minutes``,
-    #: 25: the recipe's at most 375 iterations take 6-9 minutes on a 2-core AVX-512 BF16 CPU
-    #: and ~11 on AVX2 (docs/styles/own-painting.md), so the budget only cuts a much slower
-    #: machine's run short, which still ends with a model; 0: no budget).
-    train_minutes: float | None = None
-    #: ``TrainConfig`` fields laid over the recipe's (empty: the recipe as ``brushwork
-    #: train`` runs it; tests give tiny crops and a few iterations).
-    train_overrides: dict[str, Any] = field(default_factory=dict)
-    #: The quality report after a training (ours: on, as ``brushwork train`` does; 3 photos
-    #: painted at 1024 px and scored, 30-40 s on a 2-core CPU, ~90 s with the peer
-    #: installed on a busy one; tests turn it off).
-    train_report: bool = True
-    #: Ended trainings remembered (their model files and report sheets kept on disk); the
-    #: oldest is forgotten and its files deleted first (ours: a session's worth, ~8 MB each).
-    keep_trainings: int = 4
-    #: Whether clips may be painted (POST /v1/videos; ours: on, as training is; needs the
-    #: video extra, and the page hides its video section without it).
-    video: bool = True
-    #: Largest clip upload, bytes, refused from Content-Length before it is read (ours: 50
-    #: MB: 30 s of a phone's 1080p H.264 at ~12 Mbit/s is ~45 MB). Not bounded by
-    #: ``max_upload``, which is for photos and models.
-    video_max_upload: int = 50 * 1024**2
-    #: Longest clip, seconds, read from its header before any frame is painted (ours: 30 s:
-    #: at 720 px a 2-core CPU paints ~4 frames a second, so a 30-fps clip takes ~4 minutes).
-    video_max_seconds: float = 30.0
-    #: Frames allowed per second of that limit: a clip may have at most ``video_max_seconds``
-    #: x this many frames (ours: 60, phones' fast mode; slow motion at 120-240 frames a
-    #: second costs 2-4x the work its duration says). Enforced while painting too, since a
-    #: header can understate its frames.
-    video_max_fps: float = 60.0
-    #: Largest clip frame, width x height, from the header and again for every frame (ours:
-    #: 1080p, 1920 x 1080 either way up).
-    video_max_pixels: int = 1920 * 1080
-    #: Largest painted long side of a clip (ours: 1920, a 1080p frame's; at most
-    #: ``max_size``).
-    video_max_size: int = 1920
-    #: Ended clip jobs remembered, their painted clips kept on disk; the oldest is forgotten
-    #: and its file deleted first (ours: 4; a painted clip is about its input's size).
-    keep_videos: int = 4
-
-    @property
-    def video_max_frames(self) -> int:
-        return max(1, int(self.video_max_seconds * self.video_max_fps))
-
-
-@dataclass
-class Style:
-    """A style the server offers: a built-in one, a --model file or an upload."""
-
-    id: str
-    kind: str  # "builtin" | "file" | "upload" | "mix"
-    source: str | Path  # what api.load_model takes
-    card: dict[str, Any]
-    #: A mix's parts: (source, share) pairs for ``api.load_mix``; empty for one style.
-    parts: list[tuple[str | Path, float]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, **self.card,
-                "thumbnail": f"/v1/styles/{self.id}/thumbnail"}
-
-
-class Styles:
-    """The styles on offer. Built-in ones are read from ``api`` on every call, so a style
-    installed while the server runs (or a test's stand-in) is seen."""
-
-    def __init__(self, files: list[Path], upload_dir: Path, max_uploads: int) -> None:
-        self.upload_dir = upload_dir
-        self.max_uploads = max_uploads
-        self._lock = threading.Lock()
-        self._files: dict[str, Style] = {}
-        self._uploads: collections.OrderedDict[str, Style] = collections.OrderedDict()
-        for path in files:
-            if not path.is_file():
-                raise BrushworkError(f"model file not found: {path}")
-            key = path.stem
-            for n in itertools.count(2):
-                if key not in self._files and key not in api.available_styles():
-                    break
-                key = f"{path.stem}-{n}"
-            self._files[key] = Style(key, "file", path.resolve(),
-                                     {"title": path.stem, "source": str(path)})
-
-    def all(self) -> list[Style]:
-        builtins = [Style(n, "builtin", n, api.style_card(n)) for n in api.available_styles()]
-        for style in builtins:
-            style.card.setdefault("title", style.id)
-        with self._lock:
-            return [*builtins, *self._files.values(), *reversed(self._uploads.values())]
-
-    def default(self) -> str | None:
-        """The style a request without one gets: the library's default, else the first."""
-        ids = [s.id for s in self.all()]
-        if DEFAULT_STYLE in ids:
-            return DEFAULT_STYLE
-        return ids[0] if ids else None
-
-    def get(self, style_id: str) -> Style:
-        """A style on offer, or a mix of them (``a:0.6,b:0.4``, ``brushwork.mixing``) whose
-        parts are all on offer: a mix never names a file, only styles already offered."""
-        for style in self.all():
-            if style.id == style_id:
-                return style
-        if "," in style_id or ":" in style_id:
-            try:
-                parts = mixing.normalise([(self.get(name).id, weight) for name, weight
-                                          in mixing.split_mix(style_id)], style_id)
-            except BrushworkError as error:
-                raise UnknownStyle(str(error)) from None
-            members = {s.id: s for s in self.all()}
-            if len(parts) == 1:
-                return members[str(parts[0].source)]
-            label = mixing.mix_label(parts, [str(part.source) for part in parts])
-            sources = [(members[str(part.source)].source, part.weight) for part in parts]
-            return Style(label, "mix", label, {"title": label, "mix": [
-                {"style": str(part.source), "weight": part.weight} for part in parts]},
-                sources)
-        known = ", ".join(s.id for s in self.all()) or "none: upload a model file"
-        raise UnknownStyle(f"unknown style {quoted(style_id)}; available: {known}")
-
-    def stage_upload(self, data: bytes, filename: str) -> Style:
-        """Store an uploaded model file, not yet offered: it is listed (``list_upload``)
-        only once it has loaded, so a file that is refused never appears in /v1/styles."""
-        digest = hashlib.sha256(data).hexdigest()[:16]
-        style_id = f"upload-{digest}"
-        with self._lock:
-            if style_id in self._uploads:
-                return self._uploads[style_id]
-        path = self.upload_dir / f"{style_id}.safetensors"
-        path.write_bytes(data)
-        name = Path(filename).name[:80]
-        title = Path(name).stem or style_id
-        return Style(style_id, "upload", path, {"title": title, "source": name})
-
-    def list_upload(self, style: Style) -> list[str]:
-        """Offer a staged upload (newest first); returns the ids it pushed out."""
-        dropped = []
-        with self._lock:
-            self._uploads[style.id] = style
-            self._uploads.move_to_end(style.id)
-            while len(self._uploads) > self.max_uploads:
-                old_id, old = self._uploads.popitem(last=False)
-                Path(old.source).unlink(missing_ok=True)
-                dropped.append(old_id)
-        return dropped
-
-    def discard_upload(self, style: Style) -> None:
-        """Delete a staged upload that did not load (a listed one is left alone)."""
-        with self._lock:
-            if style.id not in self._uploads:
-                Path(style.source).unlink(missing_ok=True)
-
-
-class ModelCache:
-    """One ``Stylizer`` per style id, loaded on first use (``loads`` counts the loads)."""
-
-    def __init__(self, settings: ServerSettings) -> None:
-        self.settings = settings
-        self.loads = 0
-        self._lock = threading.Lock()
-        self._models: collections.OrderedDict[str, Stylizer] = collections.OrderedDict()
-
-    def get(self, style: Style) -> Stylizer:
-        with self._lock:
-            if style.id in self._models:
-                self._models.move_to_end(style.id)
-                return self._models[style.id]
-            if style.parts:
-                model = api.load_mix(style.parts, device=self.settings.device,
-                                     precision=self.settings.precision)
-            else:
-                model = api.load_model(style.source, device=self.settings.device,
-                                       precision=self.settings.precision)
-            self.loads += 1
-            self._models[style.id] = model
-            while len(self._models) > self.settings.cached_models:
-                self._models.popitem(last=False)
-            return model
-
-    def drop(self, style_id: str) -> None:
-        with self._lock:
-            self._models.pop(style_id, None)
-
-    def loaded(self) -> list[str]:
-        with self._lock:
-            return list(self._models)
 
 
 @dataclass
