@@ -1,4 +1,4 @@
-"""Run issue 8's reliability tables in full and write docs/reliability.md (one command).
+"""Run the reliability tables in full and write docs/reliability.md (one command).
 
     .venv/bin/python -m experiments.reliability_report            # ~3-4 minutes on 2 cores
     .venv/bin/python -m experiments.reliability_report --only-issue-18   # ~1 minute, no training
@@ -13,7 +13,7 @@ forms of the crash and load tests):
 * the load test, 300 requests from 16 clients against a real ``brushwork serve``, then a
   burst against a one-slot queue, SIGTERM during a painting, and a request over the timeout
   (tests/integration/test_server_load.py);
-* issue 18, the server against a hostile web page and hostile files: the probes of
+* the server against a hostile web page and hostile files: the probes of
   tests/test_server_security.py (Host, Origin, hostile uploads, long values, /docs offline),
   its stalled connections against uvicorn alone and against ``brushwork serve``'s settings,
   and the hostile model files of tests/test_model_files.py with the peak memory of each.
@@ -208,8 +208,8 @@ def load_section(work: Path, requests: int) -> dict:
 
 
 def issue_18_figures(work: Path) -> dict:
-    """Issue 18's tables: the probes, the hostile model files, the stalled connections."""
-    print("issue 18: probes, hostile model files, stalled connections (~1 minute) ...",
+    """The security tables: the probes, the hostile model files, the stalled connections."""
+    print("security: probes, hostile model files, stalled connections (~1 minute) ...",
           file=sys.stderr)
     (work / "hostile").mkdir()
     figures = {"security": security_section(work / "security"),
@@ -231,7 +231,7 @@ def _fixed_table() -> list[str]:
 
 
 def splice_issue_18(path: Path, model_files: dict, figures: dict, seconds: float) -> None:
-    """Rewrite issue 18's parts of an existing document (``--only-issue-18``): its sections,
+    """Rewrite the security parts of an existing document (``--only-issue-18``): its sections,
     its summary rows, the model-file count and the table of fixes; the other tables (the
     crash test trains a network) keep the figures of their last full run."""
     text = path.read_text()
@@ -287,7 +287,7 @@ def timeout_probe(folder: Path) -> tuple[int, str, str, int]:
 
 
 def security_section(work: Path) -> tuple[list[str], dict]:
-    """The probes of tests/test_server_security.py (issue 18), each on a fresh server."""
+    """The probes of tests/test_server_security.py, each on a fresh server."""
     began = time.monotonic()
     with torch.random.fork_rng(devices=[]):
         outcomes = security.run_probes(work)
@@ -362,7 +362,7 @@ def _stall_lines(stalls: dict) -> list[str]:
 
 
 def issue_18_summary_rows(figures: dict) -> list[str]:
-    """The summary table's rows for issue 18's sections."""
+    """The summary table's rows for the security sections."""
     probe_counts = figures["security"][1]
     hostile_counts = figures["hostile models"][1]
     stalls = figures["stalls"]
@@ -381,7 +381,7 @@ def _stalls_failing(stalls: dict) -> int:
 
 
 def issue_18_lines(figures: dict) -> list[str]:
-    """Issue 18's sections of the document: probes, hostile model files, stalls."""
+    """The security sections of the document: probes, hostile model files, stalls."""
     probe_lines, probe_counts = figures["security"]
     hostile_lines, hostile_counts = figures["hostile models"]
     stalls = figures["stalls"]
@@ -592,7 +592,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--seed", type=int, default=2017)
     parser.add_argument("--only-issue-18", action="store_true",
-                        help="rerun only issue 18's tables (and the model-file tests) and "
+                        help="rerun only the security tables (hostile web page, hostile "
+                             "model files, stalled connections; and the model-file tests) and "
                              "splice them into the existing document: no training")
     args = parser.parse_args()
     torch.set_num_threads(1)  # as the tests run: a busy 2-core machine

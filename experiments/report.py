@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-#: The experiments of issue 5, in the paper's order: report name -> (title, command).
+#: The paper's experiments, in its order: report name -> (title, command).
 EXPERIMENTS = {
     "fig4": ("Fig. 4: what each level adds (y1, y2, y3 and their differences)",
              "python -m experiments.fig4_levels"),
