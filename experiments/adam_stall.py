@@ -1,12 +1,12 @@
-"""Adam's effective step with PyTorch's default output layers and with ours (issue 14).
+"""Adam's effective step with PyTorch's default output layers and with ours.
 
     python -m experiments.adam_stall --iterations 60          # ~4 min on a 2-core CPU
 
 Builds MT-Net twice from the same seed; in the "default" arm the RGB output convolution of
-each subnet is re-initialised as PyTorch does (``reset_parameters``), i.e. the network before
-issue 14; the "ours" arm keeps the library's start-up (``OUTPUT_INIT_GAIN``). Both train on the
-same crops with the default loss and schedule (``training.training_step``), and per iteration
-the script records:
+each subnet is re-initialised as PyTorch does (``reset_parameters``), i.e. the network as it was
+before its output layers started flat; the "ours" arm keeps the library's start-up
+(``OUTPUT_INIT_GAIN``). Both train on the same crops with the default loss and schedule
+(``training.training_step``), and per iteration the script records:
 
 * the gradient norm of each subnet;
 * ``sqrt(v_hat) / |g|``: Adam's second-moment estimate (bias-corrected) over the current

@@ -3,8 +3,8 @@
     python -m experiments.baselines --crop-size 256 --iterations 300 --photos 10
     python -m experiments.baselines --smoke          # seconds, in a temporary folder
 
-Issue 17 asks for the paper's two remaining baselines beside the trained networks, with the
-time each takes per image:
+The paper's two remaining baselines beside the trained networks, with the time each takes
+per image:
 
 * DS Net (Table 1): MT-Net's three subnets chained at full size, ONE loss on the final output,
   with the artwork at 1024 px (our choice: the scale of MT-Net's own final level), trained at

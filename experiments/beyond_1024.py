@@ -1,4 +1,4 @@
-"""Beyond 1024 px: the pictures behind the recursive schedule (issue 4; docs/architecture.md).
+"""Beyond 1024 px: the pictures behind the recursive schedule (docs/architecture.md).
 
     python -m experiments.beyond_1024            # starry-night on the giraffe, 2048 and 4096
     python -m experiments.beyond_1024 --sizes 2048 --no-eval

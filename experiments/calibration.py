@@ -1,4 +1,4 @@
-"""Compare short training runs side by side, to choose a style's texture weights (issue 6).
+"""Compare short training runs side by side, to choose a style's texture weights.
 
     python -m experiments.calibration RUN_DIR [RUN_DIR ...] --style ART.jpg --out sheet.jpg
 

@@ -1,4 +1,4 @@
-"""The price of the compact built-in models (issue 15, item 5): int8 vs float32 at 1024 px.
+"""The price of the compact built-in models: int8 vs float32 at 1024 px.
 
     python -m experiments.compact_models [NAME ...]
 

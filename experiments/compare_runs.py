@@ -3,7 +3,7 @@
     python -m experiments.compare_runs A/loss.jsonl B/loss.jsonl --iterations 500 --window 100
 
 For each window of iterations and each level: the mean weighted level loss L_k of run A and of
-run B, and B / A. Used for issue 4's checks that a leaner refine subnet (A: 16-32-64, B:
+run B, and B / A. Used to check that a leaner refine subnet (A: 16-32-64, B:
 32-64-128) and bf16 training (A: float32, B: bf16) lose nothing at the same budget. Window means,
 because single iterations see different photos and their losses swing by 2-3x.
 """

@@ -1,4 +1,4 @@
-"""How far from converged a built-in style is: its snapshots scored on held-back photos (issue 6).
+"""How far from converged a built-in style is: its snapshots scored on held-back photos.
 
     python -m experiments.convergence NAME [NAME ...]     # zoo recipes, e.g. starry-night
     python -m experiments.convergence NAME --photos 10    # default: 10 held-back photos

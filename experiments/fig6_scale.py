@@ -196,7 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
     ]
     if len(photos) < 10 and not args.smoke:
-        lines += [f"**Only {len(photos)} photos**: issue 5 asks for at least 10.", ""]
+        lines += [f"**Only {len(photos)} photos**: fewer than the 10 this comparison is "
+                  "meant for.", ""]
     lines += setup_lines(args, comparison, scales, LABELS)
     results, wins = results_lines(args, comparison, scales, LABELS, FOCUS)
     lines += results

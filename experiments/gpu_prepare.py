@@ -44,7 +44,7 @@ CARRY_LIMIT = 64 * 2**20
 def shrink(photo: Path, target: Path) -> None:
     """The photo as a JPEG at quality 85, same pixel size, or a copy where that is no smaller:
     the 175 training photos are 33 MB as they come, which with the tracked files would not fit
-    the 64 MiB that travels (session 4: 64.8 MiB). For 512-px crops of photos that were JPEGs
+    the 64 MiB that travels (64.8 MiB measured). For 512-px crops of photos that were JPEGs
     already the difference is invisible."""
     with Image.open(photo) as image:
         # EXIF orientation applied now: the re-saved file carries no EXIF.
@@ -69,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if photo.suffix.lower() in (".jpg", ".jpeg", ".png") and photo.name not in held_out:
             shrink(photo, OUT / "train-photos" / f"{photo.stem}.jpg")
     (OUT / "photos").mkdir()
-    # The preview photo, and the held-back photos that Fig. 6 paints and scores (issue 5: >= 10).
+    # The preview photo, and the held-back photos that Fig. 6 paints and scores (its report
+    # flags fewer than 10).
     for name in {zoo.PREVIEW_PHOTO, *held_out[:FIG6_PHOTOS]}:
         shutil.copyfile(SHARED / "photos" / name, OUT / "photos" / name)
     (OUT / "styles").mkdir()

@@ -1,4 +1,4 @@
-"""Style mixing by weights vs by outputs (issue 15, item 4), on the held-back photos.
+"""Style mixing by weights vs by outputs, on the held-back photos.
 
     python -m experiments.mix_compare starry-night great-wave [--share 0.5] [--photos 6]
 

@@ -1,4 +1,4 @@
-"""Is the painting's palette within the loss's reach? A probe on a trained model (issue 14).
+"""Is the painting's palette within the loss's reach? A probe on a trained model.
 
     python -m experiments.palette_probe MODEL [--style ART] [--photos 10] [--size 256]
 

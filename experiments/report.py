@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-#: The experiments of issue 5, in the paper's order: report name -> (title, command).
+#: The paper's experiments, in its order: report name -> (title, command).
 EXPERIMENTS = {
     "fig4": ("Fig. 4: what each level adds (y1, y2, y3 and their differences)",
              "python -m experiments.fig4_levels"),
@@ -33,7 +33,7 @@ DEFAULT_REPORTS = Path(__file__).resolve().parents[1] / "docs" / "experiments"
 def stitch(reports: Path) -> Path:
     """Write ``REPORTS/README.md`` linking every report with its budget."""
     lines = [
-        "# Experiments (issue 5)",
+        "# Experiments",
         "",
         "The paper's figures and table, measured. Each report is made by one resumable "
         "command (a re-run skips finished work and resumes unfinished training); budgets are "
@@ -68,7 +68,7 @@ def stitch(reports: Path) -> Path:
         "two-artwork style wave-and-bougival beside the two single styles it combines: "
         "`python -m experiments.fig7_two_artworks wave-and-bougival great-wave "
         "garden-at-bougival` writes [its sheet](../gallery/fig7.jpg); the numbers and what "
-        "was looked at are in [the zoo's notes](../styles/zoo.md) (session 10).",
+        "was looked at are in [the zoo's notes](../styles/zoo.md).",
         "",
         "Held-out photos: `docs/held-out-photos.txt` (never used for training); artworks and "
         "their licences: `shared/data/styles/STYLES.tsv`.",

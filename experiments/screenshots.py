@@ -1,6 +1,6 @@
 """The web page's screenshots (``docs/screenshots/``) with the real styles on a real photo.
 
-The README's pictures are the first thing a visitor judges (issue 15, item 6), so they show
+The README's pictures are the first thing a visitor judges, so they show
 what a user gets: the real server with the built-in styles in ``src/brushwork/styles/`` on the
 CPU, driven by headless Chromium (Playwright) as a user would: choose
 ``docs/samples/giraffe.jpg``, pick a style card, 1024 px, Paint, wait for the painting.

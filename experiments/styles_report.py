@@ -1,4 +1,4 @@
-"""The built-in styles' gallery and scores (issue 6): what a user gets, in pictures and numbers.
+"""The built-in styles' gallery and scores: what a user gets, in pictures and numbers.
 
     python -m experiments.styles_report [NAME ...]    # default: every built-in style
 

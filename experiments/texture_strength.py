@@ -6,7 +6,7 @@
 The relative texture loss (``LossConfig.texture_normalisation``) divides each layer's Gram
 error by the painting's own Gram. For a painting smoother than a photo (small Grams at
 relu2_1-relu4_1) matching it means erasing the photo's own texture, so the same texture
-weight takes more of the photo. Session 8's zoo (docs/styles/zoo.md, 5 held-back photos):
+weight takes more of the photo. In the zoo (docs/styles/zoo.md, 5 held-back photos):
 every style that lost the photo at weights 3, 6, 3 (whalers, view-of-toledo, circus-sideshow,
 the-scream) has a mean relu2_1-relu4_1 ratio of 0.47-1.00; the four shipped ones 1.48-2.23
 (garden-at-bougival, at 1.48, needed 2, 4, 2); the-kiss (2.21) needed more than 3, 6, 3.

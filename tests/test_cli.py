@@ -561,7 +561,7 @@ def test_train_for_real_with_a_time_budget_shows_the_time_left(capsys, tmp_path,
 
 
 def test_styles_lists_each_cards_recipe_machine_and_scores(capsys, style_dir):
-    """Issue 15, item 6: a card says how the style was made and how it scores beside the peer
+    """A card says how the style was made and how it scores beside the peer
     (experiments/zoo_report.py writes the scores); a card without them still lists."""
     (style_dir / "cards.json").write_text(json.dumps({"tiny-style": {
         "title": "Tiny", "artist": "A. Painter", "year": "1900", "license": "public domain",

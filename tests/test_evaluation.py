@@ -1,4 +1,4 @@
-"""The multi-scale style metric gives the known answers on constructed cases (issue 5)."""
+"""The multi-scale style metric gives the known answers on constructed cases."""
 
 from __future__ import annotations
 

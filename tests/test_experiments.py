@@ -1,4 +1,4 @@
-"""The experiment scripts (issue 5) run end to end in smoke mode, resume, and keep their word.
+"""The experiment scripts run end to end in smoke mode, resume, and keep their word.
 
 Each script runs in-process on a made-up world: four small photos (two held out), two random
 "artworks" and a training folder, all in a temporary folder, with the real VGG-19 weights.

@@ -186,7 +186,7 @@ def test_the_shipped_model_paints_as_float32_does():
 
 
 def test_the_photo_stays_float32_in_bfloat16():
-    """Rounding the photo to bfloat16 cost up to 23 dB (issue 16): the first level reads it."""
+    """Rounding the photo to bfloat16 cost up to 23 dB: the first level reads it in float32."""
     model = load_model("starry-night", device="cpu", precision="bfloat16")
     assert model._photo_tensor(Image.new("RGB", (8, 8))).dtype == torch.float32
     assert next(model.network.style.rgb_block.parameters()).dtype == torch.float32
@@ -194,8 +194,8 @@ def test_the_photo_stays_float32_in_bfloat16():
 
 
 def test_importing_brushwork_asks_for_huge_pages_and_passive_threads_unless_told():
-    """Both must be in the environment before torch loads (issue 16: 7-10% from huge pages;
-    passive OpenMP waiting 2.2 s instead of 6.2 s at 1024 beside another busy process)."""
+    """Both must be in the environment before torch loads (docs/performance.md: 7-10% from huge
+    pages; passive OpenMP waiting 2.2 s instead of 6.2 s at 1024 beside another busy process)."""
     show = ("import os, brushwork; print(os.environ['THP_MEM_ALLOC_ENABLE'], "
             "os.environ['OMP_WAIT_POLICY'])")
     env = {k: v for k, v in os.environ.items()

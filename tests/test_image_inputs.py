@@ -1,4 +1,4 @@
-"""The image-input table (issue 8): every kind of photo file a user or client may hand us,
+"""The image-input table: every kind of photo file a user or client may hand us,
 through all three doors: the command line, the HTTP API and the Python API.
 
 Each case either works correctly (an output of the right size, and, since every run here is
@@ -411,7 +411,8 @@ def make_app_client(model: Path) -> Any:
 
     settings = ServerSettings(models=[model], device="cpu", precision="float32",
                               max_pixels=LIMIT)
-    # The server answers to its own address only (issue 18), not TestClient's "testserver".
+    # The server answers to its own address only (against DNS rebinding), not TestClient's
+    # "testserver".
     return TestClient(create_app(settings), base_url="http://localhost",
                       raise_server_exceptions=False)
 
@@ -528,7 +529,7 @@ def test_each_case_tells_a_wrong_picture_from_the_right_one(case: Case) -> None:
 
 
 def test_the_table_covers_the_issue() -> None:
-    """The rows issue 8 names are all here (a guard against a row quietly removed)."""
+    """The table's required rows are all here (a guard against a row quietly removed)."""
     names = " ".join(CASE_IDS)
     for row in ("zero-byte", "truncated JPEG", "named .jpg", "60000x60000", "1x the pixel",
                 "2x the pixel", "10x the pixel", "1x4000", "1x1", "7x7", "CMYK", "16-bit",

@@ -1,4 +1,4 @@
-"""Style mixing (issue 15, item 4): by weights for networks of one lineage, else by outputs;
+"""Style mixing: by weights for networks of one lineage, else by outputs;
 from Python, the command line and HTTP; and the compact (int8) built-in model files."""
 
 from __future__ import annotations

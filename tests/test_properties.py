@@ -1,4 +1,4 @@
-"""Property-based tests (hypothesis, issue 8): image loading, tiling, parameter validation.
+"""Property-based tests (hypothesis): image loading, tiling, parameter validation.
 
 Where the tables in test_image_inputs.py try the cases someone thought of, these draw many
 random ones: small images of every mode in every format we read, with random EXIF

@@ -136,8 +136,8 @@ def test_the_quality_report_scores_against_the_peer_and_says_whether_it_meets_th
 
 
 def test_a_barcode_is_flagged_as_streaks(tmp_path, sample_photo):
-    """The check that would have caught the streaks of issue 29: straight lines along one axis
-    over the picture, far beyond what the photo and the painting have."""
+    """The check that would have caught the streaks docs/styles/own-painting.md shows: straight
+    lines along one axis over the picture, far beyond what the photo and the painting have."""
     def streaked(photo, size):
         columns = torch.rand(1, 3, 1, photo.width, generator=torch.Generator().manual_seed(0))
         return to_image(columns.expand(1, 3, photo.height, photo.width))

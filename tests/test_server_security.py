@@ -1,8 +1,8 @@
-"""The local server against a hostile web page and hostile files (issue 18).
+"""The local server against a hostile web page and hostile files.
 
 ``brushwork serve`` binds to 127.0.0.1, but the user's browser is on the same machine and any
-page it shows can send requests there. Issue 18 probed the server as such a page would, and
-found five things; each is a row of ``PROBES`` (HTTP through TestClient, or the command line)
+page it shows can send requests there. Probing the server as such a page would found five
+things; each is a row of ``PROBES`` (HTTP through TestClient, or the command line)
 or of ``stall_table`` (real sockets against uvicorn, in
 tests/integration/test_server_connections.py), and each failed before the fix:
 
@@ -458,9 +458,8 @@ def test_is_loopback(host, loopback):
 
 
 def test_a_model_that_fails_to_load_for_any_reason_is_never_listed(tmp_path, monkeypatch):
-    """Issue 18: an upload whose loading raised something unexpected stayed listed, and every
-    request naming it was a 500 until it was evicted. A bug is still a 500, but the style is
-    not offered."""
+    """An upload whose loading raises something unexpected is not offered: it used to stay
+    listed, every request naming it a 500 until it was evicted. A bug is still a 500."""
     import brushwork.api
 
     kit = make_kit(tmp_path)

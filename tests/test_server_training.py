@@ -262,7 +262,7 @@ def test_a_bad_painting_is_refused_and_starts_nothing(painting, bomb, case, stat
 
 
 def test_another_sites_page_cannot_start_or_cancel_a_training(painting):
-    """Issue 18's guard covers training too: a page elsewhere must not make the machine
+    """The cross-site guard covers training too: a page elsewhere must not make the machine
     train for minutes, nor cancel the user's run."""
     cross_site = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site",
                   "Sec-Fetch-Mode": "no-cors"}

@@ -1,5 +1,5 @@
 """Training starts without the optimiser stall, at the right pixel scale, with float32 losses
-(issue 14; docs/training-stall.md)."""
+(docs/training-stall.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The built-in styles' report scripts (issue 6): convergence tables from a run's snapshots.
+"""The built-in styles' report scripts: convergence tables from a run's snapshots.
 
 ``experiments/convergence.py`` scores every snapshot of a zoo run on held-back photos with
 ``styles_report.score_model`` (the real metric, the real VGG-19) and caches the scores, so a
@@ -100,7 +100,7 @@ def test_convergence_without_snapshots_says_so(convergence):
 
 
 def test_peer_compare_bar_needs_content_no_worse_and_style_lower_at_512_and_1024():
-    """issue 14's bar, from made-up scores: content may tie the peer's mean, the style
+    """The bar beside the peer, from made-up scores: content may tie the peer's mean, the style
     distances at 512 and 1024 must be lower; 256 and structure are shown, not judged."""
     from experiments import peer_compare as module
 

@@ -1,4 +1,4 @@
-"""Painting clips (issue 30): sound copied packet for packet, timing kept, atomic output,
+"""Painting clips: sound copied packet for packet, timing kept, atomic output,
 bounded memory, steady brushwork that does not smear across a cut, and the warping error
 checked on a synthetic pan whose flow is known exactly."""
 

@@ -1,4 +1,4 @@
-"""Crash test (issue 8): SIGKILL a training run at random moments, resume, and finish.
+"""Crash test: SIGKILL a training run at random moments, resume, and finish.
 
 A training process is killed with SIGKILL (no handler runs, nothing is flushed) at moments
 drawn from a seeded RNG: during start-up, between or inside iterations, and at the instant a

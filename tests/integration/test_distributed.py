@@ -1,4 +1,4 @@
-"""Beyond one process (issue 16): torchrun data-parallel training and sharded stylisation.
+"""Beyond one process: torchrun data-parallel training and sharded stylisation.
 
 Each test launches real workers with PyTorch's own launcher (``python -m torch.distributed.run
 --standalone``, which is ``torchrun``) over gloo on the CPU, with a tiny network and tiny

@@ -1,4 +1,4 @@
-"""ONNX export of the whole hierarchy and painting through onnxruntime (issue 16).
+"""ONNX export of the whole hierarchy and painting through onnxruntime.
 
 One exported file paints at any size and aspect ratio, and what onnxruntime paints is what
 PyTorch paints in float32 (PSNR >= 40 dB, every level): the level sizes, the resizes between

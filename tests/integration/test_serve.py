@@ -42,7 +42,7 @@ def test_brushwork_serve_answers_on_loopback(tiny_model_file, tmp_path):
                 time.sleep(0.3)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as answer:
             assert b"Brushwork" in answer.read()
-        # issue 18, on a real socket: another Host name is refused (DNS rebinding) ...
+        # On a real socket: another Host name is refused (DNS rebinding) ...
         rebound = urllib.request.Request(f"http://127.0.0.1:{port}/v1/styles",
                                          headers={"Host": f"evil.example:{port}"})
         with pytest.raises(urllib.error.HTTPError) as refused:

@@ -1,4 +1,4 @@
-"""The server under load (issue 8): the real ``brushwork serve`` on loopback, real sockets.
+"""The server under load: the real ``brushwork serve`` on loopback, real sockets.
 
 * **Load**: 16 concurrent clients send a seeded mix of valid photos, bad files (text, truncated
   JPEG, empty, a PNG header claiming 60000x60000, a bad parameter) and oversized uploads. No

@@ -246,7 +246,7 @@ def test_the_page_on_a_phone_with_colour_and_strength(server, browser, tmp_path,
     open_app(page, server)
     # A style with a long name (the two-artwork one's "The Great Wave off Kanagawa + The
     # Garden at Bougival") widened the mix list past the phone's width, and the page then
-    # overflowed sideways and its style cards could not be tapped (session 10).
+    # overflowed sideways and its style cards could not be tapped.
     page.evaluate("""() => { const o = document.createElement('option');
         o.textContent = 'The Great Wave off Kanagawa + The Garden at Bougival (Hokusai + Morisot)';
         document.querySelector('#mix-style').append(o); }""")
@@ -303,8 +303,8 @@ def test_a_bad_photo_shows_the_servers_message(server, browser, tmp_path):
 
 
 def test_the_api_docs_load_offline(server, browser):
-    """Issue 18: /docs loaded Swagger UI from a CDN although the page promises to work
-    offline. Now every request the documentation makes is to this server."""
+    """/docs works offline, as the page promises: every request the documentation makes is to
+    this server (it used to load Swagger UI from a CDN)."""
     page = browser(DESKTOP)
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
@@ -317,8 +317,8 @@ def test_the_api_docs_load_offline(server, browser):
 
 def test_a_page_from_another_site_cannot_use_the_server(server, browser, tmp_path,
                                                         tiny_model_file):
-    """Issue 18: any page the user opens could upload models (and push the user's own out)
-    and make the machine paint. A page served as http://evil.example (Playwright answers for
+    """A page on another site must not upload models (and push the user's own out) nor make
+    the machine paint. A page served as http://evil.example (Playwright answers for
     that name; nothing leaves the machine) posts to the server as such a page would: the
     request reaches the server and is refused with 403, and nothing is stored.
 
@@ -360,8 +360,9 @@ def own_painting(tmp_path: Path) -> Path:
 
 def test_train_a_style_on_your_own_painting_then_paint_with_it(browser, tmp_path, screenshots,
                                                                own_painting, monkeypatch):
-    """Issue 29: choose a painting, train, watch the progress and the preview, cancel; train
-    again, and the new style is chosen, downloadable, and paints the photo as its file does.
+    """Training from the page: choose a painting, train, watch the progress and the preview,
+    cancel; train again, and the new style is chosen, downloadable, and paints the photo as its
+    file does.
 
     The real recipe at 32-px crops for 3 iterations and the real built-in styles (it starts
     from the nearest one). The first run is held at its first preview until it is asked to

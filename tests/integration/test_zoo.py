@@ -1,4 +1,4 @@
-"""The zoo's GPU path (issue 6): every recipe trained at once, stopped at a deadline with a
+"""The zoo's GPU path: every recipe trained at once, stopped at a deadline with a
 checkpoint, exported as fp16 model files plus loss logs, and shipped from those files.
 
 Real ``brushwork train`` subprocesses (the real MT-Net, the real VGG-19) on made-up photos and
