@@ -77,6 +77,8 @@ def test_train_by_default_fine_tunes_the_nearest_slim_style(tmp_path, capsys):
     # It paints at the recipe's coarse size from then on, wherever it is loaded.
     assert metadata["train"]["coarse_size"] == recipe.COARSE
     assert load_model(output, device="cpu").coarse == recipe.COARSE
+    # It writes the weight average, so where the run stops matters less.
+    assert metadata["train"]["average_decay"] == recipe.AVERAGE_DECAY
     start = read_model_file(STYLES_DIR / "great-wave.safetensors")[1]
     assert can_mix_weights([metadata, start])
     # The quality report: the sample photos painted and scored, a sheet beside the model.

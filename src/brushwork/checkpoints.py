@@ -34,6 +34,8 @@ from .images import atomic_write
 #: optimiser's (``optimizer_tensors``), ``rng.torch`` PyTorch's generator, ``rng.NAME`` the
 #: photo stream's generators and ``rng.rankR.NAME`` those of data-parallel rank R > 0.
 MODEL_PREFIX = "model."
+#: The running average of the weights (``TrainConfig.average_decay``), when a run keeps one.
+AVERAGE_PREFIX = "average."
 TORCH_RNG = "rng.torch"
 
 LATEST = "checkpoint.safetensors"
@@ -55,6 +57,17 @@ def _digest(tensors: dict[str, torch.Tensor]) -> str:
 def model_tensors(network: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The network's state dict under checkpoint names."""
     return {f"{MODEL_PREFIX}{k}": v for k, v in network.state_dict().items()}
+
+
+def average_tensors(average: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Checkpoint tensors of a run's weight average."""
+    return {f"{AVERAGE_PREFIX}{k}": v for k, v in average.items()}
+
+
+def average_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The weight average stored in checkpoint tensors (empty when the run keeps none)."""
+    return {k[len(AVERAGE_PREFIX):]: v for k, v in tensors.items()
+            if k.startswith(AVERAGE_PREFIX)}
 
 
 def network_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

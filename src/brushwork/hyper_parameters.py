@@ -375,6 +375,16 @@ class TrainConfig(_Config):
     #: told otherwise. Training itself does not read it. The paper's 256 (``COARSE_SIZE``)
     #: by default; ``brushwork.recipe`` sets the training scale (``recipe.COARSE``, why there).
     coarse_size: int = COARSE_SIZE
+    #: Write the running average of the weights instead of the last iteration's (ours; 0:
+    #: off, the paper's last weights): after every step, average = decay * average + (1 -
+    #: decay) * weights (Polyak averaging, an exponential moving average). A fine-tuning at a
+    #: constant learning rate does not settle: the recipe's model of Henri Rousseau's painting,
+    #: saved every 25 iterations from 125 to 375, swung between 1.88e5 and 2.07e5 in content
+    #: distance, so where the plateau stop or the clock ended a run decided whether it kept
+    #: the photo as well as the peer; averaging the last 4-5 of those snapshots gave 1.84e5-
+    #: 1.90e5 whichever stretch was averaged (docs/styles/own-painting.md). The previews and
+    #: the plateau check use the average too, as the model file will.
+    average_decay: float = 0.0
 
     #: What runs made before each setting existed did: no warm-up, the photo scaled to the
     #: crop, no time budget.

@@ -38,7 +38,7 @@ from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 
 from . import __version__
-from .checkpoints import load_checkpoint, network_state
+from .checkpoints import average_state, load_checkpoint, network_state
 from .errors import BrushworkError, quoted
 from .images import atomic_write
 from .networks import build_network, plan_network
@@ -284,6 +284,8 @@ def export_model(run_dir: str | Path, output: str | Path) -> Path:
     arch = state.get("arch", "mtnet")
     net = build_network(arch, state["network"])
     net.load_state_dict(network_state(tensors))
+    # A run that keeps a weight average (TrainConfig.average_decay) writes the average.
+    net.load_state_dict(average_state(tensors), strict=False)
     metadata = {
         "architecture": arch,
         "network": state["network"],

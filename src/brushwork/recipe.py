@@ -95,6 +95,11 @@ COARSE = 384
 #: docs/styles/zoo.md).
 PALETTE_LAYERS = ("relu1_1",)
 COLOUR_LAYOUT = 1.0
+#: Decay of the weight average the recipe writes (``TrainConfig.average_decay``; ours: 0.98,
+#: an average over about the last 100 iterations, the stretch whose snapshots averaged to a
+#: steady content distance where single snapshots swung by 10%; docs/styles/own-painting.md,
+#: "Where a run stops").
+AVERAGE_DECAY = 0.98
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,7 @@ class Recipe:
     plateau_patience: int = PLATEAU_PATIENCE
     content_weight: float = CONTENT_WEIGHT
     coarse_size: int = COARSE
+    average_decay: float = AVERAGE_DECAY
 
     def settings(self) -> dict[str, dict[str, Any]]:
         """The configuration fields this recipe sets, by group ("network", "loss", "train"):
@@ -128,7 +134,7 @@ class Recipe:
             "train": {"iterations": self.iterations, "preview_every": self.preview_every,
                       "plateau_every": self.plateau_every,
                       "plateau_patience": self.plateau_patience, "texture_warmup": 0,
-                      "coarse_size": self.coarse_size},
+                      "coarse_size": self.coarse_size, "average_decay": self.average_decay},
         }
 
     def configs(self) -> tuple[NetworkConfig, LossConfig, TrainConfig]:
@@ -145,7 +151,8 @@ class Recipe:
                 f"strength {self.texture_strength:.2f}), content weight "
                 f"{self.content_weight:g}, palette term at "
                 f"{', '.join(self.centred_layers)}, colour layout {self.colour_layout:g}, "
-                f"painting at coarse size {self.coarse_size}")
+                f"painting at coarse size {self.coarse_size}, the weights averaged over "
+                f"the last ~{round(2 / (1 - self.average_decay))} iterations")
 
 
 def _gram_rms(features: dict[str, torch.Tensor]) -> list[float]:

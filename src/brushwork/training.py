@@ -27,6 +27,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ from torch.nn.parallel import DistributedDataParallel
 from . import __version__, distributed
 from .checkpoints import (
     TORCH_RNG,
+    average_state,
+    average_tensors,
     load_checkpoint,
     load_optimizer,
     model_tensors,
@@ -65,6 +68,7 @@ from .losses.vgg import build_vgg
 from .model_files import export_model, lineage, load_state_into, read_model_file
 from .networks import ARCHITECTURES, build_network
 from .plateau import PLATEAU_PHOTOS, Plateau
+from .weight_average import WeightAverage
 
 
 @dataclass
@@ -350,6 +354,12 @@ def train(
         emit(TrainingEvent("resumed", start, config.iterations, f"resumed at iteration {start}"))
     elif log_path.exists() and context.is_main:
         log_path.unlink()
+    average = (WeightAverage(net, config.average_decay, average_state(checkpoint_tensors))
+               if config.average_decay else None)
+
+    def averaged() -> AbstractContextManager[torch.nn.Module]:
+        """The network as the model file will hold it (the weight average, when kept)."""
+        return average.applied(net) if average is not None else nullcontext(net)
 
     # Previews at twice the crop: the test-time levels then run at the sizes the subnets are
     # trained at (style at crop/2, enhance at crop), as a user's 1024 px stylisation does.
@@ -371,6 +381,8 @@ def train(
         if not context.is_main:
             return
         tensors, extra = _capture(net, optimizer, scheduler, photos)
+        if average is not None:
+            tensors.update(average_tensors(average.average))
         extra["world_size"] = context.world_size
         if data_states is not None and len(data_states) > 1:
             extra["data_states"] = [json_state for json_state, _ in data_states[1:]]
@@ -404,6 +416,8 @@ def train(
             scale = texture_scale(iteration, config.texture_warmup)
             total, levels = training_step(model, criterion, optimizer, photo, sizes, use_bf16,
                                           scale)
+            if average is not None:
+                average.update(net)
             lr = float(scheduler.get_last_lr()[0])
             scheduler.step()
             seconds = time.perf_counter() - began
@@ -425,7 +439,9 @@ def train(
                 record["texture_scale"] = scale
             flat = False
             if plateau.due(iteration):  # every rank scores the same crops: the same answer
-                record["plateau_loss"] = plateau.measure(net, criterion, sizes, use_bf16)
+                with averaged() as looked_at:
+                    record["plateau_loss"] = plateau.measure(looked_at, criterion, sizes,
+                                                             use_bf16)
                 flat = plateau.flat()
             log.write(json.dumps(record) + "\n")
             log.flush()
@@ -436,7 +452,8 @@ def train(
             finished = out_of_time or flat
             if context.is_main and (iteration % config.preview_every == 0
                                     or iteration == config.iterations):
-                path = _write_preview(net, preview, run_dir, iteration)
+                with averaged() as looked_at:
+                    path = _write_preview(looked_at, preview, run_dir, iteration)
                 emit(TrainingEvent("preview", iteration, config.iterations, str(path)))
             snapshot_due = bool(config.snapshot_every) and iteration % config.snapshot_every == 0
             if (iteration % config.checkpoint_every == 0 or iteration == config.iterations
@@ -468,7 +485,8 @@ def train(
             if finished:
                 if (context.is_main and iteration % config.preview_every
                         and iteration != config.iterations):
-                    _write_preview(net, preview, run_dir, iteration)
+                    with averaged() as looked_at:
+                        _write_preview(looked_at, preview, run_dir, iteration)
                 break
 
     if context.is_main:
