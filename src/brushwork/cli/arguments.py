@@ -66,6 +66,14 @@ def fraction(text: str) -> float:
     return value
 
 
+def decay(text: str) -> float:
+    """From 0 (off) up to, not including, 1."""
+    value = fraction(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 up to (not including) 1, got {text}")
+    return value
+
+
 def quality(text: str) -> int:
     value = positive_int(text)
     if value > 100:

@@ -18,7 +18,7 @@ from ..hyper_parameters import (
     TrainConfig,
 )
 from ..networks import ARCHITECTURES, MTNet
-from .arguments import non_negative_float, positive_float, positive_int, weight
+from .arguments import decay, non_negative_float, positive_float, positive_int, weight
 
 
 def _time_left(event: Any) -> str:
@@ -243,6 +243,10 @@ def add_parser(commands: Any) -> None:
                    help="every N iterations score fixed crops and stop once that loss has "
                         f"flattened (0: off; the default recipe turns it on), default "
                         f"{defaults_t.plateau_every}")
+    t.add_argument("--average-decay", type=decay, metavar="D",
+                   help="write the running average of the weights, decay D per iteration "
+                        "(0: the last weights; the default recipe averages, 0.98), default "
+                        f"{defaults_t.average_decay:g}")
     t.add_argument("--preview-photo", help="photo for the previews (default: the first one)")
     t.add_argument("--no-mixed-precision", action="store_true", help="train in float32")
     t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
