@@ -508,15 +508,6 @@ class VideoConfig(_Config):
     #: period and, resampled every 8 frames, still sharpened city-cc0's strokes by 13% over
     #: 100 frames; 0.85 blurred the pan's by 7%; docs/video.md).
     steady_cubic_share: float = 0.9
-    #: Gaussian sigma, pixels of the flow's frames, over which the reliable flow is spread
-    #: into unreliable pixels (ours: 20; where it then brings the previous input within
-    #: ``steady_fill_match`` grey levels of the current one, those pixels are carried too:
-    #: in city-cc0's night sky DIS's flow is noise, and painting it afresh every frame
-    #: flickered; its second shot's warping error fell from 1.65e-3 to 1.1e-3; 40 was worse).
-    steady_fill_sigma: float = 20.0
-    #: Mean absolute grey difference over 5 x 5 pixels (0-255) under which a filled-in flow is
-    #: trusted (ours: 6; at 10, city-cc0's warping error rose).
-    steady_fill_match: float = 6.0
     #: Strokes painted within this many pixels of the frame's edge are repainted once they
     #: have moved ``steady_edge_step`` pixels inwards (ours: 48; MT-Net paints half the
     #: texture contrast in the outer 3 px and 7% less up to 32 px in, and a pan brings all

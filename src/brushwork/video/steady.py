@@ -21,13 +21,15 @@ are sampled once from that output. A pixel whose output is about to leave the ri
 re-anchored to the newest one, so a stroke carried n frames is resampled about n / ring
 times, with a kernel whose gain stays near 1 (``steady_cubic_share``).
 
-Three more things matter over a whole clip (docs/video.md measures each): the flow is
-computed one pyramid level finer than DIS's "fast" preset (``steady_flow_finest``); where
-the flow is unreliable only because the picture is flat (a night sky), the reliable flow
-around it is filled in and kept where it matches the input (``steady_fill_sigma``); and the
+Two more things matter over a whole clip (docs/video.md measures each): the flow is
+computed one pyramid level finer than DIS's "fast" preset (``steady_flow_finest``); and the
 network paints weaker texture within a few dozen pixels of the frame's edge, so strokes born
 there as a pan brings them in are repainted once they have moved inwards
 (``steady_edge``), in bands every ``steady_edge_every`` frames rather than in thin slices.
+Where the flow is unreliable because the picture is flat (a night sky), strokes are painted
+afresh: carried along any flow guessed there (the reliable flow around spread in, or the
+camera's affine motion) they were drawn out into smears within a few seconds, and the
+photometric test cannot tell, a flat region matching itself under any flow.
 ``VideoConfig.steady_keep`` below 1 blends the carried painting with the fresh one (a
 recursive filter along motion paths); that averages unrelated strokes and flattens the
 texture, which is why the default keeps all of it. Known limit: in a long zoom, carried
@@ -145,32 +147,7 @@ class Steadier:
         mask = reliable(backward, forward, config)
         seen = warp(previous_grey, backward).astype(np.float32)
         mask &= np.abs(seen - current_grey) <= config.steady_photometric
-        if config.steady_fill_sigma:
-            backward, mask = self._filled(backward, mask, previous_grey, current_grey)
         return backward, mask
-
-    def _filled(self, backward: np.ndarray, mask: np.ndarray, previous_grey: np.ndarray,
-                current_grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Unreliable pixels given the reliable flow around them (normalised convolution)
-        and kept where that flow brings the previous input within ``steady_fill_match``
-        grey levels of the current one (mean over 5 x 5): in a flat sky DIS's flow is noise
-        and fails the forward-backward test, but any smooth flow there is right."""
-        cv2 = cv2_module()
-        config = self.config
-        weight = mask.astype(np.float32)
-        total = cv2.GaussianBlur(weight, (0, 0), config.steady_fill_sigma)
-        smooth = cv2.GaussianBlur(backward * weight[..., None], (0, 0), config.steady_fill_sigma)
-        fallback = np.median(backward[mask], axis=0) if mask.any() else np.zeros(2, np.float32)
-        filled = np.where(total[..., None] > 1e-3, smooth / np.maximum(total, 1e-3)[..., None],
-                          fallback).astype(np.float32)
-        difference = np.abs(warp(previous_grey, filled).astype(np.float32) - current_grey)
-        matches = cv2.blur(difference, (5, 5)) <= config.steady_fill_match
-        h, w = mask.shape
-        xs, ys = pixel_grid(h, w)
-        at_x, at_y = xs + filled[..., 0], ys + filled[..., 1]
-        inside = (at_x >= 0) & (at_x <= w - 1) & (at_y >= 0) & (at_y <= h - 1)
-        added = ~mask & matches & inside
-        return np.where(added[..., None], filled, backward), mask | added
 
     def _carry(self, current_grey: np.ndarray, painting: np.ndarray) -> tuple[np.ndarray, float]:
         cv2 = cv2_module()
