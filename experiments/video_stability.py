@@ -43,8 +43,17 @@ from brushwork.api import load_model
 from brushwork.evaluation import Evaluator
 from brushwork.hyper_parameters import VIDEO_DEFAULTS, VideoConfig
 from brushwork.images import load_image, to_tensor
-from brushwork.video import Steadier, WarpingError, read_frames
+from brushwork.video import Steadier, SteadyStep, WarpingError, read_frames
 from brushwork.video.clip import painted_size
+from brushwork.video.flow import (
+    Flow,
+    colour_histogram,
+    cv2_module,
+    grey,
+    histogram_distance,
+    reliable,
+    warp,
+)
 from experiments.lib.arguments import (
     DEFAULT_HELD_OUT,
     DEFAULT_PHOTOS,
@@ -63,29 +72,34 @@ OUT = REPO / "runs" / "video"
 STRIP = REPO / "docs" / "video-strip.jpg"
 
 
-def synthetic(photo: Path, frames: int, size: int, kind: str
+def synthetic(photo: Path, frames: int, size: int, kind: str,
+              pan_step: tuple[float, float] = PAN_STEP, zoom_step: float = ZOOM_STEP,
               ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Frames of a pan or zoom over ``photo`` at long side ``size`` and each frame's exact
-    backward flow (t -> t-1), made with sub-pixel affine warps of a 1.5x larger picture."""
+    backward flow (t -> t-1), made with sub-pixel affine warps of a 1.5x larger picture (larger
+    where a long pan needs it: the picture always covers every frame)."""
     import cv2
 
     image = load_image(photo)
     h, w = painted_size(image.height, image.width, size)
-    big = np.asarray(image.resize((round(w * 1.5), round(h * 1.5)), Image.Resampling.LANCZOS))
+    margin = 1.5 if kind != "pan" else max(
+        1.5, 1.05 + abs(pan_step[0]) * frames / w, 1.05 + abs(pan_step[1]) * frames / h)
+    big = np.asarray(image.resize((round(w * margin), round(h * margin)),
+                                  Image.Resampling.LANCZOS))
     centre_x, centre_y = big.shape[1] / 2, big.shape[0] / 2
     out, flows = [], []
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     for t in range(frames):
         if kind == "pan":  # frame pixel x shows big at x + origin + t * step
-            ox = centre_x - w / 2 - PAN_STEP[0] * frames / 2 + PAN_STEP[0] * t
-            oy = centre_y - h / 2 - PAN_STEP[1] * frames / 2 + PAN_STEP[1] * t
+            ox = centre_x - w / 2 - pan_step[0] * frames / 2 + pan_step[0] * t
+            oy = centre_y - h / 2 - pan_step[1] * frames / 2 + pan_step[1] * t
             matrix = np.float32([[1, 0, ox], [0, 1, oy]])
-            flow = np.stack([np.full_like(xs, PAN_STEP[0]), np.full_like(ys, PAN_STEP[1])], -1)
+            flow = np.stack([np.full_like(xs, pan_step[0]), np.full_like(ys, pan_step[1])], -1)
         else:  # zoom in: frame pixel x shows big at centre + (x - c) / s^t
-            s = ZOOM_STEP ** t
+            s = zoom_step ** t
             matrix = np.float32([[1 / s, 0, centre_x - w / 2 / s],
                                  [0, 1 / s, centre_y - h / 2 / s]])
-            shrink = 1 / ZOOM_STEP - 1  # frame t-1 shows the point at c + (x - c) / step
+            shrink = 1 / zoom_step - 1  # frame t-1 shows the point at c + (x - c) / step
             flow = np.stack([(xs - w / 2) * shrink, (ys - h / 2) * shrink], -1)
         frame = cv2.warpAffine(big, matrix, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_REFLECT)
@@ -94,7 +108,77 @@ def synthetic(photo: Path, frames: int, size: int, kind: str
     return out, flows
 
 
-class RefreshingSteadier(Steadier):
+class WarpedSteadier:
+    """The steady mode as first shipped, kept to measure against: the previous *output*
+    warped (bicubic) along the flow every frame and kept where reliable. Carried for many
+    frames its strokes are resampled every frame and degrade into streaks (docs/video.md,
+    ``experiments.video_carry``); ``video.Steadier`` anchors them instead."""
+
+    def __init__(self, config: VideoConfig = VIDEO_DEFAULTS) -> None:
+        self.config = config
+        self._flow = Flow(config.steady_flow_preset)
+        self._previous_input: np.ndarray | None = None
+        self._previous_grey: np.ndarray | None = None
+        self._previous_painting: np.ndarray | None = None
+        self._previous_histogram: np.ndarray | None = None
+
+    def reset(self) -> None:
+        """Forget the previous frame (a new clip, or a seek)."""
+        self._previous_input = self._previous_grey = self._previous_painting = None
+        self._previous_histogram = None
+
+    def __call__(self, frame: np.ndarray, painting: np.ndarray) -> tuple[np.ndarray, SteadyStep]:
+        """The steady painting of ``frame`` (RGB uint8, the painting's size) from its
+        per-frame ``painting`` (RGB uint8); returns it with what was done."""
+        current_grey = self._small(grey(frame))
+        histogram = colour_histogram(frame)
+        previous, previous_grey = self._previous_input, self._previous_grey
+        out, step = painting, SteadyStep(cut=False, carried=0.0)
+        if previous is not None and previous.shape == frame.shape:
+            step.cut = (histogram_distance(self._previous_histogram, histogram)
+                        > self.config.cut_distance)
+            if not step.cut:
+                out, step.carried = self._blend(frame, current_grey, previous,
+                                                previous_grey, painting)
+        self._previous_input, self._previous_grey, self._previous_painting = (
+            frame, current_grey, out)
+        self._previous_histogram = histogram
+        return out, step
+
+    def _small(self, image: np.ndarray) -> np.ndarray:
+        """``image`` at the flow's size: long side at most ``steady_flow_size``."""
+        h, w = image.shape[:2]
+        scale = self.config.steady_flow_size / max(h, w)
+        if scale >= 1:
+            return image
+        size = (max(8, round(w * scale)), max(8, round(h * scale)))
+        return cv2_module().resize(image, size, interpolation=cv2_module().INTER_AREA)
+
+    def _blend(self, frame: np.ndarray, current_grey: np.ndarray, previous: np.ndarray,
+               previous_grey: np.ndarray, painting: np.ndarray) -> tuple[np.ndarray, float]:
+        cv2 = cv2_module()
+        backward, forward = self._flow.both_ways(previous_grey, current_grey)
+        mask = reliable(backward, forward, self.config)
+        seen = warp(previous_grey, backward).astype(np.float32)
+        mask &= np.abs(seen - current_grey) <= self.config.steady_photometric
+        keep = self.config.steady_keep * mask.astype(np.float32)
+        if self.config.steady_feather:  # no hard seam between carried and fresh strokes
+            keep = cv2.GaussianBlur(keep, (0, 0), self.config.steady_feather)
+        h, w = painting.shape[:2]
+        if backward.shape[:2] != (h, w):  # flow in pixels of the small frames -> full size
+            scale = np.float32([w / backward.shape[1], h / backward.shape[0]])
+            backward = cv2.resize(backward, (w, h), interpolation=cv2.INTER_LINEAR) * scale
+            keep = cv2.resize(keep, (w, h), interpolation=cv2.INTER_LINEAR)
+        # Bicubic: a painting carried for many frames is resampled each time, and bilinear
+        # blurs it a little more at every step.
+        carried = warp(self._previous_painting, backward, cubic=True).astype(np.float32)
+        keep = keep[..., None]
+        fresh = painting.astype(np.float32)
+        out = fresh + keep * (carried - fresh)
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8), float(mask.mean())
+
+
+class RefreshingSteadier(WarpedSteadier):
     """The steady mode plus a refresh (candidate, not shipped): carried strokes are repainted
     where they have been magnified by more than a threshold or carried for more frames than
     one. Each pixel's accumulated magnification and age travel with the painting along the
@@ -132,8 +216,6 @@ class RefreshingSteadier(Steadier):
 
     def _blend(self, frame, current_grey, previous, previous_grey, painting):
         import cv2
-
-        from brushwork.video.flow import reliable, warp
 
         config = self.config
         backward, forward = self._flow.both_ways(previous_grey, current_grey)

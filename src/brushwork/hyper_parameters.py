@@ -503,6 +503,33 @@ class VideoConfig(_Config):
     steady_feather: float = 1.5
     #: DIS optical flow preset of the steady mode (ours: OpenCV's "fast", cheap beside painting).
     steady_flow_preset: str = "fast"
+    #: Finest DIS pyramid level of the steady mode's flow (ours: 1, flow at half the
+    #: ``steady_flow_size``; the "fast" preset's own 2 stops at a quarter (120 px), and its
+    #: small errors, carried for many frames, showed: city-cc0's whole-clip warping error
+    #: 0.66e-3 at 2, 0.43e-3 at 1, the same as the "medium" preset's; docs/video.md).
+    steady_flow_finest: int = 1
+    #: Outputs the steady mode keeps, in which each carried pixel's stroke is anchored
+    #: (ours: a stroke carried n frames is resampled about n / 8 times instead of n; 8 had a
+    #: lower warping error than 16 or 32 on city-cc0, and 8 frames are 7 MB at 720 px and
+    #: 50 MB at 1080p).
+    steady_ring: int = 8
+    #: Share of bicubic (OpenCV's, Keys a = -0.75) in the kernel that samples carried strokes,
+    #: the rest bilinear (ours: 0.9; bicubic alone gains about 1.6% a resample at a 6 px
+    #: period and, resampled every 8 frames, still sharpened city-cc0's strokes by 13% over
+    #: 100 frames; 0.85 blurred the pan's by 7%; docs/video.md).
+    steady_cubic_share: float = 0.9
+    #: Strokes painted within this many pixels of the frame's edge are repainted once they
+    #: have moved ``steady_edge_step`` pixels inwards (ours: 48; MT-Net paints half the
+    #: texture contrast in the outer 3 px and 7% less up to 32 px in, and a pan brings all
+    #: of its new picture in through an edge: without this the pan's style distance was
+    #: +34%; at 48 it is within 5%).
+    steady_edge: float = 48.0
+    #: Pixels a stroke born near the edge moves inwards before it is repainted (ours: 16).
+    steady_edge_step: float = 16.0
+    #: Frames between such repaints (ours: 8: all strokes that qualify are repainted together,
+    #: in bands; repainted as each qualifies, they formed 3 px slices of different frames'
+    #: paintings, visible stripes, and the pan's style distance stayed +17%).
+    steady_edge_every: int = 8
     #: Long side, pixels, of the frames the steady mode computes flow and reliability on (ours:
     #: at full size they cost far more than the 20% of painting time we allow steady mode,
     #: measured in docs/video.md; the flow found at 480 px is scaled up to the painting's size,

@@ -43,13 +43,17 @@ def grey(image: np.ndarray) -> np.ndarray:
 
 
 class Flow:
-    """DIS optical flow with one preset; the object keeps OpenCV's solver between frames."""
+    """DIS optical flow with one preset; the object keeps OpenCV's solver between frames.
+    ``finest`` overrides the preset's finest pyramid level (0 is full size; "fast" stops at
+    2, a quarter of the frame's size, "medium" at 1)."""
 
-    def __init__(self, preset: str) -> None:
+    def __init__(self, preset: str, finest: int | None = None) -> None:
         cv2 = cv2_module()
         if preset not in _PRESETS:
             raise BrushworkError(f"unknown flow preset {preset!r}: use {', '.join(_PRESETS)}")
         self._dis = cv2.DISOpticalFlow_create(_PRESETS[preset])
+        if finest is not None:
+            self._dis.setFinestScale(finest)
 
     def __call__(self, source: np.ndarray, target: np.ndarray) -> np.ndarray:
         """Flow w from ``source`` to ``target`` (grey uint8): source pixel x is at x + w(x)
@@ -63,7 +67,7 @@ class Flow:
 
 
 @functools.lru_cache(maxsize=4)
-def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+def pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixel coordinates (x, y) of an h x w frame, float32, read-only: a clip's frames share
     one size, so they are built once instead of three times a frame."""
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
@@ -75,7 +79,7 @@ def warp(image: np.ndarray, flow: np.ndarray, cubic: bool = False) -> np.ndarray
     """``image`` (of frame t-1) pulled into frame t along ``flow`` (t -> t-1): output pixel x
     is image(x + flow(x)), bilinear (bicubic with ``cubic``), edges replicated."""
     cv2 = cv2_module()
-    xs, ys = _grid(*flow.shape[:2])
+    xs, ys = pixel_grid(*flow.shape[:2])
     return cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1],
                      cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)

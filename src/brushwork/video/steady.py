@@ -1,31 +1,64 @@
-"""Steady brushwork: the previous painted frame carried along the optical flow.
+"""Steady brushwork: painted strokes carried along the optical flow, each resampled rarely.
 
 A feed-forward network paints every frame on its own, and small changes of the input (noise,
 a pixel of motion, instance-norm statistics that move with the content) come out as different
-strokes: the painting flickers. Here the previous *painted* frame is carried along the input's
-optical flow (``flow.Flow``, current -> previous) and kept where the flow is reliable:
+strokes: the painting flickers. Here the painted strokes are carried along the input's optical
+flow (``flow.Flow``, current -> previous) and kept where the flow is reliable:
 forward-backward consistent, not on a motion boundary (Ruder et al. 2016), and photometrically
 plausible (the warped previous input matches the current one). Occluded and newly seen
 pixels, and every pixel after a shot cut (``flow.cut_distance``), are painted afresh, so
-nothing smears across a cut or a moving edge. ``VideoConfig.steady_keep`` below 1 blends the
-carried painting with the fresh one instead (a recursive filter along motion paths): that
-averages unrelated strokes and flattens the texture, which is why the default keeps all of it.
-Known weakness: carried strokes move and scale with the picture, so in a long zoom they grow
-coarser until a region is repainted (docs/video.md has the numbers).
+nothing smears across a cut or a moving edge.
 
-It works on any painter's output (no change to the network) and costs two DIS flows at 480 px
-and a few array operations per frame (~15% of painting a frame on a 2-core CPU);
-docs/video.md compares it with per-frame painting and with the peer's frame averaging.
+Why the strokes are *anchored* instead of the previous output being warped again every frame:
+resampling compounds. OpenCV's bicubic (Keys, a = -0.75) has a gain above 1 at mid
+frequencies for sub-pixel shifts (about 1.6% a resample at a 6-pixel period, averaged over
+shifts), so a painting carried for 100 frames had its stroke texture amplified into
+high-contrast "zebra" streaks (its texture contrast tripled on a long zoom); bilinear loses
+about 9% a resample there and blurs the strokes away instead. So each pixel keeps the
+coordinate of its stroke in one of the last ``VideoConfig.steady_ring`` outputs; the
+coordinates travel along the flow (smooth maps, interpolated without harm), and the colours
+are sampled once from that output. A pixel whose output is about to leave the ring is
+re-anchored to the newest one, so a stroke carried n frames is resampled about n / ring
+times, with a kernel whose gain stays near 1 (``steady_cubic_share``).
+
+Two more things matter over a whole clip (docs/video.md measures each): the flow is
+computed one pyramid level finer than DIS's "fast" preset (``steady_flow_finest``); and the
+network paints weaker texture within a few dozen pixels of the frame's edge, so strokes born
+there as a pan brings them in are repainted once they have moved inwards
+(``steady_edge``), in bands every ``steady_edge_every`` frames rather than in thin slices.
+Where the flow is unreliable because the picture is flat (a night sky), strokes are painted
+afresh: carried along any flow guessed there (the reliable flow around spread in, or the
+camera's affine motion) they were drawn out into smears within a few seconds, and the
+photometric test cannot tell, a flat region matching itself under any flow.
+``VideoConfig.steady_keep`` below 1 blends the carried painting with the fresh one (a
+recursive filter along motion paths); that averages unrelated strokes and flattens the
+texture, which is why the default keeps all of it. Known limit: in a long zoom, carried
+strokes grow with the picture (1.45x over the test zoom still kept the style within 10%).
+
+It works on any painter's output (no change to the network).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..hyper_parameters import VIDEO_DEFAULTS, VideoConfig
-from .flow import Flow, colour_histogram, cv2_module, grey, histogram_distance, reliable, warp
+from .flow import (
+    Flow,
+    colour_histogram,
+    cv2_module,
+    grey,
+    histogram_distance,
+    pixel_grid,
+    reliable,
+    warp,
+)
+
+#: Replicated border, pixels, around each output in the ring (bicubic reads 2 px beyond).
+PAD = 3
 
 
 @dataclass
@@ -38,38 +71,43 @@ class SteadyStep:
 
 
 class Steadier:
-    """Holds the previous input and painted frame; call it once per frame, in order."""
+    """Holds the recent outputs and where each pixel's stroke is in them; call it once per
+    frame, in order. Memory: ``steady_ring`` painted frames (8 x 6 MB at 1080p)."""
 
     def __init__(self, config: VideoConfig = VIDEO_DEFAULTS) -> None:
         self.config = config
-        self._flow = Flow(config.steady_flow_preset)
-        self._previous_input: np.ndarray | None = None
-        self._previous_grey: np.ndarray | None = None
-        self._previous_painting: np.ndarray | None = None
-        self._previous_histogram: np.ndarray | None = None
+        self._flow = Flow(config.steady_flow_preset, config.steady_flow_finest)
+        self.reset()
 
     def reset(self) -> None:
-        """Forget the previous frame (a new clip, or a seek)."""
-        self._previous_input = self._previous_grey = self._previous_painting = None
-        self._previous_histogram = None
+        """Forget the previous frames (a new clip, or a seek)."""
+        self._previous_input: np.ndarray | None = None
+        self._previous_grey: np.ndarray | None = None
+        self._previous_histogram: np.ndarray | None = None
+        self._ring: np.ndarray | None = None  # the outputs, stacked vertically, with borders
+        # per pixel: its output in the ring, its stroke's coordinates there, and how far from
+        # the frame's edge the stroke was painted
+        self._state: np.ndarray | None = None  # H x W x 4: slot, x, y, born
+        self._count = 0
 
     def __call__(self, frame: np.ndarray, painting: np.ndarray) -> tuple[np.ndarray, SteadyStep]:
         """The steady painting of ``frame`` (RGB uint8, the painting's size) from its
         per-frame ``painting`` (RGB uint8); returns it with what was done."""
         current_grey = self._small(grey(frame))
         histogram = colour_histogram(frame)
-        previous, previous_grey = self._previous_input, self._previous_grey
+        previous = self._previous_input
         out, step = painting, SteadyStep(cut=False, carried=0.0)
-        if previous is not None and previous.shape == frame.shape:
-            # both are kept with the previous frame
-            assert previous_grey is not None and self._previous_histogram is not None
+        carry = previous is not None and previous.shape == frame.shape
+        if carry:
+            assert self._previous_histogram is not None  # kept with the previous frame
             step.cut = (histogram_distance(self._previous_histogram, histogram)
                         > self.config.cut_distance)
-            if not step.cut:
-                out, step.carried = self._blend(frame, current_grey, previous,
-                                                previous_grey, painting)
-        self._previous_input, self._previous_grey, self._previous_painting = (
-            frame, current_grey, out)
+            carry = not step.cut
+        if carry:
+            out, step.carried = self._carry(current_grey, painting)
+        else:
+            self._start(painting)
+        self._previous_input, self._previous_grey = frame, current_grey
         self._previous_histogram = histogram
         return out, step
 
@@ -82,26 +120,108 @@ class Steadier:
         size = (max(8, round(w * scale)), max(8, round(h * scale)))
         return cv2_module().resize(image, size, interpolation=cv2_module().INTER_AREA)
 
-    def _blend(self, frame: np.ndarray, current_grey: np.ndarray, previous: np.ndarray,
-               previous_grey: np.ndarray, painting: np.ndarray) -> tuple[np.ndarray, float]:
+    def _start(self, painting: np.ndarray) -> None:
+        """A new shot: every stroke fresh, anchored in ``painting`` itself."""
+        h, w = painting.shape[:2]
+        self._ring = np.zeros((self.config.steady_ring * (h + 2 * PAD), w + 2 * PAD, 3),
+                              np.uint8)
+        xs, ys = pixel_grid(h, w)
+        self._state = np.stack([np.zeros_like(xs), xs, ys, _edge_distance(h, w)], -1)
+        self._count = 0
+        self._store(0, painting)
+
+    def _store(self, slot: int, image: np.ndarray) -> None:
+        assert self._ring is not None  # made by _start, on a shot's first frame
+        h = image.shape[0]
+        top = slot * (h + 2 * PAD)
         cv2 = cv2_module()
+        self._ring[top:top + h + 2 * PAD] = cv2.copyMakeBorder(
+            np.ascontiguousarray(image), PAD, PAD, PAD, PAD, cv2.BORDER_REPLICATE)
+
+    def _reliable(self, current_grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The backward flow (current -> previous, at the flow's size) and where it holds."""
+        config = self.config
+        previous_grey = self._previous_grey
+        assert previous_grey is not None  # kept with the previous frame
         backward, forward = self._flow.both_ways(previous_grey, current_grey)
-        mask = reliable(backward, forward, self.config)
+        mask = reliable(backward, forward, config)
         seen = warp(previous_grey, backward).astype(np.float32)
-        mask &= np.abs(seen - current_grey) <= self.config.steady_photometric
-        keep = self.config.steady_keep * mask.astype(np.float32)
-        if self.config.steady_feather:  # no hard seam between carried and fresh strokes
-            keep = cv2.GaussianBlur(keep, (0, 0), self.config.steady_feather)
+        mask &= np.abs(seen - current_grey) <= config.steady_photometric
+        return backward, mask
+
+    def _carry(self, current_grey: np.ndarray, painting: np.ndarray) -> tuple[np.ndarray, float]:
+        cv2 = cv2_module()
+        config = self.config
+        assert self._state is not None  # made by _start, on a shot's first frame
+        backward, mask = self._reliable(current_grey)
+        keep = config.steady_keep * mask.astype(np.float32)
+        if config.steady_feather:  # no hard seam between carried and fresh strokes
+            keep = cv2.GaussianBlur(keep, (0, 0), config.steady_feather)
         h, w = painting.shape[:2]
         if backward.shape[:2] != (h, w):  # flow in pixels of the small frames -> full size
             scale = np.array([w / backward.shape[1], h / backward.shape[0]], dtype=np.float32)
             backward = cv2.resize(backward, (w, h), interpolation=cv2.INTER_LINEAR) * scale
             keep = cv2.resize(keep, (w, h), interpolation=cv2.INTER_LINEAR)
-        # Bicubic: a painting carried for many frames is resampled each time, and bilinear
-        # blurs it a little more at every step.
-        assert self._previous_painting is not None  # kept with the previous frame
-        carried = warp(self._previous_painting, backward, cubic=True).astype(np.float32)
-        keep = keep[..., None]
+        xs, ys = pixel_grid(h, w)
+        at_x, at_y = xs + backward[..., 0], ys + backward[..., 1]
+        # Where each pixel's stroke is: the nearest source pixel's anchor, and its coordinates
+        # interpolated, except where the neighbours are anchored in different outputs (there
+        # the nearest one's, moved by the sub-pixel rest).
+        near_x = np.clip(np.rint(at_x), 0, w - 1)
+        near_y = np.clip(np.rint(at_y), 0, h - 1)
+        nearest = cv2.remap(self._state, near_x, near_y, cv2.INTER_NEAREST)
+        linear = cv2.remap(self._state[..., :3], at_x, at_y, cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)
+        slot, born = nearest[..., 0], nearest[..., 3]
+        mixed = np.abs(linear[..., 0] - slot) > 1e-3
+        source_x = np.where(mixed, nearest[..., 1] + (at_x - near_x), linear[..., 1])
+        source_y = np.where(mixed, nearest[..., 2] + (at_y - near_y), linear[..., 2])
+        distance = _edge_distance(h, w)
+        self._count += 1
+        if config.steady_edge and self._count % config.steady_edge_every == 0:
+            inwards = (born < config.steady_edge) & (distance >= born + config.steady_edge_step)
+            if inwards.any():
+                repaint = inwards.astype(np.float32)
+                if config.steady_feather:
+                    repaint = cv2.GaussianBlur(repaint, (0, 0), config.steady_feather)
+                keep = keep * (1 - repaint)
+        carried = self._sample(np.clip(source_x, 0, w - 1) + np.float32(PAD),
+                               np.clip(source_y, 0, h - 1) + slot * (h + 2 * PAD) + PAD)
         fresh = painting.astype(np.float32)
-        out = fresh + keep * (carried - fresh)
-        return np.clip(out + 0.5, 0, 255).astype(np.uint8), float(mask.mean())
+        out = fresh + keep[..., None] * (carried - fresh)
+        out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        # The new state: carried pixels keep their anchors, the rest are anchored here.
+        here = self._count % config.steady_ring
+        kept = keep >= 0.5
+        state = np.stack([np.where(kept, slot, here), np.where(kept, source_x, xs),
+                          np.where(kept, source_y, ys), np.where(kept, born, distance)], -1)
+        self._store(here, out)
+        # re-anchored here: strokes whose output is overwritten next, and with a blend
+        # (steady_keep < 1) every pixel, the output being what the next frame carries
+        stale = (state[..., 0] == (self._count + 1) % config.steady_ring
+                 if config.steady_keep >= 1 else np.ones((h, w), bool))
+        state[stale, 0] = here
+        state[stale, 1], state[stale, 2] = xs[stale], ys[stale]
+        self._state = state.astype(np.float32)
+        return out, float(mask.mean())
+
+    def _sample(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        """The ring at (xs, ys): bicubic and bilinear mixed (``steady_cubic_share``)."""
+        cv2 = cv2_module()
+        share = self.config.steady_cubic_share
+        cubic = cv2.remap(self._ring, xs, ys, cv2.INTER_CUBIC).astype(np.float32)
+        if share >= 1:
+            return cubic
+        linear = cv2.remap(self._ring, xs, ys, cv2.INTER_LINEAR).astype(np.float32)
+        return share * cubic + (1 - share) * linear
+
+
+@functools.lru_cache(maxsize=4)
+def _edge_distance(h: int, w: int) -> np.ndarray:
+    """Each pixel's distance, pixels, to the nearest edge of an h x w frame (float32,
+    read-only: made once per clip, as ``flow.pixel_grid``)."""
+    xs = np.minimum(np.arange(w), np.arange(w)[::-1]).astype(np.float32)
+    ys = np.minimum(np.arange(h), np.arange(h)[::-1]).astype(np.float32)
+    distance = np.minimum(xs[None, :], ys[:, None])
+    distance.setflags(write=False)
+    return distance
