@@ -371,7 +371,7 @@ def test_scripts_run_as_commands_and_state_their_defaults(tmp_path):
     assert "not run yet: `python -m experiments.fig6_scale`" in index
 
 
-@pytest.mark.parametrize("name", ["gpu_prepare", "loss_summary"])
+@pytest.mark.parametrize("name", ["gpu_prepare", "loss_summary", "video_carry"])
 def test_helper_scripts_print_their_help(name, capsys):
     """``--help`` prints help and does nothing else (gpu_prepare would rebuild data/gpu/)."""
     module = importlib.import_module(f"experiments.{name}")

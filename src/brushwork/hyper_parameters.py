@@ -494,8 +494,9 @@ class VideoConfig(_Config):
     #: optical flow, is kept where the flow is reliable (ours: 1, all of it: strokes travel
     #: with the picture and only newly seen or unreliable pixels are painted afresh). Blending
     #: instead (0.5-0.95) averages strokes that differ from frame to frame and flattens the
-    #: texture: at 0.8 the style distance rose 22-106% over per-frame painting on the test
-    #: clips, at 1 it stayed within -18%..-2% at 256 px (docs/video.md).
+    #: texture: at 0.8 the style distance rose 22-106% over per-frame painting on the first
+    #: 60 frames of the test clips; at 1 the shipped mode stays within 10% over whole clips
+    #: (docs/video.md).
     steady_keep: float = 1.0
     #: Gaussian sigma, pixels, by which the carried/fresh mask is softened (ours: 1.5 px hides
     #: the seam between a carried stroke and a fresh one without carrying strokes into
@@ -506,23 +507,24 @@ class VideoConfig(_Config):
     #: Finest DIS pyramid level of the steady mode's flow (ours: 1, flow at half the
     #: ``steady_flow_size``; the "fast" preset's own 2 stops at a quarter (120 px), and its
     #: small errors, carried for many frames, showed: city-cc0's whole-clip warping error
-    #: 0.66e-3 at 2, 0.43e-3 at 1, the same as the "medium" preset's; docs/video.md).
+    #: 0.664e-3 at 2, 0.431e-3 at 1, as the "medium" preset's 0.425e-3; docs/video.md).
     steady_flow_finest: int = 1
     #: Outputs the steady mode keeps, in which each carried pixel's stroke is anchored
-    #: (ours: a stroke carried n frames is resampled about n / 8 times instead of n; 8 had a
-    #: lower warping error than 16 or 32 on city-cc0, and 8 frames are 7 MB at 720 px and
-    #: 50 MB at 1080p).
+    #: (ours: a stroke carried n frames is resampled about n / 8 times instead of n; on
+    #: city-cc0 8 was steadier than 16 or 32 and as steady as 4, and 8 frames are 7 MB at
+    #: 720 px and 50 MB at 1080p; docs/video.md).
     steady_ring: int = 8
     #: Share of bicubic (OpenCV's, Keys a = -0.75) in the kernel that samples carried strokes,
-    #: the rest bilinear (ours: 0.9; bicubic alone gains about 1.6% a resample at a 6 px
-    #: period and, resampled every 8 frames, still sharpened city-cc0's strokes by 13% over
-    #: 100 frames; 0.85 blurred the pan's by 7%; docs/video.md).
+    #: the rest bilinear (ours: 0.9; averaged over sub-pixel shifts, a 6 px period keeps
+    #: 101.5% of its contrast through one bicubic resample and 90.7% through a bilinear one,
+    #: so 0.9 keeps about 100%; 0.85 left the pan 16% flatter without the edge rule, and with
+    #: it 0.85 and 0.9 measure alike; docs/video.md).
     steady_cubic_share: float = 0.9
     #: Strokes painted within this many pixels of the frame's edge are repainted once they
     #: have moved ``steady_edge_step`` pixels inwards (ours: 48; MT-Net paints half the
     #: texture contrast in the outer 3 px and 7% less up to 32 px in, and a pan brings all
     #: of its new picture in through an edge: without this the pan's style distance was
-    #: +34%; at 48 it is within 5%).
+    #: +34%, at 16 px +19%, at 48 within 5%; docs/video.md).
     steady_edge: float = 48.0
     #: Pixels a stroke born near the edge moves inwards before it is repainted (ours: 16).
     steady_edge_step: float = 16.0

@@ -11,7 +11,7 @@ nothing smears across a cut or a moving edge.
 
 Why the strokes are *anchored* instead of the previous output being warped again every frame:
 resampling compounds. OpenCV's bicubic (Keys, a = -0.75) has a gain above 1 at mid
-frequencies for sub-pixel shifts (about 1.6% a resample at a 6-pixel period, averaged over
+frequencies for sub-pixel shifts (about 1.5% a resample at a 6-pixel period, averaged over
 shifts), so a painting carried for 100 frames had its stroke texture amplified into
 high-contrast "zebra" streaks (its texture contrast tripled on a long zoom); bilinear loses
 about 9% a resample there and blurs the strokes away instead. So each pixel keeps the
