@@ -85,9 +85,11 @@ class Steadier:
         self._previous_grey: np.ndarray | None = None
         self._previous_histogram: np.ndarray | None = None
         self._ring: np.ndarray | None = None  # the outputs, stacked vertically, with borders
-        # per pixel: its output in the ring, its stroke's coordinates there, and how far from
-        # the frame's edge the stroke was painted
-        self._state: np.ndarray | None = None  # H x W x 4: slot, x, y, born
+        # per pixel (float32): its output in the ring and its stroke's coordinates there
+        # (H x W x 3: slot, x, y; interpolated along the flow), and its output and how far
+        # from the frame's edge the stroke was painted (H x W x 2: slot, born; the nearest's)
+        self._anchor: np.ndarray | None = None
+        self._tag: np.ndarray | None = None
         self._count = 0
 
     def __call__(self, frame: np.ndarray, painting: np.ndarray) -> tuple[np.ndarray, SteadyStep]:
@@ -126,7 +128,10 @@ class Steadier:
         self._ring = np.zeros((self.config.steady_ring * (h + 2 * PAD), w + 2 * PAD, 3),
                               np.uint8)
         xs, ys = pixel_grid(h, w)
-        self._state = np.stack([np.zeros_like(xs), xs, ys, _edge_distance(h, w)], -1)
+        slot = np.zeros((h, w), np.float32)
+        cv2 = cv2_module()
+        self._anchor = cv2.merge([slot, xs, ys])
+        self._tag = cv2.merge([slot, _edge_distance(h, w)])
         self._count = 0
         self._store(0, painting)
 
@@ -152,30 +157,42 @@ class Steadier:
     def _carry(self, current_grey: np.ndarray, painting: np.ndarray) -> tuple[np.ndarray, float]:
         cv2 = cv2_module()
         config = self.config
-        assert self._state is not None  # made by _start, on a shot's first frame
+        anchor, tag = self._anchor, self._tag
+        assert anchor is not None and tag is not None  # made by _start, on a shot's first frame
         backward, mask = self._reliable(current_grey)
         keep = config.steady_keep * mask.astype(np.float32)
         if config.steady_feather:  # no hard seam between carried and fresh strokes
             keep = cv2.GaussianBlur(keep, (0, 0), config.steady_feather)
         h, w = painting.shape[:2]
-        if backward.shape[:2] != (h, w):  # flow in pixels of the small frames -> full size
-            scale = np.array([w / backward.shape[1], h / backward.shape[0]], dtype=np.float32)
-            backward = cv2.resize(backward, (w, h), interpolation=cv2.INTER_LINEAR) * scale
-            keep = cv2.resize(keep, (w, h), interpolation=cv2.INTER_LINEAR)
         xs, ys = pixel_grid(h, w)
-        at_x, at_y = xs + backward[..., 0], ys + backward[..., 1]
-        # Where each pixel's stroke is: the nearest source pixel's anchor, and its coordinates
-        # interpolated, except where the neighbours are anchored in different outputs (there
-        # the nearest one's, moved by the sub-pixel rest).
-        near_x = np.clip(np.rint(at_x), 0, w - 1)
-        near_y = np.clip(np.rint(at_y), 0, h - 1)
-        nearest = cv2.remap(self._state, near_x, near_y, cv2.INTER_NEAREST)
-        linear = cv2.remap(self._state[..., :3], at_x, at_y, cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REPLICATE)
-        slot, born = nearest[..., 0], nearest[..., 3]
-        mixed = np.abs(linear[..., 0] - slot) > 1e-3
-        source_x = np.where(mixed, nearest[..., 1] + (at_x - near_x), linear[..., 1])
-        source_y = np.where(mixed, nearest[..., 2] + (at_y - near_y), linear[..., 2])
+        if backward.shape[:2] != (h, w):  # flow in pixels of the small frames -> full size
+            sx, sy = w / backward.shape[1], h / backward.shape[0]
+            at_x = cv2.resize(backward[..., 0], (w, h), interpolation=cv2.INTER_LINEAR)
+            at_y = cv2.resize(backward[..., 1], (w, h), interpolation=cv2.INTER_LINEAR)
+            at_x = cv2.scaleAdd(at_x, sx, xs)
+            at_y = cv2.scaleAdd(at_y, sy, ys)
+            keep = cv2.resize(keep, (w, h), interpolation=cv2.INTER_LINEAR)
+        else:
+            at_x, at_y = xs + backward[..., 0], ys + backward[..., 1]
+        # Where each pixel's stroke is: its coordinates interpolated from the source pixels'
+        # (smooth maps), its output and birthplace those of the nearest source pixel.
+        moved = cv2.remap(anchor, at_x, at_y, cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+        moved_tag = cv2.remap(tag, at_x, at_y, cv2.INTER_NEAREST,
+                              borderMode=cv2.BORDER_REPLICATE)
+        source_x, source_y = moved[..., 1], moved[..., 2]  # views: the next anchor in place
+        slot, born = moved_tag[..., 0], moved_tag[..., 1]
+        slot_mixed = moved[..., 0].copy()
+        # Where the neighbours are anchored in different outputs, interpolating their
+        # coordinates means nothing: the nearest one's, moved by the sub-pixel rest (rare:
+        # the seams between strokes of different ages).
+        rows, columns = np.nonzero(np.abs(slot_mixed - slot) > 1e-3)
+        if len(rows):
+            fx, fy = at_x[rows, columns], at_y[rows, columns]
+            nx = np.clip(np.rint(fx), 0, w - 1).astype(np.intp)
+            ny = np.clip(np.rint(fy), 0, h - 1).astype(np.intp)
+            source_x[rows, columns] = anchor[ny, nx, 1] + (fx - nx)
+            source_y[rows, columns] = anchor[ny, nx, 2] + (fy - ny)
         distance = _edge_distance(h, w)
         self._count += 1
         if config.steady_edge and self._count % config.steady_edge_every == 0:
@@ -185,35 +202,40 @@ class Steadier:
                 if config.steady_feather:
                     repaint = cv2.GaussianBlur(repaint, (0, 0), config.steady_feather)
                 keep = keep * (1 - repaint)
-        carried = self._sample(np.clip(source_x, 0, w - 1) + np.float32(PAD),
-                               np.clip(source_y, 0, h - 1) + slot * (h + 2 * PAD) + PAD)
-        fresh = painting.astype(np.float32)
-        out = fresh + keep[..., None] * (carried - fresh)
-        out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        ring_x = np.clip(source_x, 0, w - 1)
+        ring_x += np.float32(PAD)
+        ring_y = np.clip(source_y, 0, h - 1)
+        ring_y += slot * np.float32(h + 2 * PAD) + np.float32(PAD)
+        carried = self._sample(ring_x, ring_y)
+        out = cv2.blendLinear(carried, np.ascontiguousarray(painting), keep, 1 - keep)
         # The new state: carried pixels keep their anchors, the rest are anchored here.
         here = self._count % config.steady_ring
-        kept = keep >= 0.5
-        state = np.stack([np.where(kept, slot, here), np.where(kept, source_x, xs),
-                          np.where(kept, source_y, ys), np.where(kept, born, distance)], -1)
+        fresh = keep < 0.5
+        np.copyto(slot, np.float32(here), where=fresh)
+        np.copyto(source_x, xs, where=fresh)
+        np.copyto(source_y, ys, where=fresh)
+        np.copyto(born, distance, where=fresh)
         self._store(here, out)
         # re-anchored here: strokes whose output is overwritten next, and with a blend
         # (steady_keep < 1) every pixel, the output being what the next frame carries
-        stale = (state[..., 0] == (self._count + 1) % config.steady_ring
+        stale = (slot == (self._count + 1) % config.steady_ring
                  if config.steady_keep >= 1 else np.ones((h, w), bool))
-        state[stale, 0] = here
-        state[stale, 1], state[stale, 2] = xs[stale], ys[stale]
-        self._state = state.astype(np.float32)
+        np.copyto(slot, np.float32(here), where=stale)
+        np.copyto(source_x, xs, where=stale)
+        np.copyto(source_y, ys, where=stale)
+        moved[..., 0] = slot
+        self._anchor, self._tag = moved, moved_tag
         return out, float(mask.mean())
 
     def _sample(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
         """The ring at (xs, ys): bicubic and bilinear mixed (``steady_cubic_share``)."""
         cv2 = cv2_module()
         share = self.config.steady_cubic_share
-        cubic = cv2.remap(self._ring, xs, ys, cv2.INTER_CUBIC).astype(np.float32)
+        cubic = cv2.remap(self._ring, xs, ys, cv2.INTER_CUBIC)
         if share >= 1:
             return cubic
-        linear = cv2.remap(self._ring, xs, ys, cv2.INTER_LINEAR).astype(np.float32)
-        return share * cubic + (1 - share) * linear
+        linear = cv2.remap(self._ring, xs, ys, cv2.INTER_LINEAR)
+        return cv2.addWeighted(cubic, share, linear, 1 - share, 0)
 
 
 @functools.lru_cache(maxsize=4)
