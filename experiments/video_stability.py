@@ -426,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
                              "blur of the magnification in flow pixels] and age range "
                              "LOW:HIGH in frames, '-' for none (repeatable)")
     parser.add_argument("--no-peer", action="store_true")
-    parser.add_argument("--clips", nargs="+", default=["city", "pan", "zoom"])
+    parser.add_argument("--clips", nargs="*", default=["city", "pan", "zoom"],
+                        help="none with --speed-sizes: the speed alone")
     parser.add_argument("--photo", type=Path, help="photo of the synthetic clips (default: "
                         "the first training photo)")
     parser.add_argument("--speed-sizes", action="store_true", help="also time 720p and 1080p")
