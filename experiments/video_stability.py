@@ -54,6 +54,7 @@ from brushwork.video.flow import (
     reliable,
     warp,
 )
+from brushwork.video.steady import at_flow_size
 from experiments.lib.arguments import (
     DEFAULT_HELD_OUT,
     DEFAULT_PHOTOS,
@@ -130,7 +131,7 @@ class WarpedSteadier:
     def __call__(self, frame: np.ndarray, painting: np.ndarray) -> tuple[np.ndarray, SteadyStep]:
         """The steady painting of ``frame`` (RGB uint8, the painting's size) from its
         per-frame ``painting`` (RGB uint8); returns it with what was done."""
-        current_grey = self._small(grey(frame))
+        current_grey = at_flow_size(grey(frame), self.config)
         histogram = colour_histogram(frame)
         previous, previous_grey = self._previous_input, self._previous_grey
         out, step = painting, SteadyStep(cut=False, carried=0.0)
@@ -144,15 +145,6 @@ class WarpedSteadier:
             frame, current_grey, out)
         self._previous_histogram = histogram
         return out, step
-
-    def _small(self, image: np.ndarray) -> np.ndarray:
-        """``image`` at the flow's size: long side at most ``steady_flow_size``."""
-        h, w = image.shape[:2]
-        scale = self.config.steady_flow_size / max(h, w)
-        if scale >= 1:
-            return image
-        size = (max(8, round(w * scale)), max(8, round(h * scale)))
-        return cv2_module().resize(image, size, interpolation=cv2_module().INTER_AREA)
 
     def _blend(self, frame: np.ndarray, current_grey: np.ndarray, previous: np.ndarray,
                previous_grey: np.ndarray, painting: np.ndarray) -> tuple[np.ndarray, float]:

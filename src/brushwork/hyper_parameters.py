@@ -91,6 +91,20 @@ PAINTER_START_VALUE = 0.5
 #: so it starts as the identity (ours, with OUTPUT_INIT_GAIN).
 RESIDUAL_START_VALUE = 0.0
 
+#: Finding a painting's scan border (ours, ``borders``; each artwork is trimmed of it before it
+#: becomes a style target, ``LossConfig.trim_border``). Lines (rows or columns) from the edge
+#: whose luminance varies less than BORDER_UNIFORM_STD grey levels along them, and stays
+#: within that of the first line, are a margin or mat, up to BORDER_UNIFORM_MAX of the side.
+#: Beyond them, within BORDER_SEARCH of the side, a step between neighbouring lines whose
+#: median along the whole line is at least BORDER_STEP grey levels is a frame's straight
+#: edge. Set on the 37 paintings of docs/held-out-paintings and ../shared/data/styles: every
+#: Met scan's margin and gilt lines are cut (5-22 px of ~600), the built-in artworks lose
+#: 0-6 px (docs/styles/own-painting.md, "Scan borders").
+BORDER_UNIFORM_STD = 4.0
+BORDER_UNIFORM_MAX = 0.25
+BORDER_SEARCH = 0.04
+BORDER_STEP = 12.0
+
 
 class _Config:
     """Serialisation shared by the frozen configs: to and from the JSON stored in model files."""
@@ -270,15 +284,23 @@ class LossConfig(_Config):
     #: or across a face. The term places the painting's colours where the photo's corresponding
     #: colours are, at the scale of the cells only, so strokes and fine colour stay free.
     colour_layout: float = 0.0
+    #: Whether each artwork is trimmed of its scan border (a black margin, a frame's gilt
+    #: edge) before it becomes a style target (ours, ``borders.trim_border``; the paper's
+    #: artworks have none). A bright straight line the painting's full height is a strong
+    #: vertical stroke to VGG: the recipe painted it as vertical light bars across a reef and
+    #: trees (docs/styles/own-painting.md, "Scan borders"). False keeps the file as it is.
+    trim_border: bool = True
 
     #: What files written before each setting existed did: the paper's content targets
     #: ("input"; the earliest files do not record it), the raw texture sum of Eq. 4, no centred
-    #: Grams, a finer artwork in its own colours, every artwork scaled up to its style size.
+    #: Grams, a finer artwork in its own colours, every artwork scaled up to its style size,
+    #: the artwork with its scan border.
     LEGACY: ClassVar[dict[str, Any]] = {"content_target": "input",
                                         "texture_normalisation": "none",
                                         "centred_layers": (),
                                         "fine_colours": "own",
-                                        "style_upscale": True}
+                                        "style_upscale": True,
+                                        "trim_border": False}
 
     @classmethod
     def single_level(cls, style_size: int = 256) -> LossConfig:

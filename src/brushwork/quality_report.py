@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
+from .borders import trim_border
 from .evaluation import EVAL_SCALES, Evaluator, orientation_energy
 from .images import load_image, save_image, to_tensor
 
@@ -73,7 +74,10 @@ def quality_report(
     of the zoo's bar it meets: content no worse than the peer's, style at 512 and 1024 lower.
     """
     photos = photos if photos is not None else sorted(REPORT_PHOTOS.glob("*.jpg"))
-    art = load_image(painting)
+    # The painting as training saw it: without its scan border, whose straight lines would
+    # count as strokes in the style distances and the streak baseline (``borders``); the
+    # peer is given the same.
+    art = trim_border(load_image(painting))
     evaluator = Evaluator(to_tensor(art))
     rows: dict[str, list[dict[str, float]]] = {"model": [], PEER: []}
     columns: list[list[Image.Image]] = []

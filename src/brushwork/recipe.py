@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from .borders import border_margins, trim_border
 from .hyper_parameters import TEXTURE_LAYERS, LossConfig, NetworkConfig, TrainConfig
 from .images import load_image, to_tensor
 from .losses.perceptual import gram, resize_long_side
@@ -120,6 +121,9 @@ class Recipe:
     content_weight: float = CONTENT_WEIGHT
     coarse_size: int = COARSE
     average_decay: float = AVERAGE_DECAY
+    #: The painting's scan border trimmed before anything is measured or learned from it
+    #: (left, top, right, bottom, px; ``borders``).
+    border: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     def settings(self) -> dict[str, dict[str, Any]]:
         """The configuration fields this recipe sets, by group ("network", "loss", "train"):
@@ -152,7 +156,9 @@ class Recipe:
                 f"{self.content_weight:g}, palette term at "
                 f"{', '.join(self.centred_layers)}, colour layout {self.colour_layout:g}, "
                 f"painting at coarse size {self.coarse_size}, the weights averaged over "
-                f"the last ~{round(2 / (1 - self.average_decay))} iterations")
+                f"the last ~{round(2 / (1 - self.average_decay))} iterations"
+                + (f", the painting's scan border trimmed ({', '.join(map(str, self.border))} "
+                   "px at the left, top, right, bottom)" if any(self.border) else ""))
 
 
 def _gram_rms(features: dict[str, torch.Tensor]) -> list[float]:
@@ -233,17 +239,18 @@ def auto_recipe(painting: Path) -> Recipe:
     from .api import STYLES_DIR
 
     vgg = build_vgg(TEXTURE_LAYERS)
-    art = to_tensor(load_image(painting))
+    image = load_image(painting)
+    art = to_tensor(trim_border(image))
     starts = slim_builtin_styles()
     if not starts:
         raise RuntimeError("no built-in slim style to start from")
-    paintings = {name: to_tensor(load_image(STYLES_DIR / f"{name}.artwork.jpg"))
+    paintings = {name: to_tensor(trim_border(load_image(STYLES_DIR / f"{name}.artwork.jpg")))
                  for name in starts}
     name, _ = nearest_style(art, paintings, vgg)
     strength = texture_strength(art, vgg)
     return Recipe(init_from=starts[name], start_style=name,
                   texture_weights=texture_weights_for(strength), texture_strength=strength,
-                  network=NetworkConfig.slim())
+                  network=NetworkConfig.slim(), border=border_margins(image))
 
 
 def train_own_style(

@@ -37,6 +37,7 @@ from PIL import Image
 from torch.nn.parallel import DistributedDataParallel
 
 from . import __version__, distributed
+from .borders import trim_border
 from .checkpoints import (
     TORCH_RNG,
     average_state,
@@ -99,14 +100,15 @@ class TrainingInterrupted(BrushworkError):
 
 
 def style_images(styles: Sequence[str | Path], levels: int,
-                  fine_colours: str = "coarse") -> list[torch.Tensor]:
+                  fine_colours: str = "coarse", trim: bool = True) -> list[torch.Tensor]:
     """One artwork per level: one path for all levels, or one per level (paper Fig. 7).
 
     With ``fine_colours="coarse"`` (``LossConfig.fine_colours``) every artwork that differs
-    from the coarsest level's is recoloured to its colour statistics."""
+    from the coarsest level's is recoloured to its colour statistics; with ``trim``
+    (``LossConfig.trim_border``) each is first trimmed of its scan border."""
     if len(styles) not in (1, levels):
         raise BrushworkError(f"give one style image or {levels} (one per level)")
-    images = [load_image(path) for path in styles]
+    images = [trim_border(load_image(path)) if trim else load_image(path) for path in styles]
     if fine_colours == "coarse":
         coarse = Path(styles[0]).resolve()
         images = [images[0]] + [image if Path(path).resolve() == coarse
@@ -306,7 +308,7 @@ def train(
     data = BUNDLED_PHOTOS if data is None else data
     files = list_images(data)
     photos = _photo_stream(files, config, context, emit)
-    style_tensors = style_images(styles, len(sizes), loss.fine_colours)
+    style_tensors = style_images(styles, len(sizes), loss.fine_colours, loss.trim_border)
     processor = processor_name(dev)
 
     net = build_network(arch, network.to_dict())

@@ -216,6 +216,10 @@ def add_parser(commands: Any) -> None:
                         "recoloured to the painting's palette, with weight W (keeps a rare "
                         "colour from being painted as blobs), default "
                         f"{defaults_l.colour_layout:g} (the paper: none)")
+    t.add_argument("--keep-border", action="store_const", const=False, dest="trim_border",
+                   help="learn from the artwork file as it is; by default a scan's border "
+                        "(black margin, a frame's gilt edge) is trimmed first, since its "
+                        "straight lines are learned as strokes")
     t.add_argument("--freeze", nargs="+", choices=MTNet.SUBNET_NAMES, metavar="SUBNET",
                    dest="frozen_subnets",
                    help="with --init-from: keep these subnets' weights as the starting model "

@@ -95,7 +95,7 @@ class Steadier:
     def __call__(self, frame: np.ndarray, painting: np.ndarray) -> tuple[np.ndarray, SteadyStep]:
         """The steady painting of ``frame`` (RGB uint8, the painting's size) from its
         per-frame ``painting`` (RGB uint8); returns it with what was done."""
-        current_grey = self._small(grey(frame))
+        current_grey = at_flow_size(grey(frame), self.config)
         histogram = colour_histogram(frame)
         previous = self._previous_input
         out, step = painting, SteadyStep(cut=False, carried=0.0)
@@ -112,15 +112,6 @@ class Steadier:
         self._previous_input, self._previous_grey = frame, current_grey
         self._previous_histogram = histogram
         return out, step
-
-    def _small(self, image: np.ndarray) -> np.ndarray:
-        """``image`` at the flow's size: long side at most ``steady_flow_size``."""
-        h, w = image.shape[:2]
-        scale = self.config.steady_flow_size / max(h, w)
-        if scale >= 1:
-            return image
-        size = (max(8, round(w * scale)), max(8, round(h * scale)))
-        return cv2_module().resize(image, size, interpolation=cv2_module().INTER_AREA)
 
     def _start(self, painting: np.ndarray) -> None:
         """A new shot: every stroke fresh, anchored in ``painting`` itself."""
@@ -236,6 +227,17 @@ class Steadier:
             return cubic
         linear = cv2.remap(self._ring, xs, ys, cv2.INTER_LINEAR)
         return cv2.addWeighted(cubic, share, linear, 1 - share, 0)
+
+
+def at_flow_size(image: np.ndarray, config: VideoConfig) -> np.ndarray:
+    """``image`` at the flow's size: long side at most ``config.steady_flow_size`` (area
+    averaged, so the flow is measured on the frame's detail, not on its aliasing)."""
+    h, w = image.shape[:2]
+    scale = config.steady_flow_size / max(h, w)
+    if scale >= 1:
+        return image
+    size = (max(8, round(w * scale)), max(8, round(h * scale)))
+    return cv2_module().resize(image, size, interpolation=cv2_module().INTER_AREA)
 
 
 @functools.lru_cache(maxsize=4)
