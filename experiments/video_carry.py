@@ -72,7 +72,13 @@ from experiments.lib.arguments import (
     held_out_names,
     log,
 )
-from experiments.video_stability import PAN_STEP, WarpedSteadier, peer_engine, synthetic
+from experiments.video_stability import (
+    PAN_STEP,
+    StrokeAges,
+    WarpedSteadier,
+    peer_engine,
+    synthetic,
+)
 
 CITY = SHARED_DATA / "videos" / "city-cc0.mpg"
 OUT = REPO / "runs" / "video" / "carry"
@@ -128,11 +134,8 @@ class CarrySteadier(WarpedSteadier):
         self.sync, self.step = sync, step
         if finest is not None:  # DIS's finest pyramid level (fast: 2, medium: 1)
             self._flow._dis.setFinestScale(finest)
-        self.scale_range, self.sigma, self.age_range = scale, sigma, age
-        self.blob, self.grow = blob, grow
-        self._noise: np.ndarray | None = None
-        self._scale: np.ndarray | None = None
-        self._age: np.ndarray | None = None
+        self.ages = StrokeAges(scale, age, sigma, blob)
+        self.grow = grow
         self._atlas: np.ndarray | None = None
         self._slot = self._cx = self._cy = None
         self._t = 0
@@ -156,13 +159,13 @@ class CarrySteadier(WarpedSteadier):
 
     def reset(self) -> None:
         super().reset()
-        self._scale = self._age = None
+        self.ages.reset()
         self._atlas = None
 
     def __call__(self, frame: np.ndarray, painting: np.ndarray) -> tuple[np.ndarray, SteadyStep]:
         out, step = super().__call__(frame, painting)
         if step.carried == 0.0 and not self._carrying:  # first frame or a cut: all fresh
-            self._scale = self._age = None
+            self.ages.reset()
             if self.ring:
                 self._start(out)
         self._carrying = False
@@ -196,43 +199,14 @@ class CarrySteadier(WarpedSteadier):
         self._atlas[top:top + h + 2 * p] = cv2.copyMakeBorder(
             np.ascontiguousarray(image), p, p, p, p, cv2.BORDER_REPLICATE)
 
-    def _noise_map(self, shape: tuple[int, int]) -> np.ndarray:
-        cv2 = cv2_module()
-        if self._noise is None or self._noise.shape != shape:
-            noise = np.random.default_rng(0).random(shape).astype(np.float32)
-            noise = cv2.GaussianBlur(noise, (0, 0), max(shape) / self.blob)
-            self._noise = (noise - noise.min()) / max(1e-6, float(noise.max() - noise.min()))
-        return self._noise
-
     def _refresh(self, backward: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Where carried strokes are repainted (flow-sized boolean), and the carried
         magnification and age updated."""
-        cv2 = cv2_module()
-        small = mask.shape
-        noise = self._noise_map(small)
-        gy_u, gx_u = np.gradient(backward[..., 0])
-        gy_v, gx_v = np.gradient(backward[..., 1])
-        det = np.maximum((1 + gx_u) * (1 + gy_v) - gy_u * gx_v, 1e-3)
-        scale = (1 / np.sqrt(det)).astype(np.float32)
-        if self.sigma:
-            scale = np.exp(cv2.GaussianBlur(np.log(scale), (0, 0), self.sigma))
-        if self._scale is not None and self._scale.shape == small:
-            scale = scale * warp(self._scale, backward)
-            age = warp(self._age, backward) + 1
-        else:
-            age = np.ones(small, np.float32)
-        refresh = np.zeros(small, bool)
-        if self.scale_range is not None:
-            low, high = np.log(self.scale_range[0]), np.log(self.scale_range[1])
-            refresh |= np.abs(np.log(np.maximum(scale, 1e-3))) > low + noise * (high - low)
-        if self.age_range is not None:
-            low, high = self.age_range
-            refresh |= age > low + noise * (high - low)
+        refresh, scale, age = self.ages.due(backward)
         if self.grow and refresh.any():
-            refresh = cv2.GaussianBlur(refresh.astype(np.float32), (0, 0), self.grow) > 0.5
-        kept = mask & ~refresh
-        self._scale = np.where(kept, scale, 1).astype(np.float32)
-        self._age = np.where(kept, age, 0).astype(np.float32)
+            refresh = cv2_module().GaussianBlur(refresh.astype(np.float32), (0, 0),
+                                                self.grow) > 0.5
+        self.ages.keep(mask & ~refresh, scale, age)
         return refresh
 
     def _filled(self, backward: np.ndarray, mask: np.ndarray, previous_grey: np.ndarray,
@@ -267,7 +241,7 @@ class CarrySteadier(WarpedSteadier):
         mask &= np.abs(seen - current_grey) <= config.steady_photometric
         if self.fill:
             backward, mask = self._filled(backward, mask, previous_grey, current_grey)
-        if self.scale_range is not None or self.age_range is not None:
+        if self.ages.active:
             mask &= ~self._refresh(backward, mask)
         keep = config.steady_keep * mask.astype(np.float32)
         if config.steady_feather:

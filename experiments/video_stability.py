@@ -170,6 +170,67 @@ class WarpedSteadier:
         return np.clip(out + 0.5, 0, 255).astype(np.uint8), float(mask.mean())
 
 
+class StrokeAges:
+    """What each carried stroke has been through (the refresh candidates' state): its
+    accumulated magnification and its age in frames, warped along with it. A stroke is due
+    for repainting once either passes a threshold that varies smoothly over the frame (a fixed
+    low-frequency noise between the two values given), so a uniform zoom repaints region by
+    region over several frames instead of all at once."""
+
+    def __init__(self, scale: tuple[float, float] | None, age: tuple[float, float] | None,
+                 smooth: float = 0.0, blob: float = 24.0) -> None:
+        self.scale_range, self.age_range, self.smooth, self.blob = scale, age, smooth, blob
+        self.scale: np.ndarray | None = None
+        self.age: np.ndarray | None = None
+        self._noise: np.ndarray | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.scale_range is not None or self.age_range is not None
+
+    def reset(self) -> None:
+        self.scale = self.age = None
+
+    def thresholds(self, shape: tuple[int, int]) -> np.ndarray:
+        """Smooth noise in [0, 1] of ``shape``: blurred uniform noise, stretched."""
+        if self._noise is None or self._noise.shape != shape:
+            noise = np.random.default_rng(0).random(shape).astype(np.float32)
+            noise = cv2_module().GaussianBlur(noise, (0, 0), max(shape) / self.blob)
+            self._noise = (noise - noise.min()) / max(1e-6, float(noise.max() - noise.min()))
+        return self._noise
+
+    def due(self, backward: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where strokes carried along ``backward`` are due for repainting (flow-sized
+        boolean), with every pixel's magnification and age if it is carried."""
+        small = backward.shape[:2]
+        noise = self.thresholds(small)
+        # Magnification of a carried stroke from t-1 to t: 1 / sqrt(det(I + grad w)).
+        gy_u, gx_u = np.gradient(backward[..., 0])
+        gy_v, gx_v = np.gradient(backward[..., 1])
+        det = np.maximum((1 + gx_u) * (1 + gy_v) - gy_u * gx_v, 1e-3)
+        scale = (1 / np.sqrt(det)).astype(np.float32)
+        if self.smooth:  # a zoom is smooth; DIS's noisy gradients would speckle the refresh
+            scale = np.exp(cv2_module().GaussianBlur(np.log(scale), (0, 0), self.smooth))
+        if self.scale is not None and self.age is not None and self.scale.shape == small:
+            scale = scale * warp(self.scale, backward)
+            age = warp(self.age, backward) + 1
+        else:
+            age = np.ones(small, np.float32)
+        refresh = np.zeros(small, bool)
+        if self.scale_range is not None:
+            low, high = np.log(self.scale_range[0]), np.log(self.scale_range[1])
+            refresh |= np.abs(np.log(np.maximum(scale, 1e-3))) > low + noise * (high - low)
+        if self.age_range is not None:
+            low, high = self.age_range
+            refresh |= age > low + noise * (high - low)
+        return refresh, scale, age
+
+    def keep(self, kept: np.ndarray, scale: np.ndarray, age: np.ndarray) -> None:
+        """Remember the magnification and age of the strokes ``kept`` (the rest start anew)."""
+        self.scale = np.where(kept, scale, 1).astype(np.float32)
+        self.age = np.where(kept, age, 0).astype(np.float32)
+
+
 class RefreshingSteadier(WarpedSteadier):
     """The steady mode plus a refresh (candidate, not shipped): carried strokes are repainted
     where they have been magnified by more than a threshold or carried for more frames than
@@ -181,29 +242,16 @@ class RefreshingSteadier(WarpedSteadier):
     def __init__(self, scale: tuple[float, float] | None, age: tuple[float, float] | None,
                  smooth: float = 0.0, config: VideoConfig = VIDEO_DEFAULTS) -> None:
         super().__init__(config)
-        self.scale_range, self.age_range, self.smooth = scale, age, smooth
-        self._scale: np.ndarray | None = None
-        self._age: np.ndarray | None = None
-        self._noise: np.ndarray | None = None
+        self.ages = StrokeAges(scale, age, smooth)
 
     def reset(self) -> None:
         super().reset()
-        self._scale = self._age = None
-
-    def _thresholds(self, shape: tuple[int, int]) -> np.ndarray:
-        """Smooth noise in [0, 1] of ``shape``: blurred uniform noise, stretched."""
-        import cv2
-
-        if self._noise is None or self._noise.shape != shape:
-            noise = np.random.default_rng(0).random(shape).astype(np.float32)
-            noise = cv2.GaussianBlur(noise, (0, 0), max(shape) / 24)
-            self._noise = (noise - noise.min()) / max(1e-6, float(noise.max() - noise.min()))
-        return self._noise
+        self.ages.reset()
 
     def __call__(self, frame: np.ndarray, painting: np.ndarray):
         out, step = super().__call__(frame, painting)
         if step.carried == 0.0:  # first frame or a cut: everything fresh
-            self._scale = self._age = None
+            self.ages.reset()
         return out, step
 
     def _blend(self, frame, current_grey, previous, previous_grey, painting):
@@ -214,30 +262,9 @@ class RefreshingSteadier(WarpedSteadier):
         mask = reliable(backward, forward, config)
         seen = warp(previous_grey, backward).astype(np.float32)
         mask &= np.abs(seen - current_grey) <= config.steady_photometric
-        small = mask.shape
-        noise = self._thresholds(small)
-        # Magnification of a carried stroke from t-1 to t: 1 / sqrt(det(I + grad w)).
-        gy_u, gx_u = np.gradient(backward[..., 0])
-        gy_v, gx_v = np.gradient(backward[..., 1])
-        det = np.maximum((1 + gx_u) * (1 + gy_v) - gy_u * gx_v, 1e-3)
-        scale = (1 / np.sqrt(det)).astype(np.float32)
-        if self.smooth:  # a zoom is smooth; DIS's noisy gradients would speckle the refresh
-            scale = np.exp(cv2.GaussianBlur(np.log(scale), (0, 0), self.smooth))
-        if self._scale is not None and self._scale.shape == small:
-            scale = scale * warp(self._scale, backward)
-            age = warp(self._age, backward) + 1
-        else:
-            age = np.ones(small, np.float32)
-        refresh = np.zeros(small, bool)
-        if self.scale_range is not None:
-            low, high = np.log(self.scale_range[0]), np.log(self.scale_range[1])
-            refresh |= np.abs(np.log(np.maximum(scale, 1e-3))) > low + noise * (high - low)
-        if self.age_range is not None:
-            low, high = self.age_range
-            refresh |= age > low + noise * (high - low)
+        refresh, scale, age = self.ages.due(backward)
         mask &= ~refresh
-        self._scale = np.where(mask, scale, 1).astype(np.float32)
-        self._age = np.where(mask, age, 0).astype(np.float32)
+        self.ages.keep(mask, scale, age)
         keep = config.steady_keep * mask.astype(np.float32)
         if config.steady_feather:
             keep = cv2.GaussianBlur(keep, (0, 0), config.steady_feather)
