@@ -97,9 +97,9 @@ RESIDUAL_START_VALUE = 0.0
 #: within that of the first line, are a margin or mat, up to BORDER_UNIFORM_MAX of the side.
 #: Beyond them, within BORDER_SEARCH of the side, a step between neighbouring lines whose
 #: median along the whole line is at least BORDER_STEP grey levels is a frame's straight
-#: edge. Set on the 37 paintings of docs/held-out-paintings and ../shared/data/styles: every
-#: Met scan's margin and gilt lines are cut (5-22 px of ~600), the built-in artworks lose
-#: 0-6 px (docs/styles/own-painting.md, "Scan borders").
+#: edge. Set on the paintings of docs/held-out-paintings and ../shared/data/styles: the Met
+#: scans' margins and gilt lines are cut (up to 22 px of ~600 a side), the built-in artworks
+#: lose 0-6 px (docs/styles/own-painting.md, "Scan borders").
 BORDER_UNIFORM_STD = 4.0
 BORDER_UNIFORM_MAX = 0.25
 BORDER_SEARCH = 0.04
