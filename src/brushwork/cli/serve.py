@@ -10,7 +10,7 @@ from typing import Any
 from ..api import PRECISIONS
 from ..devices import DEVICES
 from ..errors import BrushworkError
-from ..server.work import ServerSettings
+from ..server.settings import ServerSettings
 from .arguments import MAX_PIXELS_TEXT, memory, pixels, port, positive_int, seconds
 
 
