@@ -21,10 +21,62 @@ async function api(url, options) {
   return response.json();
 }
 
-function showError(message) {
-  const box = $("error");
+function showMessage(boxId, message) {
+  const box = $(boxId);
   box.textContent = message || "";
   box.hidden = !message;
+}
+
+function showError(message) {
+  showMessage("error", message);
+}
+
+// ------------------------------------------------------------------------- server jobs
+// A training and a clip are jobs of the server: a file chosen, a job started, polled until
+// it ends with its progress shown (PREFIX-box, -bar, -progress, -text), and a cancel.
+
+function onFileChosen(chooseId, inputId, take) {
+  $(inputId).addEventListener("change", (e) => take(e.target.files[0]));
+  $(chooseId).addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $(inputId).click(); }
+  });
+}
+
+function takeFile(job, file, labelId) {
+  job.file = file;
+  $(labelId).textContent = `${file.name} · ${(file.size / 1048576).toFixed(1)} MB`;
+}
+
+function showProgress(prefix, progress, text) {
+  $(`${prefix}-box`).hidden = false;
+  const percent = Math.round(progress * 100);
+  $(`${prefix}-bar`).style.width = `${percent}%`;
+  $(`${prefix}-progress`).setAttribute("aria-valuenow", String(percent));
+  $(`${prefix}-text`).textContent = text;
+}
+
+// Poll PATH/ID every pollMs, showing each state, until the job has ended; returns its last.
+async function pollJob(status, path, pollMs, show) {
+  while (status.state === "queued" || status.state === "running") {
+    show(status);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+    status = await api(`${path}/${status.id}`);
+  }
+  show(status);
+  return status;
+}
+
+async function cancelJob(job, path, cancelId, showJobError) {
+  if (!job.id) return;
+  job.cancelling = true;
+  $(cancelId).disabled = true;
+  try {
+    await api(`${path}/${job.id}`, { method: "DELETE" });
+  } catch (error) {
+    job.cancelling = false;
+    $(cancelId).disabled = false;
+    showJobError(`Cancel: ${error.message}`);
+  }
 }
 
 function updatePaintButton() {
@@ -147,10 +199,7 @@ function choosePhoto(file) {
 
 function wireDrop() {
   const drop = $("drop");
-  $("photo-input").addEventListener("change", (e) => choosePhoto(e.target.files[0]));
-  drop.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("photo-input").click(); }
-  });
+  onFileChosen("drop", "photo-input", choosePhoto);
   for (const name of ["dragenter", "dragover"]) {
     document.addEventListener(name, (e) => { e.preventDefault(); drop.classList.add("over"); });
   }
@@ -281,9 +330,7 @@ const TRAIN_POLL_MS = 500;
 const training = { file: null, id: null, cancelling: false };
 
 function showTrainError(message) {
-  const box = $("train-error");
-  box.textContent = message || "";
-  box.hidden = !message;
+  showMessage("train-error", message);
 }
 
 function updateTrainButton() {
@@ -316,11 +363,7 @@ function trainingText(t) {
 }
 
 function showTraining(t) {
-  $("train-box").hidden = false;
-  const percent = Math.round(t.progress * 100);
-  $("train-bar").style.width = `${percent}%`;
-  $("train-progress").setAttribute("aria-valuenow", String(percent));
-  $("train-text").textContent = trainingText(t);
+  showProgress("train", t.progress, trainingText(t));
   const preview = $("train-preview");
   if (t.preview && preview.dataset.iteration !== String(t.preview_iteration)) {
     preview.dataset.iteration = String(t.preview_iteration);
@@ -353,12 +396,7 @@ async function followTraining(t) {
   $("train-cancel").hidden = false;
   $("train-cancel").disabled = false;
   try {
-    while (t.state === "queued" || t.state === "running") {
-      showTraining(t);
-      await new Promise((resolve) => setTimeout(resolve, TRAIN_POLL_MS));
-      t = await api(`/v1/trainings/${t.id}`);
-    }
-    showTraining(t);
+    t = await pollJob(t, "/v1/trainings", TRAIN_POLL_MS, showTraining);
     if (t.state === "failed") throw new Error(t.error || "the training failed");
     if (t.state === "finished") {
       const { styles } = await api("/v1/styles");
@@ -390,37 +428,20 @@ async function startTraining() {
   }
 }
 
-async function cancelTraining() {
-  if (!training.id) return;
-  training.cancelling = true;
-  $("train-cancel").disabled = true;
-  try {
-    await api(`/v1/trainings/${training.id}`, { method: "DELETE" });
-  } catch (error) {
-    training.cancelling = false;
-    $("train-cancel").disabled = false;
-    showTrainError(`Cancel: ${error.message}`);
-  }
-}
-
 function chooseTrainingPainting(file) {
   if (!file) return;
   showTrainError("");
-  training.file = file;
-  $("painting-label").textContent = `${file.name} · ${(file.size / 1048576).toFixed(1)} MB`;
+  takeFile(training, file, "painting-label");
   updateTrainButton();
 }
 
 function wireTraining(health) {
   const settings = health.training || {};
   $("own").hidden = settings.available === false;
-  const choose = $("painting-choose");
-  $("painting-input").addEventListener("change", (e) => chooseTrainingPainting(e.target.files[0]));
-  choose.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("painting-input").click(); }
-  });
+  onFileChosen("painting-choose", "painting-input", chooseTrainingPainting);
   $("train").addEventListener("click", startTraining);
-  $("train-cancel").addEventListener("click", cancelTraining);
+  $("train-cancel").addEventListener("click",
+    () => cancelJob(training, "/v1/trainings", "train-cancel", showTrainError));
   if (settings.active) {  // a reload while a style trains: follow it again
     api(`/v1/trainings/${settings.active}`).then(followTraining)
       .catch((error) => showTrainError(`Training: ${error.message}`));
@@ -436,9 +457,7 @@ const VIDEO_SIZES = [360, 480, 720, 1080, 1440, 1920];
 const clip = { file: null, id: null, cancelling: false };
 
 function showVideoError(message) {
-  const box = $("video-error");
-  box.textContent = message || "";
-  box.hidden = !message;
+  showMessage("video-error", message);
 }
 
 function updateVideoButton() {
@@ -465,11 +484,7 @@ function videoText(v) {
 }
 
 function showVideo(v) {
-  $("video-box").hidden = false;
-  const percent = Math.round(v.progress * 100);
-  $("video-bar").style.width = `${percent}%`;
-  $("video-progress").setAttribute("aria-valuenow", String(percent));
-  $("video-text").textContent = videoText(v);
+  showProgress("video", v.progress, videoText(v));
 }
 
 async function followVideo(v) {
@@ -483,12 +498,7 @@ async function followVideo(v) {
   $("video-cancel").hidden = false;
   $("video-cancel").disabled = false;
   try {
-    while (v.state === "queued" || v.state === "running") {
-      showVideo(v);
-      await new Promise((resolve) => setTimeout(resolve, VIDEO_POLL_MS));
-      v = await api(`/v1/videos/${v.id}`);
-    }
-    showVideo(v);
+    v = await pollJob(v, "/v1/videos", VIDEO_POLL_MS, showVideo);
     if (v.state === "failed") throw new Error(v.error || "painting the clip failed");
     if (v.state === "finished") {
       player.src = v.result;
@@ -525,24 +535,10 @@ async function startVideo() {
   }
 }
 
-async function cancelVideo() {
-  if (!clip.id) return;
-  clip.cancelling = true;
-  $("video-cancel").disabled = true;
-  try {
-    await api(`/v1/videos/${clip.id}`, { method: "DELETE" });
-  } catch (error) {
-    clip.cancelling = false;
-    $("video-cancel").disabled = false;
-    showVideoError(`Cancel: ${error.message}`);
-  }
-}
-
 function chooseClip(file) {
   if (!file) return;
   showVideoError("");
-  clip.file = file;
-  $("clip-label").textContent = `${file.name} · ${(file.size / 1048576).toFixed(1)} MB`;
+  takeFile(clip, file, "clip-label");
   updateVideoButton();
 }
 
@@ -558,13 +554,10 @@ function wireVideo(health) {
   if (!select.options.length) select.append(new Option(`${limits.max_size} px`, String(limits.max_size)));
   $("video-limits").textContent = `Up to ${limits.max_seconds} s and ` +
     `${Math.round(limits.max_upload_bytes / 1048576)} MB.`;
-  const choose = $("clip-choose");
-  $("clip-input").addEventListener("change", (e) => chooseClip(e.target.files[0]));
-  choose.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("clip-input").click(); }
-  });
+  onFileChosen("clip-choose", "clip-input", chooseClip);
   $("video-paint").addEventListener("click", startVideo);
-  $("video-cancel").addEventListener("click", cancelVideo);
+  $("video-cancel").addEventListener("click",
+    () => cancelJob(clip, "/v1/videos", "video-cancel", showVideoError));
   if (settings.active) {  // a reload while a clip is painted: follow it again
     api(`/v1/videos/${settings.active}`).then(followVideo)
       .catch((error) => showVideoError(`Clip: ${error.message}`));
