@@ -35,7 +35,8 @@ one row per ``--variants`` spec of ``CarrySteadier``: comma-separated ``key=valu
 
 Columns: E_warp (x 1e-3) over the whole clip and over its first 60 frames (the earlier
 table's), on the synthetic clips also with the exact flow; style at 256 and 512 and content as
-% change from per frame's (means over frames 5, 15, 25, ... of the whole clip); the texture
+% change from per frame's, the peer's rows from its own s = 0 (means over frames 5, 15, 25,
+... of the whole clip); the texture
 contrast (std of luma minus its Gaussian blur, sigma 2) as a ratio to per frame's (the peer's
 rows: to its own s = 0), over the whole clip and over its last third (above 1: sharpened or
 streaked, below: blurred or averaged); E_pair and contrast by
@@ -496,9 +497,8 @@ def run_clip(cache: ClipCache, exact: np.ndarray | None, args: argparse.Namespac
         for label, image in rows.items():
             contrasts.setdefault(label, []).append(contrast(image))
         if t % SCORE_EVERY == SCORE_EVERY // 2 and not args.no_score:
-            for label, image in rows.items():
-                if not label.startswith("peer"):
-                    scores.setdefault(label, []).append(scorer(image, frame))
+            for label, image in rows.items():  # the peer's too: is it steady by painting less?
+                scores.setdefault(label, []).append(scorer(image, frame))
         if t in args.crops:
             crops[t] = {"input": frame, **rows}
         if t % 30 == 0:
@@ -565,13 +565,16 @@ def table(results: dict) -> str:
         lines.append(f"{'row':40s} {'E_warp':>7s} {'first60':>7s} {'exact':>7s} "
                      f"{'s256%':>6s} {'s512%':>6s} {'cont%':>6s} {'contr':>6s} {'last3':>6s}  "
                      f"E_pair by {CHUNK} / contrast by {CHUNK}")
+        peer_base = rows.get("peer s=0.0", base)
         for label, row in rows.items():
             line = (f"{label:40s} {row['warp'] * 1e3:7.3f} {row['warp60'] * 1e3:7.3f} "
                     + (f"{row['warp_exact'] * 1e3:7.3f} " if "warp_exact" in row else " " * 8))
-            if "256" in row and label != "per frame":
-                line += (f"{percent(row['256'], base['256']):>6s} "
-                         f"{percent(row['512'], base['512']):>6s} "
-                         f"{percent(row['content'], base['content']):>6s} ")
+            # percentages against per frame, the peer's against its own per-frame painting
+            own = peer_base if label.startswith("peer") and label != "peer s=0.0" else base
+            if "256" in row and label not in ("per frame", "peer s=0.0"):
+                line += (f"{percent(row['256'], own['256']):>6s} "
+                         f"{percent(row['512'], own['512']):>6s} "
+                         f"{percent(row['content'], own['content']):>6s} ")
             elif "256" in row:
                 line += f"{row['256']:6.3g} {row['512']:6.3g} {row['content']:6.3g} "
             else:
