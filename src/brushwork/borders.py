@@ -42,11 +42,11 @@ def _cut(lines: np.ndarray) -> int:
     while (uniform < int(count * BORDER_UNIFORM_MAX) and lines[uniform].std() < BORDER_UNIFORM_STD
            and abs(float(lines[uniform].mean()) - first) < BORDER_UNIFORM_STD):
         uniform += 1
+    start = max(uniform - 1, 0)  # the step from the margin into the picture counts too
     end = min(uniform + max(3, round(count * BORDER_SEARCH)), count - 1)
-    steps = np.median(lines[max(uniform - 1, 0) + 1:end + 1] - lines[max(uniform - 1, 0):end],
-                      axis=1)
+    steps = np.median(lines[start + 1:end + 1] - lines[start:end], axis=1)
     edges = np.flatnonzero(np.abs(steps) >= BORDER_STEP)
-    cut = max(uniform - 1, 0) + int(edges[-1]) + 2 if edges.size else uniform
+    cut = start + int(edges[-1]) + 2 if edges.size else uniform
     return min(cut, limit)
 
 
@@ -58,9 +58,11 @@ def border_margins(image: Image.Image) -> tuple[int, int, int, int]:
     return _cut(lum.T), _cut(lum), _cut(lum.T[::-1]), _cut(lum[::-1])
 
 
-def trim_border(image: Image.Image) -> Image.Image:
-    """``image`` without its scan border (the image itself where it has none)."""
-    left, top, right, bottom = border_margins(image)
+def trim_border(image: Image.Image,
+                margins: tuple[int, int, int, int] | None = None) -> Image.Image:
+    """``image`` without its scan border (the image itself where it has none); ``margins``
+    when ``border_margins`` has already measured them."""
+    left, top, right, bottom = margins if margins is not None else border_margins(image)
     if not (left or top or right or bottom):
         return image
     return image.crop((left, top, image.width - right, image.height - bottom))

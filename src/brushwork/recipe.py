@@ -240,7 +240,8 @@ def auto_recipe(painting: Path) -> Recipe:
 
     vgg = build_vgg(TEXTURE_LAYERS)
     image = load_image(painting)
-    art = to_tensor(trim_border(image))
+    border = border_margins(image)
+    art = to_tensor(trim_border(image, border))
     starts = slim_builtin_styles()
     if not starts:
         raise RuntimeError("no built-in slim style to start from")
@@ -250,7 +251,7 @@ def auto_recipe(painting: Path) -> Recipe:
     strength = texture_strength(art, vgg)
     return Recipe(init_from=starts[name], start_style=name,
                   texture_weights=texture_weights_for(strength), texture_strength=strength,
-                  network=NetworkConfig.slim(), border=border_margins(image))
+                  network=NetworkConfig.slim(), border=border)
 
 
 def train_own_style(
