@@ -34,6 +34,12 @@ def test_texture_weights_follow_the_zoos_rule_within_bounds(strength, level_1):
     assert recipe.texture_weights_for(strength) == (level_1, 2 * level_1, level_1)
 
 
+@pytest.mark.parametrize(("strength", "content"), [(0.2, 2.0), (1.0, 2.0), (1.6, 1.25),
+                                                   (2.0, 1.0), (9.0, 1.0)])
+def test_the_content_weight_falls_for_strongly_textured_paintings(strength, content):
+    assert recipe.content_weight_for(strength) == content
+
+
 def test_the_nearest_built_in_painting_of_a_built_in_painting_is_itself(vgg):
     candidates = {name: artwork(name) for name in ("starry-night", "great-wave",
                                                    "composition-viii")}
@@ -74,6 +80,9 @@ def test_train_by_default_fine_tunes_the_nearest_slim_style(tmp_path, capsys):
     assert metadata["record"]["recipe"].startswith("the zoo's recipe: fine-tuned from great-wave")
     assert list(metadata["loss"]["centred_layers"]) == ["relu1_1"]
     assert metadata["loss"]["colour_layout"] == recipe.COLOUR_LAYOUT
+    # great-wave is strongly textured: the content weight below 2, the same at every level.
+    weights = metadata["loss"]["content_weights"]
+    assert len(set(weights)) == 1 and weights[0] < recipe.CONTENT_WEIGHT
     # It paints at the recipe's coarse size from then on, wherever it is loaded.
     assert metadata["train"]["coarse_size"] == recipe.COARSE
     assert load_model(output, device="cpu").coarse == recipe.COARSE

@@ -3,15 +3,17 @@
 The built-in styles are good because each was made the same way (docs/styles/zoo.md):
 fine-tuned from a trained network, texture weights picked from how much texture the painting
 has beside photos, the palette term, the colour layout term, and the refine level's target
-the artwork at its own size. ``auto_recipe`` applies that to any painting, choosing the two
-things that differ per style from the painting itself:
+the artwork at its own size. ``auto_recipe`` applies that to any painting, choosing what
+differs per style from the painting itself:
 
 * **the starting network**: the built-in style whose painting is nearest by Gram distance
   (``nearest_style``), in its slim form, so the new style paints as fast as the built-in
   ones and starts from a network that already keeps the photo and paints similar colours;
 * **the texture weights**: ``texture_weights_for(texture_strength(painting, photos))``: the
   zoo's rule, TEXTURE_RULE times the painting's Gram RMS over photos' at level 1, twice that
-  at level 2 (the paper's "large texture weight" for the enhance subnet).
+  at level 2 (the paper's "large texture weight" for the enhance subnet);
+* **the content weight**: ``content_weight_for`` the same strength: 2 for a painting with
+  no more texture than photos, falling to the zoo's 1 for a strongly textured one.
 
 Every choice is recorded in the model file (``Recipe.describe``) and can be overridden by the
 expert flags of ``brushwork train``; ``--paper`` trains the paper's schedule from scratch.
@@ -74,13 +76,23 @@ PLATEAU_EVERY = 25
 #: noise's ups and downs (measured in docs/styles/own-painting.md, "The plateau stop cut runs
 #: where content was still falling").
 PLATEAU_PATIENCE = 4
-#: Content weight alpha at every level (ours; the paper's and the zoo's is 1). A fine-tuned
-#: start keeps the photo little better than the start network does, and the nearest start is
-#: usually garden-at-bougival, which keeps the photo less well than the peer does for a
-#: low-texture painting. More content weight buys content at a steep price in style; 2 lies
-#: inside the narrow window where both hold for Manet's Boating (by interpolation) and is the
-#: best Gauguin got (measured in docs/styles/own-painting.md, "Content weight buys content").
+#: Content weight alpha at every level for a painting with no more texture than photos (ours;
+#: the paper's and the zoo's is 1). A fine-tuned start keeps the photo little better than the
+#: start network does, and the nearest start is usually garden-at-bougival, which keeps the
+#: photo less well than the peer does for a low-texture painting. More content weight buys
+#: content at a steep price in style; 2 lies inside the narrow window where both hold for
+#: Manet's Boating (by interpolation) and is the best Gauguin got (measured in
+#: docs/styles/own-painting.md, "Content weight buys content").
 CONTENT_WEIGHT = 2.0
+#: Its lower bound, reached at texture strength 2 (``content_weight_for``; ours: the zoo's
+#: and the paper's 1). A strongly textured painting makes the peer lose the photo too, and at
+#: 2 the recipe kept far more of it than the peer but painted too little of the painting:
+#: Van Gogh's Village Street (strength 1.98) at 2 had 0.59x the peer's content distance and
+#: missed style@512 by 4%, with great-wave's blue and ochre in place of its greens and
+#: oranges; at 1, 0.69x and 13% under the peer at 512, its palette. Cézanne's Jas de Bouffan
+#: (2.03) met the bar at 1 (session 15). Measured in docs/styles/own-painting.md, "Strongly
+#: textured paintings".
+CONTENT_WEIGHT_TEXTURED = 1.0
 #: Long side at which a recipe model's style subnet paints 512-1024 px outputs (ours;
 #: ``TrainConfig.coarse_size``, recorded in the model file). Its training scale: the recipe
 #: trains on 256 px crops of photos scaled to a 512 px short side, the style subnet on those
@@ -153,8 +165,9 @@ class Recipe:
         return (f"the zoo's recipe: fine-tuned from {self.start_style} (the built-in painting "
                 f"nearest by Gram distance), texture weights {w} ({TEXTURE_RULE:g} x texture "
                 f"strength {self.texture_strength:.2f}), content weight "
-                f"{self.content_weight:g}, palette term at "
-                f"{', '.join(self.centred_layers)}, colour layout {self.colour_layout:g}, "
+                f"{self.content_weight:g} ({CONTENT_WEIGHT:g} / the strength above 1), "
+                f"palette term at {', '.join(self.centred_layers)}, colour layout "
+                f"{self.colour_layout:g}, "
                 f"painting at coarse size {self.coarse_size}, the weights averaged over "
                 f"the last ~{round(2 / (1 - self.average_decay))} iterations"
                 + (f", the painting's scan border trimmed ({', '.join(map(str, self.border))} "
@@ -187,6 +200,14 @@ def texture_weights_for(strength: float) -> tuple[float, float, float]:
     low, high = TEXTURE_WEIGHT_BOUNDS
     w = round(min(high, max(low, TEXTURE_RULE * strength)), 1)
     return (w, 2 * w, w)
+
+
+def content_weight_for(strength: float) -> float:
+    """CONTENT_WEIGHT up to texture strength 1, then CONTENT_WEIGHT / strength, down to
+    CONTENT_WEIGHT_TEXTURED: the recipe's texture weights grow with the strength, and so,
+    above a photo's, does what the photo can give up (the peer's content distance grew from
+    1.6e5 to 3.9e5 between strengths 0.5 and 2 on sets 6 and 7)."""
+    return round(max(CONTENT_WEIGHT_TEXTURED, CONTENT_WEIGHT / max(strength, 1.0)), 2)
 
 
 def _texture_grams(features: dict[str, torch.Tensor]) -> list[torch.Tensor]:
@@ -251,7 +272,8 @@ def auto_recipe(painting: Path) -> Recipe:
     strength = texture_strength(art, vgg)
     return Recipe(init_from=starts[name], start_style=name,
                   texture_weights=texture_weights_for(strength), texture_strength=strength,
-                  network=NetworkConfig.slim(), border=border)
+                  content_weight=content_weight_for(strength), network=NetworkConfig.slim(),
+                  border=border)
 
 
 def train_own_style(
