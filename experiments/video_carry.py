@@ -17,8 +17,10 @@ pixels (``video.WarpingError``'s, DIS "medium" at full size). The style and cont
 each scored frame are cached by the frame's bytes (``scores.json``).
 
 Rows: the input (the floor), per frame, the peer's ``smooth`` s (out = s * previous + (1 - s)
-* painting, at ``--peer-smooth``), ``shipped`` (``video.Steadier`` as it is in ``src/``) and
-one row per ``--variants`` spec of ``CarrySteadier``: comma-separated ``key=value`` of
+* painting, at ``--peer-smooth``), ``shipped`` (``video.Steadier`` as it is in ``src/``),
+``shipped:key=value,...`` (the same with ``VideoConfig`` fields changed, e.g.
+``shipped:steady_edge=0``; a tuple field as ``lo:hi``) and one row per other ``--variants``
+spec of ``CarrySteadier``: comma-separated ``key=value`` of
 
 - ``kernel``: how the carried painting is sampled: ``cubic`` (OpenCV's, Keys a = -0.75),
   ``linear``, or ``mixW`` (W cubic + (1 - W) linear, e.g. ``mix0.75``);
@@ -323,6 +325,15 @@ class CarrySteadier(WarpedSteadier):
 def make_variant(spec: str):
     if spec == "shipped":  # video.Steadier as it is in src/
         return Steadier()
+    if spec.startswith("shipped:"):  # with VideoConfig fields changed: shipped:key=value,...
+        changes = dict(item.split("=") for item in spec.split(":", 1)[1].split(","))
+        config = VIDEO_DEFAULTS
+        for key, value in changes.items():
+            old = getattr(config, key)
+            new = (tuple(float(v) for v in value.split(":")) if isinstance(old, tuple)
+                   else type(old)(value))
+            config = replace(config, **{key: new})
+        return Steadier(config)
     if spec == "first shipped":
         return WarpedSteadier()
     return CarrySteadier.parse(spec)
