@@ -13,7 +13,7 @@ differs per style from the painting itself:
   zoo's rule, TEXTURE_RULE times the painting's Gram RMS over photos' at level 1, twice that
   at level 2 (the paper's "large texture weight" for the enhance subnet);
 * **the content weight**: ``content_weight_for`` the same strength: 2 for a painting with
-  no more texture than photos, falling to the zoo's 1 for a strongly textured one.
+  no more texture than photos, falling as the strength squared for a strongly textured one.
 
 Every choice is recorded in the model file (``Recipe.describe``) and can be overridden by the
 expert flags of ``brushwork train``; ``--paper`` trains the paper's schedule from scratch.
@@ -84,15 +84,16 @@ PLATEAU_PATIENCE = 4
 #: Manet's Boating (by interpolation) and is the best Gauguin got (measured in
 #: docs/styles/own-painting.md, "Content weight buys content").
 CONTENT_WEIGHT = 2.0
-#: Its lower bound, reached at texture strength 2 (``content_weight_for``; ours: the zoo's
-#: and the paper's 1). A strongly textured painting makes the peer lose the photo too, and at
-#: 2 the recipe kept far more of it than the peer but painted too little of the painting:
-#: Van Gogh's Village Street (strength 1.98) at 2 had 0.59x the peer's content distance and
-#: missed style@512 by 4%, with great-wave's blue and ochre in place of its greens and
-#: oranges; at 1, 0.69x and 13% under the peer at 512, its palette. Cézanne's Jas de Bouffan
-#: (2.03) met the bar at 1 (session 15). Measured in docs/styles/own-painting.md, "Strongly
-#: textured paintings".
-CONTENT_WEIGHT_TEXTURED = 1.0
+#: Its lower bound (``content_weight_for``; ours), reached at texture strength 2. A strongly
+#: textured painting makes the peer lose the photo too, and at 2 the recipe kept far more of
+#: it than the peer but painted too little of the painting. Tuned on four such paintings
+#: (content distance and style@512 as multiples of the peer's; docs/styles/own-painting.md,
+#: "Strongly textured paintings"): Van Gogh's Village Street (strength 1.98) at 2: 0.59x and
+#: 1.04x, great-wave's blue and ochre in place of its greens and oranges; at 1: 0.69x and
+#: 0.87x, its palette. Renoir's Bal du moulin (1.57) at 1.28: 0.73x, 1.01x; at 0.81: 0.79x, 0.96x.
+#: Klimt's The Kiss (1.79) at 1.12: 0.76x, 1.04x; at 0.62: 0.86x, 0.88x. So CONTENT_WEIGHT
+#: over the strength squared, which all three meet the bar at.
+CONTENT_WEIGHT_TEXTURED = 0.5
 #: Long side at which a recipe model's style subnet paints 512-1024 px outputs (ours;
 #: ``TrainConfig.coarse_size``, recorded in the model file). Its training scale: the recipe
 #: trains on 256 px crops of photos scaled to a 512 px short side, the style subnet on those
@@ -165,7 +166,7 @@ class Recipe:
         return (f"the zoo's recipe: fine-tuned from {self.start_style} (the built-in painting "
                 f"nearest by Gram distance), texture weights {w} ({TEXTURE_RULE:g} x texture "
                 f"strength {self.texture_strength:.2f}), content weight "
-                f"{self.content_weight:g} ({CONTENT_WEIGHT:g} / the strength above 1), "
+                f"{self.content_weight:g} ({CONTENT_WEIGHT:g} / the strength squared above 1), "
                 f"palette term at {', '.join(self.centred_layers)}, colour layout "
                 f"{self.colour_layout:g}, "
                 f"painting at coarse size {self.coarse_size}, the weights averaged over "
@@ -203,11 +204,11 @@ def texture_weights_for(strength: float) -> tuple[float, float, float]:
 
 
 def content_weight_for(strength: float) -> float:
-    """CONTENT_WEIGHT up to texture strength 1, then CONTENT_WEIGHT / strength, down to
-    CONTENT_WEIGHT_TEXTURED: the recipe's texture weights grow with the strength, and so,
-    above a photo's, does what the photo can give up (the peer's content distance grew from
-    1.6e5 to 3.9e5 between strengths 0.5 and 2 on sets 6 and 7)."""
-    return round(max(CONTENT_WEIGHT_TEXTURED, CONTENT_WEIGHT / max(strength, 1.0)), 2)
+    """CONTENT_WEIGHT up to texture strength 1, then CONTENT_WEIGHT / strength squared, down to
+    CONTENT_WEIGHT_TEXTURED: above a photo's texture, what the photo can give up grows with
+    the strength (the peer's own content distance grew from 1.6e5 to 3.9e5 between strengths
+    0.5 and 2 on sets 6 and 7), and the texture weights grow only in proportion."""
+    return round(max(CONTENT_WEIGHT_TEXTURED, CONTENT_WEIGHT / max(strength, 1.0) ** 2), 2)
 
 
 def _texture_grams(features: dict[str, torch.Tensor]) -> list[torch.Tensor]:
