@@ -16,6 +16,11 @@ at ``max_size``, as its ``stylize_video``) and the stability measure's flow and 
 pixels (``video.WarpingError``'s, DIS "medium" at full size). The style and content scores of
 each scored frame are cached by the frame's bytes (``scores.json``).
 
+With ``--model FILE`` (a video model, e.g. one distilled with ``--temporal-weight``) the steady
+rows steady FILE's per-frame paintings (row ``model per frame``, cached by the file's bytes),
+and the % columns stay relative to ``--style``'s per-frame painting: what a user would have
+got painting frame by frame with the still model.
+
 Rows: the input (the floor), per frame, the peer's ``smooth`` s (out = s * previous + (1 - s)
 * painting, at ``--peer-smooth``), ``shipped`` (``video.Steadier`` as it is in ``src/``),
 ``shipped:key=value,...`` (the same with ``VideoConfig`` fields changed, e.g.
@@ -390,6 +395,11 @@ def clip_frames(name: str, args: argparse.Namespace, photo: Path
     return np.stack(frames), flows[0]
 
 
+def model_key(model: Path) -> str:
+    """The cache name of a ``--model`` file's per-frame paintings (by its bytes)."""
+    return "painted-" + hashlib.sha256(model.read_bytes()).hexdigest()[:12]
+
+
 def prepare(name: str, args: argparse.Namespace, photo: Path) -> tuple[ClipCache, dict]:
     meta = {"size": args.size, "style": args.style, "photo": photo.name,
             "frames": {"city": args.city_frames, "pan": args.pan_frames,
@@ -411,6 +421,15 @@ def prepare(name: str, args: argparse.Namespace, photo: Path) -> tuple[ClipCache
             if t % 20 == 0:
                 log(f"{name}: painted {t + 1}/{len(frames)} ({meta_dtype})")
         cache.save("painted", painted)
+    if args.model is not None and not cache.valid(model_key(args.model)):
+        stylizer = load_model(args.model)
+        other = np.empty_like(frames)
+        h, w = frames.shape[1:3]
+        for t, frame in enumerate(frames):
+            other[t] = np.asarray(stylizer.stylize(Image.fromarray(frame), args.size))[:h, :w]
+            if t % 20 == 0:
+                log(f"{name}: painted by {args.model.name} {t + 1}/{len(frames)}")
+        cache.save(model_key(args.model), other)
     if not args.no_peer and not cache.valid("peer"):
         engine = peer_engine()
         peer = np.empty_like(frames)
@@ -470,6 +489,7 @@ class ScoreCache:
 def run_clip(cache: ClipCache, exact: np.ndarray | None, args: argparse.Namespace,
              scorer: ScoreCache) -> dict:
     frames, painted = cache.load("frames"), cache.load("painted")
+    steadied = painted if args.model is None else cache.load(model_key(args.model))
     flows, masks = cache.load("flow"), cache.load("mask")
     peer = None if args.no_peer else cache.load("peer")
     variants = {spec: make_variant(spec)
@@ -490,6 +510,9 @@ def run_clip(cache: ClipCache, exact: np.ndarray | None, args: argparse.Namespac
         frame = np.ascontiguousarray(frames[t])
         painting = np.ascontiguousarray(painted[t])
         rows = {"per frame": painting}
+        if args.model is not None:
+            painting = np.ascontiguousarray(steadied[t])
+            rows["model per frame"] = painting
         for spec, steadier in variants.items():
             rows[spec], step = steadier(frame, painting)
             carried.setdefault(spec, []).append(step.carried)
@@ -617,6 +640,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=720)
     parser.add_argument("--style", default="starry-night")
     parser.add_argument("--artwork", type=Path, default=DEFAULT_STYLES / "starry-night.jpg")
+    parser.add_argument("--model", type=Path,
+                        help="a model file whose per-frame paintings the steady rows steady "
+                             "(row 'model per frame'); 'per frame' stays --style's, the base "
+                             "of the % columns")
     parser.add_argument("--city-frames", type=int, default=10**6, help="default: all")
     parser.add_argument("--pan-frames", type=int, default=150)
     parser.add_argument("--zoom-frames", type=int, default=150)
@@ -646,6 +673,7 @@ def main(argv: list[str] | None = None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({"settings": {
         "size": args.size, "style": args.style, "photo": photo.name,
+        "model": None if args.model is None else str(args.model),
         "zoom_step": args.zoom_step, "variants": args.variants}, **results}, indent=1))
     print(table(results))
     return 0

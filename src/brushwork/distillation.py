@@ -10,6 +10,10 @@ y3 (L1 on the pixels and on their gradients, ``DistilConfig``). No VGG-19 in the
 2-core CPU without bf16 it would cost ~5x the rest of a step; the VGG distances are measured
 afterwards, against the teacher and the peer (``experiments/zoo_report.py``).
 
+With ``DistilConfig.temporal_weight`` the student also learns to paint a moved crop as the
+teacher's painting moved (``losses.temporal``, ``moved_painting_loss``): the steady video
+models, whose frames keep their strokes when the picture moves under them (docs/video.md).
+
 Runs are resumable like training runs (``checkpoints``): the student, Adam's moments, the
 photo stream and the random state are saved every ``checkpoint_every`` steps.
 """
@@ -40,6 +44,7 @@ from .data import PhotoStream, list_images
 from .devices import processor_name
 from .errors import BrushworkError
 from .hyper_parameters import DistilConfig, NetworkConfig
+from .losses.temporal import add_noise, inside, move, random_motion, temporal_loss
 from .model_files import lineage, network_from_file, read_model_file, save_model
 from .networks.multimodal import MTNet
 
@@ -68,6 +73,20 @@ def distillation_loss(
         total = total + weight * (pixels + config.gradient_weight * edges)
         per_level.append(float(pixels.detach()))
     return total, per_level
+
+
+def moved_painting_loss(student: MTNet, crops: torch.Tensor, painting: torch.Tensor,
+                        sizes: list[Size], config: DistilConfig) -> torch.Tensor:
+    """The temporal term (``losses.temporal``): the student's painting of the crops moved by
+    random motions, with noise, against the teacher's ``painting`` (its y3) moved the same
+    way, where the moved pixels come from inside the crop."""
+    n, _, height, width = crops.shape
+    motion = random_motion(n, height, width, shift=config.temporal_shift,
+                           zoom=config.temporal_zoom, rotation=config.temporal_rotation,
+                           deform=config.temporal_deform)
+    moved = add_noise(move(crops, motion), config.temporal_noise)
+    return temporal_loss(student(moved, sizes)[-1], move(painting, motion),
+                         inside(motion, config.temporal_margin), config.gradient_weight)
 
 
 def _batch(photos: PhotoStream, size: int) -> torch.Tensor:
@@ -124,6 +143,8 @@ def distil(
     student = MTNet(student_config)
     if init_from is not None:
         start, _ = load_mtnet(init_from)
+        if start.config != student_config:
+            raise BrushworkError(f"{init_from} is not an MT-Net of the student's widths")
         student.load_state_dict(start.state_dict())
     optimizer = torch.optim.Adam(student.parameters(), lr=config.learning_rate)
     photos = PhotoStream(list_images(photo_folder), config.crop_size, config.seed,
@@ -147,6 +168,10 @@ def distil(
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(iteration)
         loss, per_level = distillation_loss(student(crops, sizes), targets, config)
+        steadiness = None
+        if config.temporal_weight:
+            steadiness = moved_painting_loss(student, crops, targets[-1], sizes, config)
+            loss = loss + config.temporal_weight * steadiness
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -154,7 +179,8 @@ def distil(
         seconds += time.perf_counter() - started
         if on_progress is not None:
             on_progress({"iteration": iteration, "iterations": config.iterations,
-                         "loss": float(loss.detach()), "levels": per_level, "seconds": seconds})
+                         "loss": float(loss.detach()), "levels": per_level, "seconds": seconds,
+                         "temporal": None if steadiness is None else float(steadiness.detach())})
         if iteration % config.checkpoint_every == 0 or iteration == config.iterations:
             tensors, state = _capture(student, optimizer, photos)
             save_checkpoint(run_dir, tensors, {**state, "iteration": iteration,

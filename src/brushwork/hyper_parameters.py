@@ -200,6 +200,30 @@ class DistilConfig(_Config):
     gradient_weight: float = 1.0
     seed: int = 0  # ours
     checkpoint_every: int = 100  # ours: under a minute of CPU work lost to a crash
+    #: Weight of the image-only temporal term (``losses.temporal``, after Wang et al. AAAI
+    #: 2020): each step also paints the crops moved by a random small motion, with noise,
+    #: and pulls that painting towards the teacher's painting moved the same way (ours: 0,
+    #: off, for stills; the steady video models set it, docs/video.md).
+    temporal_weight: float = 0.0
+    #: Largest translation of a motion, px per axis (ours: a 720 px clip moving ~3 px a
+    #: frame is ~4 px at the crops' scale, a quarter of a ~1024 px photo).
+    temporal_shift: float = 4.0
+    #: Largest zoom of a motion, as a fraction (ours: a clip zooming 1.45x over 150 frames
+    #: zooms 0.25% a frame; 1% covers faster ones).
+    temporal_zoom: float = 0.01
+    #: Largest rotation of a motion, degrees (ours: a hand-held camera's roll per frame).
+    temporal_rotation: float = 0.5
+    #: Standard deviation of the smooth random deformation, px (ours: parallax between near
+    #: and far things within a frame step).
+    temporal_deform: float = 1.0
+    #: Largest standard deviation of the noise added to the moved crop, [0, 1] (ours: 2.5
+    #: grey levels, a compressed clip's noise, which per-frame painting turns into
+    #: flickering strokes where the picture is flat).
+    temporal_noise: float = 0.01
+    #: Pixels at the frame's edge left out of the temporal term (ours: 8, past the largest
+    #: motion, so only pixels whose source is real picture, away from the teacher's border
+    #: strokes, are compared).
+    temporal_margin: float = 8.0
 
 
 

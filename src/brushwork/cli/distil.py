@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import BrushworkError
 from ..hyper_parameters import DistilConfig
-from .arguments import positive_int
+from .arguments import non_negative_float, positive_float, positive_int
 
 
 def _distil(args: argparse.Namespace) -> int:
@@ -28,11 +28,17 @@ def _distil(args: argparse.Namespace) -> int:
     def progress(event: dict[str, Any]) -> None:
         bar.total = event["iterations"]
         bar.n = event["iteration"]
-        bar.set_postfix(L1=f"{event['levels'][-1]:.4f}")  # y3's distance to the teacher
+        postfix = {"L1": f"{event['levels'][-1]:.4f}"}  # y3's distance to the teacher
+        if event.get("temporal") is not None:
+            postfix["moved"] = f"{event['temporal']:.4f}"
+        bar.set_postfix(postfix)
 
     try:
-        path = distil(teacher, args.data, run_dir, args.output,
-                      DistilConfig(iterations=args.iterations), on_progress=progress)
+        config = DistilConfig(iterations=args.iterations, temporal_weight=args.temporal_weight,
+                              learning_rate=args.learning_rate)
+        path = distil(teacher, args.data, run_dir, args.output, config,
+                      init_from=args.init_from and resolve_model_path(args.init_from, "slim"),
+                      on_progress=progress)
     except KeyboardInterrupt:
         bar.close()
         print(f"brushwork: stopped; run the same command again to resume from {run_dir}",
@@ -56,5 +62,13 @@ def add_parser(commands: Any) -> None:
     d.add_argument("--iterations", type=positive_int, default=DistilConfig.iterations,
                    help=f"steps of {DistilConfig.batch_size} crops "
                         f"(default {DistilConfig.iterations})")
+    d.add_argument("--temporal-weight", type=non_negative_float, default=0.0,
+                   help="also learn to paint a moved photo as the moved painting, with this "
+                        "weight: steadier video frames (default 0: off; docs/video.md)")
+    d.add_argument("--init-from", help="a slim model file or built-in style to start from "
+                                       "(default: a fresh slim network)")
+    d.add_argument("--learning-rate", type=positive_float, default=DistilConfig.learning_rate,
+                   help=f"Adam's rate, cosine-annealed to 0 (default "
+                        f"{DistilConfig.learning_rate:g})")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(run=_distil)
