@@ -335,8 +335,12 @@ def make_variant(spec: str):
         config = VIDEO_DEFAULTS
         for key, value in changes.items():
             old = getattr(config, key)
-            new = (tuple(float(v) for v in value.split(":")) if isinstance(old, tuple)
-                   else type(old)(value))
+            if isinstance(old, bool):
+                new = value.lower() in ("1", "true", "yes")
+            elif isinstance(old, tuple):
+                new = tuple(float(v) for v in value.split(":"))
+            else:
+                new = type(old)(value)
             config = replace(config, **{key: new})
         return Steadier(config)
     if spec == "first shipped":
@@ -395,6 +399,14 @@ def clip_frames(name: str, args: argparse.Namespace, photo: Path
     return np.stack(frames), flows[0]
 
 
+def measure_keys(args: argparse.Namespace) -> tuple[str, str]:
+    """Cache names of the measure's flows and reliable pixels (DIS "medium", the measure's
+    flow until session 21: plain)."""
+    if args.measure_flow == "medium":
+        return "flow", "mask"
+    return f"flow-{args.measure_flow}", f"mask-{args.measure_flow}"
+
+
 def model_key(model: Path) -> str:
     """The cache name of a ``--model`` file's per-frame paintings (by its bytes)."""
     return "painted-" + hashlib.sha256(model.read_bytes()).hexdigest()[:12]
@@ -440,9 +452,10 @@ def prepare(name: str, args: argparse.Namespace, photo: Path) -> tuple[ClipCache
             if t % 20 == 0:
                 log(f"{name}: peer {t + 1}/{len(frames)}")
         cache.save("peer", peer)
-    if not cache.valid("flow"):
+    flow_name, mask_name = measure_keys(args)
+    if not cache.valid(flow_name):
         config = VideoConfig()
-        solver = Flow(config.measure_flow_preset)
+        solver = Flow(args.measure_flow)
         flows = np.zeros((*frames.shape[:3], 2), np.float32)
         masks = np.zeros(frames.shape[:3], bool)
         for t in range(1, len(frames)):
@@ -450,8 +463,8 @@ def prepare(name: str, args: argparse.Namespace, photo: Path) -> tuple[ClipCache
             flows[t], masks[t] = backward, reliable(backward, forward, config)
             if t % 20 == 0:
                 log(f"{name}: measure flow {t}/{len(frames) - 1}")
-        cache.save("flow", flows)
-        cache.save("mask", masks)
+        cache.save(flow_name, flows)
+        cache.save(mask_name, masks)
     return cache, extra
 
 
@@ -490,7 +503,8 @@ def run_clip(cache: ClipCache, exact: np.ndarray | None, args: argparse.Namespac
              scorer: ScoreCache) -> dict:
     frames, painted = cache.load("frames"), cache.load("painted")
     steadied = painted if args.model is None else cache.load(model_key(args.model))
-    flows, masks = cache.load("flow"), cache.load("mask")
+    flow_name, mask_name = measure_keys(args)
+    flows, masks = cache.load(flow_name), cache.load(mask_name)
     peer = None if args.no_peer else cache.load("peer")
     variants = {spec: make_variant(spec)
                 for spec in dict.fromkeys(["first shipped", "shipped", *args.variants])}
@@ -640,6 +654,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=720)
     parser.add_argument("--style", default="starry-night")
     parser.add_argument("--artwork", type=Path, default=DEFAULT_STYLES / "starry-night.jpg")
+    parser.add_argument("--measure-flow", default=VideoConfig().measure_flow_preset,
+                        help="the measure's flow: a DIS preset or farneback (cached apart)")
     parser.add_argument("--model", type=Path,
                         help="a model file whose per-frame paintings the steady rows steady "
                              "(row 'model per frame'); 'per frame' stays --style's, the base "
@@ -674,6 +690,7 @@ def main(argv: list[str] | None = None) -> int:
     args.output.write_text(json.dumps({"settings": {
         "size": args.size, "style": args.style, "photo": photo.name,
         "model": None if args.model is None else str(args.model),
+        "measure_flow": args.measure_flow,
         "zoom_step": args.zoom_step, "variants": args.variants}, **results}, indent=1))
     print(table(results))
     return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ pytest.importorskip("cv2", reason="needs the video extra: pip install 'brushwork
 from brushwork.api import load_model  # noqa: E402
 from brushwork.cli import main  # noqa: E402
 from brushwork.errors import BrushworkError  # noqa: E402
+from brushwork.hyper_parameters import VideoConfig  # noqa: E402
 from brushwork.video import (  # noqa: E402
     Steadier,
     WarpingError,
@@ -170,6 +172,59 @@ def test_synthetic_pan_flow_and_warping_error() -> None:
         meter.add(frames[t], {"flat": grey_shift + 51 * (t % 2)},
                   backward=exact, mask=np.ones((96, 128), bool))
     assert meter.errors["flat"] == pytest.approx(3 * 0.2 ** 2)
+
+
+def test_farneback_finds_a_pan_and_keeps_a_flat_still_region_still() -> None:
+    """The flow the measure can use instead of DIS: a 2-pixel pan's flow is found; where the
+    picture is flat and does not move (a night sky with a few grey levels of noise) its flow
+    stays under half a pixel (DIS's there is noise of several pixels, docs/video.md)."""
+    frames = pan(6, size=(128, 96), step=2)
+    backward = Flow("farneback")(grey(frames[3]), grey(frames[2]))
+    inner = (slice(12, -12), slice(12, -12))
+    assert np.median(backward[inner][..., 0]) == pytest.approx(2.0, abs=0.15)
+    assert np.median(backward[inner][..., 1]) == pytest.approx(0.0, abs=0.15)
+    rng = np.random.default_rng(0)
+    sky = [np.clip(30 + 1.5 * rng.standard_normal((96, 128)), 0, 255).astype(np.uint8)
+           for _ in range(2)]
+    still = Flow("farneback")(sky[1], sky[0])
+    assert np.abs(still[inner]).max() < 0.5
+    assert np.abs(Flow("medium")(sky[1], sky[0])[inner]).max() > 1.5  # 3.7 px measured
+    with pytest.raises(BrushworkError, match="farneback"):
+        Flow("slow")
+
+
+def test_a_flat_sky_moves_with_the_camera_instead_of_flickering() -> None:
+    """A flat sky (grey 30 with noise of 1.5 levels, new every frame) over textured ground,
+    the camera panning 1 px a frame; the painter paints the sky with new strokes every
+    frame. With ``steady_camera`` (the default) the sky's strokes move with the camera
+    (fitted to the ground's flow): consecutive frames agree once shifted by the pan.
+    Without, DIS's flow in the sky is noise: the sky is painted afresh or carried along
+    that noise."""
+    import cv2
+
+    w, ground_h, sky_h, count = 128, 40, 56, 10
+    ground = scene(w + count, ground_h, seed=2)
+    rng = np.random.default_rng(3)
+    frames, paintings = [], []
+    for t in range(count):
+        sky = np.clip(30 + 1.5 * rng.standard_normal((sky_h, w, 1)), 0, 255).repeat(3, 2)
+        frames.append(np.concatenate([sky, ground[:, t:t + w]]).astype(np.uint8))
+        strokes = cv2.GaussianBlur(rng.normal(128, 60, (sky_h, w, 3)).astype(np.float32),
+                                   (0, 0), 1.2)
+        strokes = np.clip(128 + 2.5 * (strokes - 128), 0, 255)
+        paintings.append(np.concatenate([strokes, 255.0 - ground[:, t:t + w]]).astype(np.uint8))
+
+    def sky_change(config: VideoConfig) -> float:
+        steadier, outs = Steadier(config), []
+        for frame, painting in zip(frames, paintings):
+            outs.append(steadier(frame, painting)[0].astype(np.float32))
+        # pixel x at t shows what was at x + 1 at t - 1
+        return float(np.mean([np.abs(a[8:sky_h - 8, 8:-16] - b[8:sky_h - 8, 9:-15]).mean()
+                              for b, a in itertools.pairwise(outs[2:])]))
+
+    steady = sky_change(VideoConfig())  # the default
+    assert steady < 2.0
+    assert sky_change(replace(VideoConfig(), steady_camera=False)) > 10 * steady
 
 
 def test_steady_mode_is_steadier_and_a_cut_does_not_smear(stylizer) -> None:

@@ -35,6 +35,11 @@ def cv2_module():
 
 
 _PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
+#: Farneback's dense flow (polynomial expansion; OpenCV's ``calcOpticalFlowFarneback``) as
+#: the preset "farneback": pyramid scale, levels, window, iterations, polynomial size and
+#: sigma (ours: a 5-level pyramid for motions of tens of pixels; a 21 px window, whose
+#: smoothing keeps a flat region's flow at the motion around it, where DIS's is noise).
+FARNEBACK = (0.5, 5, 21, 5, 7, 1.5)
 
 
 def grey(image: np.ndarray) -> np.ndarray:
@@ -49,15 +54,19 @@ class Flow:
 
     def __init__(self, preset: str, finest: int | None = None) -> None:
         cv2 = cv2_module()
-        if preset not in _PRESETS:
-            raise BrushworkError(f"unknown flow preset {preset!r}: use {', '.join(_PRESETS)}")
-        self._dis = cv2.DISOpticalFlow_create(_PRESETS[preset])
-        if finest is not None:
+        if preset not in (*_PRESETS, "farneback"):
+            raise BrushworkError(f"unknown flow preset {preset!r}: use "
+                                 f"{', '.join(_PRESETS)} or farneback")
+        self._dis = None if preset == "farneback" else cv2.DISOpticalFlow_create(
+            _PRESETS[preset])
+        if finest is not None and self._dis is not None:
             self._dis.setFinestScale(finest)
 
     def __call__(self, source: np.ndarray, target: np.ndarray) -> np.ndarray:
         """Flow w from ``source`` to ``target`` (grey uint8): source pixel x is at x + w(x)
         in ``target``."""
+        if self._dis is None:
+            return cv2_module().calcOpticalFlowFarneback(source, target, None, *FARNEBACK, 0)
         return self._dis.calc(source, target, None)
 
     def both_ways(self, previous: np.ndarray, current: np.ndarray

@@ -26,10 +26,12 @@ computed one pyramid level finer than DIS's "fast" preset (``steady_flow_finest`
 network paints weaker texture within a few dozen pixels of the frame's edge, so strokes born
 there as a pan brings them in are repainted once they have moved inwards
 (``steady_edge``), in bands every ``steady_edge_every`` frames rather than in thin slices.
-Where the flow is unreliable because the picture is flat (a night sky), strokes are painted
-afresh: carried along any flow guessed there (the reliable flow around spread in, or the
-camera's affine motion) they were drawn out into smears within a few seconds, and the
-photometric test cannot tell, a flat region matching itself under any flow.
+Where the picture is flat (a night sky) DIS's flow is noise, often of several pixels, that
+passes the reliability tests (a flat region matches itself under any flow): carried along
+it, strokes were drawn out into smears; painted afresh, they flickered as per-frame painting
+does. So flat pixels away from texture move with the camera (``steady_camera``): a
+similarity motion fitted to the flow of the textured, reliable pixels (``camera_motion``);
+so do weakly textured pixels whose flow strays far from the camera's (the noise again).
 ``VideoConfig.steady_keep`` below 1 blends the carried painting with the fresh one (a
 recursive filter along motion paths); that averages unrelated strokes and flattens the
 texture, which is why the default keeps all of it. Known limit: in a long zoom, carried
@@ -141,6 +143,22 @@ class Steadier:
         assert previous_grey is not None  # kept with the previous frame
         backward, forward = self._flow.both_ways(previous_grey, current_grey)
         mask = reliable(backward, forward, config)
+        if config.steady_camera:
+            spread = _texture(current_grey, config.steady_flat_window)
+            flat = spread <= config.steady_flat_level
+            camera = camera_motion(backward, mask & ~flat)
+            if camera is not None:
+                # Flat: any flow fits, so the one that moves the least, the camera's; weakly
+                # textured and flowing far from the camera: DIS's noise, the camera's too.
+                deviation = np.hypot(*(backward - camera).transpose(2, 0, 1))
+                # Not next to texture: there the painting's outlines of a moving thing lie
+                # on flat pixels and must move with it, not with the camera.
+                away = cv2_module().erode(flat.astype(np.uint8), _square(
+                    config.steady_flat_window)).astype(bool)
+                simple = away | ((spread <= config.steady_weak_level)
+                                 & (deviation > config.steady_camera_deviation))
+                backward[simple] = camera[simple]
+                mask = np.where(simple, _inside(camera, 1.0), mask)
         seen = warp(previous_grey, backward).astype(np.float32)
         mask &= np.abs(seen - current_grey) <= config.steady_photometric
         return backward, mask
@@ -238,6 +256,61 @@ def at_flow_size(image: np.ndarray, config: VideoConfig) -> np.ndarray:
         return image
     size = (max(8, round(w * scale)), max(8, round(h * scale)))
     return cv2_module().resize(image, size, interpolation=cv2_module().INTER_AREA)
+
+
+def camera_motion(flow: np.ndarray, where: np.ndarray, step: int = 4) -> np.ndarray | None:
+    """The camera's motion that best explains ``flow`` (H x W x 2) at the pixels ``where``,
+    as a flow field: a similarity (translation, rotation and zoom; an affine's shear and
+    stretch, fitted on a band of textured picture, tilted the flow extrapolated to a sky),
+    least squares on every ``step``-th pixel, refitted without the quarter it explains worst
+    (a moving object's). None when too few pixels (1%) are given."""
+    h, w = flow.shape[:2]
+    ys, xs = np.mgrid[0:h:step, 0:w:step]
+    chosen = where[::step, ::step]
+    if chosen.sum() < max(12, 0.01 * chosen.size):
+        return None
+    x, y = xs[chosen].astype(np.float64), ys[chosen].astype(np.float64)
+    target = flow[::step, ::step][chosen].astype(np.float64)
+    ones, zeros = np.ones_like(x), np.zeros_like(x)
+    # flow = a (x, y) + b (-y, x) + (tx, ty): both components in one system
+    system = np.concatenate([np.stack([x, -y, ones, zeros], 1),
+                             np.stack([y, x, zeros, ones], 1)])
+    values = np.concatenate([target[:, 0], target[:, 1]])
+    keep = np.ones(len(x), bool)
+    for _ in range(2):
+        rows = np.concatenate([keep, keep])
+        a, b, tx, ty = np.linalg.lstsq(system[rows], values[rows], rcond=None)[0]
+        residual = np.hypot(a * x - b * y + tx - target[:, 0], b * x + a * y + ty - target[:, 1])
+        keep = residual <= max(np.percentile(residual, 75), 0.5)
+    gx, gy = pixel_grid(h, w)
+    field = np.empty((h, w, 2), np.float32)
+    field[..., 0] = a * gx - b * gy + tx
+    field[..., 1] = b * gx + a * gy + ty
+    return field
+
+
+def _inside(flow: np.ndarray, margin: float) -> np.ndarray:
+    """Where ``flow`` points at least ``margin`` px inside the frame (at full size a pixel
+    pointing just outside would sample the replicated border, and a border row carried
+    frame after frame is drawn out into bars)."""
+    h, w = flow.shape[:2]
+    xs, ys = pixel_grid(h, w)
+    x, y = xs + flow[..., 0], ys + flow[..., 1]
+    return (x >= margin) & (x <= w - 1 - margin) & (y >= margin) & (y <= h - 1 - margin)
+
+
+@functools.lru_cache(maxsize=4)
+def _square(side: int) -> np.ndarray:
+    return np.ones((side, side), np.uint8)
+
+
+def _texture(grey_image: np.ndarray, window: int) -> np.ndarray:
+    """The grey levels' standard deviation in a ``window`` px window around each pixel."""
+    cv2 = cv2_module()
+    image = grey_image.astype(np.float32)
+    mean = cv2.blur(image, (window, window))
+    variance = cv2.blur(image * image, (window, window)) - mean * mean
+    return np.sqrt(np.maximum(variance, 0))
 
 
 @functools.lru_cache(maxsize=4)
