@@ -399,6 +399,18 @@ def clip_frames(name: str, args: argparse.Namespace, photo: Path
     return np.stack(frames), flows[0]
 
 
+def paint_frames(frames: np.ndarray, model: str | Path, size: int, name: str) -> np.ndarray:
+    """Every frame painted on its own by ``model`` (as ``brushwork stylize --no-steady``)."""
+    stylizer = load_model(model)
+    painted = np.empty_like(frames)
+    h, w = frames.shape[1:3]
+    for t, frame in enumerate(frames):
+        painted[t] = np.asarray(stylizer.stylize(Image.fromarray(frame), size))[:h, :w]
+        if t % 20 == 0:
+            log(f"{name}: painted by {stylizer.name} {t + 1}/{len(frames)} ({stylizer.dtype})")
+    return painted
+
+
 def measure_keys(args: argparse.Namespace) -> tuple[str, str]:
     """Cache names of the measure's flows and reliable pixels (DIS "medium", the measure's
     flow until session 21: plain)."""
@@ -424,24 +436,9 @@ def prepare(name: str, args: argparse.Namespace, photo: Path) -> tuple[ClipCache
         cache.save("frames", frames)
     extra = {"exact": exact}
     if not cache.valid("painted"):
-        stylizer = load_model(args.style)
-        meta_dtype = str(stylizer.dtype)
-        painted = np.empty_like(frames)
-        h, w = frames.shape[1:3]
-        for t, frame in enumerate(frames):
-            painted[t] = np.asarray(stylizer.stylize(Image.fromarray(frame), args.size))[:h, :w]
-            if t % 20 == 0:
-                log(f"{name}: painted {t + 1}/{len(frames)} ({meta_dtype})")
-        cache.save("painted", painted)
+        cache.save("painted", paint_frames(frames, args.style, args.size, name))
     if args.model is not None and not cache.valid(model_key(args.model)):
-        stylizer = load_model(args.model)
-        other = np.empty_like(frames)
-        h, w = frames.shape[1:3]
-        for t, frame in enumerate(frames):
-            other[t] = np.asarray(stylizer.stylize(Image.fromarray(frame), args.size))[:h, :w]
-            if t % 20 == 0:
-                log(f"{name}: painted by {args.model.name} {t + 1}/{len(frames)}")
-        cache.save(model_key(args.model), other)
+        cache.save(model_key(args.model), paint_frames(frames, args.model, args.size, name))
     if not args.no_peer and not cache.valid("peer"):
         engine = peer_engine()
         peer = np.empty_like(frames)
