@@ -656,7 +656,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path,
                         help="a model file whose per-frame paintings the steady rows steady "
                              "(row 'model per frame'); 'per frame' stays --style's, the base "
-                             "of the % columns")
+                             "of the %% columns")
     parser.add_argument("--city-frames", type=int, default=10**6, help="default: all")
     parser.add_argument("--pan-frames", type=int, default=150)
     parser.add_argument("--zoom-frames", type=int, default=150)
