@@ -602,7 +602,7 @@ class VideoConfig(_Config):
     #: shot: the towers move 0.1 px a frame, DIS's "reliable" flow in the sky up to 25 px) and
     #: any flow passes the photometric test: strokes carried along it were drawn out into
     #: smears, and painted afresh there they flickered as per-frame painting does (city's
-    #: warping error 1.678e-3 with it off, 0.511e-3 on; docs/video.md).
+    #: warping error 1.678e-3 with it off, 0.519e-3 on; docs/video.md).
     steady_camera: bool = True
     #: Grey-level standard deviation (0-255) in a ``steady_flat_window`` px window, at the
     #: flow's size, at or below which the picture counts as flat and its flow is left out of

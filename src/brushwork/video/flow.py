@@ -111,11 +111,15 @@ def reliable(backward: np.ndarray, forward: np.ndarray,
     gy_v, gx_v = np.gradient(backward[..., 1])
     boundary = gx_u ** 2 + gy_u ** 2 + gx_v ** 2 + gy_v ** 2 > (
         config.boundary_a * w2 + config.boundary_b)
-    h, w = backward.shape[:2]
-    xs = np.arange(w)[None, :] + backward[..., 0]
-    ys = np.arange(h)[:, None] + backward[..., 1]
-    inside = (xs >= 0) & (xs <= w - 1) & (ys >= 0) & (ys <= h - 1)
-    return consistent & ~boundary & inside
+    return consistent & ~boundary & inside_frame(backward)
+
+
+def inside_frame(flow: np.ndarray, margin: float = 0.0) -> np.ndarray:
+    """Where ``flow`` (H x W x 2) points at least ``margin`` px inside the frame."""
+    h, w = flow.shape[:2]
+    xs, ys = pixel_grid(h, w)
+    x, y = xs + flow[..., 0], ys + flow[..., 1]
+    return (x >= margin) & (x <= w - 1 - margin) & (y >= margin) & (y <= h - 1 - margin)
 
 
 def colour_histogram(image: np.ndarray) -> np.ndarray:

@@ -54,6 +54,7 @@ from .flow import (
     cv2_module,
     grey,
     histogram_distance,
+    inside_frame,
     pixel_grid,
     reliable,
     warp,
@@ -153,12 +154,14 @@ class Steadier:
                 deviation = np.hypot(*(backward - camera).transpose(2, 0, 1))
                 # Not next to texture: there the painting's outlines of a moving thing lie
                 # on flat pixels and must move with it, not with the camera.
-                away = cv2_module().erode(flat.astype(np.uint8), _square(
-                    config.steady_flat_window)).astype(bool)
+                window = np.ones((config.steady_flat_window,) * 2, np.uint8)
+                away = cv2_module().erode(flat.astype(np.uint8), window).astype(bool)
                 simple = away | ((spread <= config.steady_weak_level)
                                  & (deviation > config.steady_camera_deviation))
                 backward[simple] = camera[simple]
-                mask = np.where(simple, _inside(camera, 1.0), mask)
+                # 1 px in: a pixel pointing just outside would sample the replicated
+                # border, and a border row carried frame after frame is drawn into bars
+                mask = np.where(simple, inside_frame(camera, 1.0), mask)
         seen = warp(previous_grey, backward).astype(np.float32)
         mask &= np.abs(seen - current_grey) <= config.steady_photometric
         return backward, mask
@@ -276,32 +279,15 @@ def camera_motion(flow: np.ndarray, where: np.ndarray, step: int = 4) -> np.ndar
     system = np.concatenate([np.stack([x, -y, ones, zeros], 1),
                              np.stack([y, x, zeros, ones], 1)])
     values = np.concatenate([target[:, 0], target[:, 1]])
-    keep = np.ones(len(x), bool)
-    for _ in range(2):
-        rows = np.concatenate([keep, keep])
-        a, b, tx, ty = np.linalg.lstsq(system[rows], values[rows], rcond=None)[0]
-        residual = np.hypot(a * x - b * y + tx - target[:, 0], b * x + a * y + ty - target[:, 1])
-        keep = residual <= max(np.percentile(residual, 75), 0.5)
+    a, b, tx, ty = np.linalg.lstsq(system, values, rcond=None)[0]
+    residual = np.hypot(a * x - b * y + tx - target[:, 0], b * x + a * y + ty - target[:, 1])
+    keep = np.tile(residual <= max(np.percentile(residual, 75), 0.5), 2)
+    a, b, tx, ty = np.linalg.lstsq(system[keep], values[keep], rcond=None)[0]
     gx, gy = pixel_grid(h, w)
     field = np.empty((h, w, 2), np.float32)
     field[..., 0] = a * gx - b * gy + tx
     field[..., 1] = b * gx + a * gy + ty
     return field
-
-
-def _inside(flow: np.ndarray, margin: float) -> np.ndarray:
-    """Where ``flow`` points at least ``margin`` px inside the frame (at full size a pixel
-    pointing just outside would sample the replicated border, and a border row carried
-    frame after frame is drawn out into bars)."""
-    h, w = flow.shape[:2]
-    xs, ys = pixel_grid(h, w)
-    x, y = xs + flow[..., 0], ys + flow[..., 1]
-    return (x >= margin) & (x <= w - 1 - margin) & (y >= margin) & (y <= h - 1 - margin)
-
-
-@functools.lru_cache(maxsize=4)
-def _square(side: int) -> np.ndarray:
-    return np.ones((side, side), np.uint8)
 
 
 def _texture(grey_image: np.ndarray, window: int) -> np.ndarray:
