@@ -2,8 +2,11 @@
 
     python -m experiments.steady_speed                                  # shipped vs camera off
     python -m experiments.steady_speed --variants shipped shipped:steady_edge=0 --sizes 1280
+    python -m experiments.steady_speed --clip pan --variants shipped shipped:steady_edge_fade=1
 
-City-cc0's frames 116-145 (its second shot) and their cached per-frame paintings
+City-cc0's frames 116-145 (its second shot; ``--clip pan``: the synthetic pan's frames 20-49,
+where strokes come in through an edge all the time, so the edge rule and its fade always
+work) and their cached per-frame paintings
 (``experiments.video_carry``'s cache: run it first) upscaled to each long side; every variant
 steadies the same frames, alternated frame by frame so the machine's drift hits all alike;
 medians over the frames after the first two. Painting, decoding and encoding are not timed.
@@ -21,22 +24,23 @@ import numpy as np
 from brushwork.video.flow import cv2_module
 from experiments.video_carry import OUT, make_variant
 
-FRAMES = range(116, 146)
+FRAMES = {"city": range(116, 146), "pan": range(20, 50)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--variants", nargs="+", default=["shipped", "shipped:steady_camera=0"])
     parser.add_argument("--sizes", type=int, nargs="+", default=[720, 1280, 1920])
+    parser.add_argument("--clip", choices=sorted(FRAMES), default="city")
     args = parser.parse_args(argv)
     cv2 = cv2_module()
-    frames = np.load(OUT / "city" / "frames.npy", mmap_mode="r")
-    painted = np.load(OUT / "city" / "painted.npy", mmap_mode="r")
+    frames = np.load(OUT / args.clip / "frames.npy", mmap_mode="r")
+    painted = np.load(OUT / args.clip / "painted.npy", mmap_mode="r")
     for side in args.sizes:
         h = round(frames.shape[1] * side / frames.shape[2])
-        inputs = [cv2.resize(np.ascontiguousarray(frames[t]), (side, h)) for t in FRAMES]
+        inputs = [cv2.resize(np.ascontiguousarray(frames[t]), (side, h)) for t in FRAMES[args.clip]]
         paintings = [cv2.resize(np.ascontiguousarray(painted[t]), (side, h),
-                                interpolation=cv2.INTER_CUBIC) for t in FRAMES]
+                                interpolation=cv2.INTER_CUBIC) for t in FRAMES[args.clip]]
         steadiers = {spec: make_variant(spec) for spec in args.variants}
         times: dict[str, list[float]] = {spec: [] for spec in args.variants}
         for frame, painting in zip(inputs, paintings):

@@ -297,6 +297,38 @@ def test_a_long_carry_neither_sharpens_nor_blurs_the_strokes() -> None:
     assert min(ratios[-16:]) > 0.85 and max(ratios[-16:]) < 1.15
 
 
+def test_an_edge_repaint_fades_in_instead_of_popping() -> None:
+    """A pan brings the picture in through the left edge; its strokes are repainted once
+    they have moved inwards (``steady_edge``). Faded in over ``steady_edge_fade`` frames
+    the band changes by a fraction of the difference a frame (the largest change between
+    consecutive frames, once shifted by the pan, at most 0.4x the switch's) while as much
+    is repainted in all (the summed change within 0.6-1.6x): spread, not dropped."""
+    import cv2
+
+    w, h, count, speed = 160, 96, 34, 2
+    photo = scene(w + speed * count, h, seed=4)
+    rng = np.random.default_rng(6)
+    frames, paintings = [], []
+    for t in range(count):
+        left = speed * (count - t)  # the picture moves right: new columns on the left
+        frames.append(np.ascontiguousarray(photo[:, left:left + w]))
+        strokes = cv2.GaussianBlur(rng.normal(128, 60, (h, w, 3)).astype(np.float32),
+                                   (0, 0), 1.2)  # new strokes every frame
+        paintings.append(np.clip(128 + 2.5 * (strokes - 128), 0, 255).astype(np.uint8))
+
+    def band_changes(fade: int) -> np.ndarray:
+        steadier = Steadier(replace(VideoConfig(), steady_edge_fade=fade))
+        outs = [steadier(f, p)[0].astype(np.float32) for f, p in zip(frames, paintings)]
+        # pixel x at t shows what was at x - speed at t - 1; the band 20-60 px in
+        return np.array([np.abs(a[8:-8, 20:60] - b[8:-8, 20 - speed:60 - speed]).mean()
+                         for b, a in itertools.pairwise(outs[1:])])
+
+    switch, faded = band_changes(1), band_changes(8)
+    assert switch.max() > 10  # the switch pops
+    assert faded.max() < 0.4 * switch.max()
+    assert 0.6 < faded.sum() / switch.sum() < 1.6
+
+
 def test_command_line_shows_progress_and_prints_a_record(tmp_path: Path,
                                                          painting_model_file: Path,
                                                          capsys) -> None:

@@ -104,14 +104,20 @@ def reliable(backward: np.ndarray, forward: np.ndarray,
     |grad v|^2 > a |w|^2 + b); pixels whose flow leaves the frame are dropped too.
     """
     back_forward = warp(forward, backward)
-    w2 = (backward ** 2).sum(-1)
-    consistent = ((backward + back_forward) ** 2).sum(-1) <= (
-        config.consistency_a * (w2 + (back_forward ** 2).sum(-1)) + config.consistency_b)
+    w2 = _squared_length(backward)
+    consistent = _squared_length(backward + back_forward) <= (
+        config.consistency_a * (w2 + _squared_length(back_forward)) + config.consistency_b)
     gy_u, gx_u = np.gradient(backward[..., 0])
     gy_v, gx_v = np.gradient(backward[..., 1])
     boundary = gx_u ** 2 + gy_u ** 2 + gx_v ** 2 + gy_v ** 2 > (
         config.boundary_a * w2 + config.boundary_b)
     return consistent & ~boundary & inside_frame(backward)
+
+
+def _squared_length(flow: np.ndarray) -> np.ndarray:
+    """|w|^2 of each vector of an H x W x 2 flow (NumPy's ``sum(-1)`` over a last axis of 2
+    is several times slower: 4 ms a frame of the steady mode's 40 at 720 px)."""
+    return flow[..., 0] * flow[..., 0] + flow[..., 1] * flow[..., 1]
 
 
 def inside_frame(flow: np.ndarray, margin: float = 0.0) -> np.ndarray:

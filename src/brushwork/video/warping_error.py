@@ -11,7 +11,10 @@ E_warp the mean of E_pair over the clip's pairs. A perfectly steady painting tha
 input's motion scores 0; the input clip's own E_warp is the floor any output can be compared
 with (what flow errors, noise and light changes leave). Pairs across a shot cut
 (``flow.cut_distance``) are skipped: their flow means nothing. Lai et al. use FlowNet2; we use
-OpenCV's DIS at a slower, more accurate preset than the steady mode's (``VideoConfig``).
+OpenCV's Farneback (``VideoConfig.measure_flow_preset``), a different method from the steady
+mode's DIS. Where the input is flat (a night sky) no flow is observable and each method
+answers differently (Farneback: still; DIS and DeepFlow: noise of up to 20 px), so there the
+measure rewards agreement with its own guess; docs/video.md measures how much that matters.
 """
 
 from __future__ import annotations
