@@ -132,10 +132,13 @@ def colour_histogram(image: np.ndarray) -> np.ndarray:
     """What ``cut_distance`` compares: the normalised 8x8x8 colour histogram of an RGB frame
     at 64 px (kept by the steady mode for the next frame, so each frame's is made once)."""
     cv2 = cv2_module()
+    # Every s-th pixel first where a frame is 4 or more times the size (s = 2 at 1280 x 720,
+    # 4 at 1920 x 1080): averaging all of them cost 3 ms a frame at 720p.
+    step = max(1, min(image.shape[:2]) // (4 * CUT_SIZE))
+    image = np.ascontiguousarray(image[::step, ::step])
     h, w = image.shape[:2]
     scale = CUT_SIZE / max(h, w)
-    small = cv2.resize(np.ascontiguousarray(image), (max(1, round(w * scale)),
-                                                     max(1, round(h * scale))),
+    small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
                        interpolation=cv2.INTER_AREA)
     hist = cv2.calcHist([small], [0, 1, 2], None, [CUT_BINS] * 3, [0, 256] * 3)
     return cv2.normalize(hist, hist).flatten()

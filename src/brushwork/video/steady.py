@@ -69,10 +69,13 @@ PAD = 3
 @dataclass
 class SteadyStep:
     """What happened to one frame: whether a shot cut came before it (nothing carried over;
-    never for the first frame) and the share of its pixels that took the previous painting."""
+    never for the first frame), the share of its pixels that took the previous painting, and
+    (for diagnostics: where a clip's warping error comes from) each pixel's weight of carried
+    strokes against fresh paint, None when nothing was carried."""
 
     cut: bool
     carried: float
+    keep: np.ndarray | None = None
 
 
 class Steadier:
@@ -112,7 +115,7 @@ class Steadier:
                         > self.config.cut_distance)
             carry = not step.cut
         if carry:
-            out, step.carried = self._carry(current_grey, painting)
+            out, step.carried, step.keep = self._carry(current_grey, painting)
         else:
             self._start(painting)
         self._previous_input, self._previous_grey = frame, current_grey
@@ -170,7 +173,8 @@ class Steadier:
         mask &= np.abs(seen - current_grey) <= config.steady_photometric
         return backward, mask
 
-    def _carry(self, current_grey: np.ndarray, painting: np.ndarray) -> tuple[np.ndarray, float]:
+    def _carry(self, current_grey: np.ndarray, painting: np.ndarray
+               ) -> tuple[np.ndarray, float, np.ndarray]:
         cv2 = cv2_module()
         config = self.config
         anchor, tag = self._anchor, self._tag
@@ -202,8 +206,9 @@ class Steadier:
         # Where the neighbours are anchored in different outputs, interpolating their
         # coordinates means nothing: the nearest one's, moved by the sub-pixel rest (rare:
         # the seams between strokes of different ages).
-        rows, columns = np.nonzero(np.abs(slot_mixed - slot) > 1e-3)
-        if len(rows):
+        seams = np.flatnonzero(cv2.absdiff(slot_mixed, slot) > 1e-3)
+        if len(seams):
+            rows, columns = np.divmod(seams, w)
             fx, fy = at_x[rows, columns], at_y[rows, columns]
             nx = np.clip(np.rint(fx), 0, w - 1).astype(np.intp)
             ny = np.clip(np.rint(fy), 0, h - 1).astype(np.intp)
@@ -253,21 +258,18 @@ class Steadier:
             self._fade.weight[fresh] = 0  # painted afresh now: nothing left to fade in
         if arrived is not None:
             fresh |= arrived
-        np.copyto(slot, np.float32(here), where=fresh)
-        np.copyto(source_x, xs, where=fresh)
-        np.copyto(source_y, ys, where=fresh)
         np.copyto(born, distance, where=fresh)
         self._store(here, out)
-        # re-anchored here: strokes whose output is overwritten next, and with a blend
-        # (steady_keep < 1) every pixel, the output being what the next frame carries
-        stale = (slot == (self._count + 1) % config.steady_ring
-                 if config.steady_keep >= 1 else np.ones((h, w), bool))
-        np.copyto(slot, np.float32(here), where=stale)
-        np.copyto(source_x, xs, where=stale)
-        np.copyto(source_y, ys, where=stale)
+        # Anchored here: the fresh strokes, those whose output is overwritten next, and with
+        # a blend (steady_keep < 1) every pixel, the output being what the next frame carries.
+        here_now = (fresh | (slot == (self._count + 1) % config.steady_ring)
+                    if config.steady_keep >= 1 else np.ones((h, w), bool))
+        np.copyto(slot, np.float32(here), where=here_now)
+        np.copyto(source_x, xs, where=here_now)
+        np.copyto(source_y, ys, where=here_now)
         moved[..., 0] = slot
         self._anchor, self._tag = moved, moved_tag
-        return out, float(mask.mean())
+        return out, float(mask.mean()), keep
 
     def _sample(self, source: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
         """``source`` (the ring, or a fade's painting) at (xs, ys): bicubic and bilinear
