@@ -367,7 +367,8 @@ def _paint(stylizer: Stylizer, frame: Any, shape: tuple[int, int], size: int,
     painted = np.asarray(painting)[:height, :width]
     if steadier is None:
         return np.ascontiguousarray(painted), False
-    small = np.asarray(image.resize((painting.width, painting.height),
-                                    Image.Resampling.LANCZOS))[:height, :width]
-    painted, step = steadier(np.ascontiguousarray(small), np.ascontiguousarray(painted))
+    # The steadier reads the input only at the flow's size (480 px): the decoded frame as it
+    # is, not resized to the painting's size first (a Lanczos resize to 1280 x 720 cost
+    # 15 ms a frame, a fifth of steadying there).
+    painted, step = steadier(np.asarray(image), np.ascontiguousarray(painted))
     return painted, step.cut

@@ -85,6 +85,7 @@ class Steadier:
     def __init__(self, config: VideoConfig = VIDEO_DEFAULTS) -> None:
         self.config = config
         self._flow = Flow(config.steady_flow_preset, config.steady_flow_finest)
+        self._forward = Flow(config.steady_flow_preset, config.steady_forward_finest)
         self.reset()
 
     def reset(self) -> None:
@@ -102,8 +103,10 @@ class Steadier:
         self._count = 0
 
     def __call__(self, frame: np.ndarray, painting: np.ndarray) -> tuple[np.ndarray, SteadyStep]:
-        """The steady painting of ``frame`` (RGB uint8, the painting's size) from its
-        per-frame ``painting`` (RGB uint8); returns it with what was done."""
+        """The steady painting of ``frame`` (RGB uint8) from its per-frame ``painting``
+        (RGB uint8); returns it with what was done. ``frame`` may have any size with the
+        painting's proportions (the same for every frame of a clip): only its grey image at
+        the flow's size and its colour histogram are read."""
         current_grey = at_flow_size(grey(frame), self.config)
         histogram = colour_histogram(frame)
         previous = self._previous_input
@@ -149,7 +152,8 @@ class Steadier:
         config = self.config
         previous_grey = self._previous_grey
         assert previous_grey is not None  # kept with the previous frame
-        backward, forward = self._flow.both_ways(previous_grey, current_grey)
+        backward = self._flow(current_grey, previous_grey)
+        forward = self._forward(previous_grey, current_grey)  # only tested against
         mask = reliable(backward, forward, config)
         if config.steady_camera:
             spread = _texture(current_grey, config.steady_flat_window)
