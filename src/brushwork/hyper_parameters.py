@@ -556,9 +556,11 @@ class VideoConfig(_Config):
     #: 0.664e-3 at 2, 0.431e-3 at 1, as the "medium" preset's 0.425e-3; docs/video.md).
     steady_flow_finest: int = 1
     #: Finest DIS level of the forward flow (previous -> current), which only the
-    #: forward-backward test reads (ours: 2, a quarter of the work of level 1; city-cc0's
-    #: warping error 0.388e-3 against 0.385e-3 with both at 1, 3.7 ms a frame saved).
-    steady_forward_finest: int = 2
+    #: forward-backward test reads (ours: 1, as the backward flow's; at 2, a quarter of the
+    #: work, city-cc0 measured 0.388e-3 against 0.385e-3 but the pan 0.327e-3 against 0.204e-3,
+    #: its exact flow 0.275 against 0.153: the test then drops good pixels along moving
+    #: texture; 3.7 ms a frame is not worth that).
+    steady_forward_finest: int = 1
     #: Outputs the steady mode keeps, in which each carried pixel's stroke is anchored
     #: (ours: a stroke carried n frames is resampled about n / 8 times instead of n; on
     #: city-cc0 8 was steadier than 16 or 32 and as steady as 4, and 8 frames are 7 MB at
