@@ -61,7 +61,7 @@ def make_row(spec: str, flows: np.ndarray, masks: np.ndarray, measure_flow: str,
         return OracleSteadier(flows, masks, replace(VideoConfig(), steady_edge=0))
     if spec == "measure-flow":  # the measure's flow method, at full size, in the mode
         return Steadier(replace(VideoConfig(), steady_flow_preset=measure_flow,
-                                steady_flow_finest=0, steady_flow_size=size))
+                                steady_flow_size=size))
     steadier = make_variant(spec)
     assert isinstance(steadier, Steadier), f"{spec}: only Steadier rows are split"
     return steadier

@@ -553,14 +553,10 @@ class VideoConfig(_Config):
     #: Finest DIS pyramid level of the steady mode's flow (ours: 1, flow at half the
     #: ``steady_flow_size``; the "fast" preset's own 2 stops at a quarter (120 px), and its
     #: small errors, carried for many frames, showed: city-cc0's whole-clip warping error
-    #: 0.664e-3 at 2, 0.431e-3 at 1, as the "medium" preset's 0.425e-3; docs/video.md).
+    #: 0.664e-3 at 2, 0.431e-3 at 1, as the "medium" preset's 0.425e-3; docs/video.md). The
+    #: forward flow, which only the forward-backward test reads, needs it too: at level 2 it
+    #: saved 3.7 ms a frame but cost the pan 0.204e-3 -> 0.327e-3 (session 22).
     steady_flow_finest: int = 1
-    #: Finest DIS level of the forward flow (previous -> current), which only the
-    #: forward-backward test reads (ours: 1, as the backward flow's; at 2, a quarter of the
-    #: work, city-cc0 measured 0.388e-3 against 0.385e-3 but the pan 0.327e-3 against 0.204e-3,
-    #: its exact flow 0.275 against 0.153: the test then drops good pixels along moving
-    #: texture; 3.7 ms a frame is not worth that).
-    steady_forward_finest: int = 1
     #: Outputs the steady mode keeps, in which each carried pixel's stroke is anchored
     #: (ours: a stroke carried n frames is resampled about n / 8 times instead of n; on
     #: city-cc0 8 was steadier than 16 or 32 and as steady as 4, and 8 frames are 7 MB at

@@ -85,7 +85,6 @@ class Steadier:
     def __init__(self, config: VideoConfig = VIDEO_DEFAULTS) -> None:
         self.config = config
         self._flow = Flow(config.steady_flow_preset, config.steady_flow_finest)
-        self._forward = Flow(config.steady_flow_preset, config.steady_forward_finest)
         self.reset()
 
     def reset(self) -> None:
@@ -143,17 +142,14 @@ class Steadier:
         assert self._ring is not None  # made by _start, on a shot's first frame
         h = image.shape[0]
         top = slot * (h + 2 * PAD)
-        cv2 = cv2_module()
-        self._ring[top:top + h + 2 * PAD] = cv2.copyMakeBorder(
-            np.ascontiguousarray(image), PAD, PAD, PAD, PAD, cv2.BORDER_REPLICATE)
+        self._ring[top:top + h + 2 * PAD] = _bordered(image)
 
     def _reliable(self, current_grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The backward flow (current -> previous, at the flow's size) and where it holds."""
         config = self.config
         previous_grey = self._previous_grey
         assert previous_grey is not None  # kept with the previous frame
-        backward = self._flow(current_grey, previous_grey)
-        forward = self._forward(previous_grey, current_grey)  # only tested against
+        backward, forward = self._flow.both_ways(previous_grey, current_grey)
         mask = reliable(backward, forward, config)
         if config.steady_camera:
             spread = _texture(current_grey, config.steady_flat_window)
@@ -302,11 +298,8 @@ class _Fade:
 
     @classmethod
     def start(cls, painting: np.ndarray, weight: np.ndarray) -> _Fade:
-        cv2 = cv2_module()
-        h, w = painting.shape[:2]
-        bordered = cv2.copyMakeBorder(np.ascontiguousarray(painting), PAD, PAD, PAD, PAD,
-                                      cv2.BORDER_REPLICATE)
-        return cls(bordered, cv2.merge(pixel_grid(h, w)), weight)
+        return cls(_bordered(painting), cv2_module().merge(pixel_grid(*painting.shape[:2])),
+                   weight)
 
     def move(self, at_x: np.ndarray, at_y: np.ndarray
              ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
@@ -330,6 +323,13 @@ class _Fade:
         xs = np.clip(points[:, 0], 0, w - 1) + np.float32(PAD)
         ys = np.clip(points[:, 1], 0, h - 1) + np.float32(PAD)
         return near, _points(xs, ys)
+
+
+def _bordered(image: np.ndarray) -> np.ndarray:
+    """``image`` with ``PAD`` replicated pixels around it, as the ring and a fade hold it."""
+    cv2 = cv2_module()
+    return cv2.copyMakeBorder(np.ascontiguousarray(image), PAD, PAD, PAD, PAD,
+                              cv2.BORDER_REPLICATE)
 
 
 def _points(xs: np.ndarray, ys: np.ndarray, width: int = 1024) -> tuple[np.ndarray, np.ndarray]:
